@@ -1,0 +1,195 @@
+"""The canonical time series every reader produces and every diagnostic consumes.
+
+Glossary of names (each carries its unit):
+
+================== ======= ========================================================================
+name               unit    meaning
+================== ======= ========================================================================
+test_time_s        s       time since the start of the test, non-decreasing (required)
+voltage_V          V       terminal voltage of the unit under test (required)
+current_A          A       current, **positive = charge**, negative = discharge (required)
+step_index         -       cycler step number as the cycler wrote it
+cycle_index        -       cycler cycle number
+step_type          -       ``charge`` | ``discharge`` | ``rest`` (from the cycler's mode, else the current)
+temperature_C      degC    main temperature sensor
+datetime           UTC     wall-clock time of the sample
+group_voltage_V_k  V       voltage of series group k (1-based) inside a module or string
+temperature_C_k    degC    temperature sensor k (1-based)
+vendor_capacity_Ah Ah      the cycler's own capacity counter, kept only to cross-check releaf's integral
+vendor_energy_Wh   Wh      the cycler's own energy counter, cross-check only
+capacity_Ah        Ah      charge, always recomputed by integrating ``current_A`` over ``test_time_s``
+energy_Wh          Wh      energy, always recomputed by integrating ``voltage_V * current_A``
+r0_mOhm            mOhm    ohmic resistance (voltage step over current step across <= 1 s)
+soh_pct            %       state of health: measured capacity over the profile's nominal capacity
+soc_pct            %       state of charge
+================== ======= ========================================================================
+
+References
+----------
+battdat (battery-data-toolkit), Argonne National Laboratory: columns that carry their unit and sign.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import polars as pl
+
+from releaf.errors import ReleafInputError
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the canonical table: its type, unit and rules."""
+
+    name: str
+    dtype: type[pl.DataType]
+    unit: str
+    required: bool = False
+    monotonic: bool = False
+    description: str = ""
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("test_time_s", pl.Float64, "s", required=True, monotonic=True, description="time since test start"),
+    Column("voltage_V", pl.Float64, "V", required=True, description="terminal voltage"),
+    Column("current_A", pl.Float64, "A", required=True, description="current, positive = charge"),
+    Column("step_index", pl.Int64, "", description="cycler step number"),
+    Column("cycle_index", pl.Int64, "", description="cycler cycle number"),
+    Column("step_type", pl.String, "", description="charge | discharge | rest"),
+    Column("temperature_C", pl.Float64, "degC", description="main temperature sensor"),
+    Column("datetime", pl.Datetime, "UTC", description="wall-clock time of the sample"),
+    Column("vendor_capacity_Ah", pl.Float64, "Ah", description="cycler's capacity counter (cross-check only)"),
+    Column("vendor_energy_Wh", pl.Float64, "Wh", description="cycler's energy counter (cross-check only)"),
+)
+REQUIRED = tuple(c.name for c in COLUMNS if c.required)
+GROUP_VOLTAGE_PREFIX = "group_voltage_V_"
+TEMPERATURE_PREFIX = "temperature_C_"
+
+# Physical plausibility limits for a Li-ion cell, module or string (|value| beyond these means a unit mix-up:
+# mV read as V, mA as A, ms as s ...). A 3-module Leaf string is ~25 V; a pack is ~400 V.
+MAX_ABS_VOLTAGE_V = 1000.0
+MAX_ABS_CURRENT_A = 2000.0
+TEMPERATURE_RANGE_C = (-60.0, 150.0)
+
+
+@dataclass(frozen=True)
+class SourceMeta:
+    """Where a table came from and what the reader did to it."""
+
+    path: str
+    sha256: str
+    format: str
+    vendor: str
+    channel: str | None = None
+    units_found: dict[str, str] = field(default_factory=dict)
+    conversions: tuple[str, ...] = ()
+    header: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TimeSeries:
+    """A canonical table plus its provenance."""
+
+    data: pl.DataFrame
+    meta: SourceMeta
+
+    @property
+    def group_columns(self) -> list[str]:
+        """Series-group voltage columns in group order (1-based suffix)."""
+        return sorted(
+            (c for c in self.data.columns if c.startswith(GROUP_VOLTAGE_PREFIX)),
+            key=lambda c: int(c.removeprefix(GROUP_VOLTAGE_PREFIX)),
+        )
+
+    @property
+    def name(self) -> str:
+        return Path(self.meta.path).name
+
+    def with_data(self, data: pl.DataFrame) -> TimeSeries:
+        return replace(self, data=data)
+
+
+def _row_of(df: pl.DataFrame, mask: pl.Series) -> int:
+    return int(mask.arg_true()[0])
+
+
+def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
+    """Check a table against the canonical schema; raise a clear error on the first problem.
+
+    Parameters
+    ----------
+    ts : the table to check
+    line_of_row : callable mapping a 0-based row index to the 1-based line in the source file
+        (readers pass it so that errors name the file line); identity + 1 if omitted
+
+    Returns
+    -------
+    The same TimeSeries (columns cast to their canonical dtypes).
+
+    Raises
+    ------
+    ReleafInputError
+        missing required column, empty table, NaN/inf in a required column, time going backwards,
+        values outside physical limits (a unit mix-up).
+    """
+    df = ts.data
+    file = ts.meta.path
+    line = line_of_row or (lambda i: i + 1)
+    for name in REQUIRED:
+        if name not in df.columns:
+            raise ReleafInputError(file, f"required column {name!r} is missing (found: {', '.join(df.columns)})")
+    if df.height == 0:
+        raise ReleafInputError(file, "no data rows")
+    casts = []
+    for col in COLUMNS:
+        if col.name in df.columns and col.dtype is not pl.Datetime and df.schema[col.name] != col.dtype:
+            casts.append(pl.col(col.name).cast(col.dtype, strict=False))
+    casts += [pl.col(c).cast(pl.Float64, strict=False) for c in df.columns
+              if c.startswith((GROUP_VOLTAGE_PREFIX, TEMPERATURE_PREFIX)) and df.schema[c] != pl.Float64]
+    if casts:
+        df = df.with_columns(casts)
+
+    for name in REQUIRED + tuple(c for c in df.columns if c.startswith(GROUP_VOLTAGE_PREFIX)):
+        values = df[name]
+        bad = values.is_null() | ~values.is_finite()
+        if bad.any():
+            i = _row_of(df, bad)
+            raise ReleafInputError(file, f"{name} is {values[i]!r} where a finite number was expected",
+                                   line=line(i), column=name)
+    t = df["test_time_s"]
+    backwards = t.diff() < 0
+    if backwards.any():
+        i = _row_of(df, backwards)
+        raise ReleafInputError(file, f"time goes backwards ({t[i - 1]} s then {t[i]} s)",
+                               line=line(i), column="test_time_s")
+    _check_range(df, file, line, "voltage_V", -MAX_ABS_VOLTAGE_V, MAX_ABS_VOLTAGE_V, "V (mV read as V?)")
+    _check_range(df, file, line, "current_A", -MAX_ABS_CURRENT_A, MAX_ABS_CURRENT_A, "A (mA read as A?)")
+    for c in df.columns:
+        if c == "temperature_C" or c.startswith(TEMPERATURE_PREFIX):
+            _check_range(df, file, line, c, *TEMPERATURE_RANGE_C, "degC (degF or K?)")
+    return ts.with_data(df)
+
+
+def _check_range(df, file, line, name, lo, hi, unit_hint):
+    values = df[name]
+    out = ((values < lo) | (values > hi)).fill_null(False)
+    if out.any():
+        i = _row_of(df, out)
+        raise ReleafInputError(file, f"{name} = {values[i]} is outside the physical range [{lo}, {hi}] {unit_hint}",
+                               line=line(i), column=name)
+
+
+def step_type_from_current(current_A: pl.Expr, threshold_A: float = 1e-3) -> pl.Expr:
+    """``charge`` / ``discharge`` / ``rest`` from the sign of the current (positive = charge)."""
+    return (
+        pl.when(current_A > threshold_A).then(pl.lit("charge"))
+        .when(current_A < -threshold_A).then(pl.lit("discharge"))
+        .otherwise(pl.lit("rest"))
+    )
+
+
+def is_finite_number(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
