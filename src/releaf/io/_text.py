@@ -1,0 +1,93 @@
+"""Shared plumbing of the text readers: bytes in, checked polars columns out.
+
+Hand-written because the vendor files need line-exact errors (which line, which column) that a bare
+``polars.read_csv`` failure does not give; the parsing itself is still done by polars.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import polars as pl
+
+from releaf.errors import ReleafInputError
+
+SNIFF_BYTES = 64 * 1024
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ReleafInputError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ReleafInputError(path, "is a directory, not a file") from None
+    if not data.strip():
+        raise ReleafInputError(path, "file is empty")
+    return data
+
+
+def head_text(path: Path, n: int = SNIFF_BYTES) -> str:
+    """The first bytes of a file as text (UTF-8 with BOM stripped, else latin-1), for format detection."""
+    with open(path, "rb") as f:
+        raw = f.read(n)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines without their LF/CRLF endings; a missing final newline is fine."""
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
+
+
+def check_field_counts(path, lines: list[bytes], first_line_no: int, expected: int) -> None:
+    """Every data line must have ``expected`` comma-separated fields; name the first that does not."""
+    for i, ln in enumerate(lines):
+        n = ln.count(b",") + 1
+        if n != expected:
+            hint = " (file truncated?)" if i == len(lines) - 1 and n < expected else ""
+            raise ReleafInputError(path, f"{n} fields where {expected} were expected{hint}", line=first_line_no + i)
+
+
+def frame_from_lines(path, lines: list[bytes], names: list[str]) -> pl.DataFrame:
+    """All-string DataFrame of comma-separated ``lines`` with the given column names."""
+    body = b"\n".join(lines)
+    try:
+        return pl.read_csv(io.BytesIO(body), has_header=False, new_columns=names, infer_schema=False,
+                           quote_char=None, truncate_ragged_lines=False)
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as e:
+        raise ReleafInputError(path, f"could not be parsed as CSV: {str(e).splitlines()[0]}") from None
+
+
+def to_float(path, df: pl.DataFrame, column: str, *, source_name: str, first_line_no: int,
+             scale: float = 1.0, allow_empty: bool = False) -> pl.Series:
+    """Parse one text column as float; a non-number names its line and the column as the file calls it."""
+    raw = df[column].str.strip_chars()
+    values = raw.cast(pl.Float64, strict=False)
+    bad = values.is_null() & raw.is_not_null() & (raw != "")
+    if not allow_empty:
+        bad = bad | raw.is_null() | (raw == "")
+    if bad.any():
+        i = int(bad.arg_true()[0])
+        found = raw[i]
+        what = "an empty field" if found in (None, "") else f"text {found!r}"
+        raise ReleafInputError(path, f"{what} where a number was expected", line=first_line_no + i,
+                               column=source_name)
+    return values * scale if scale != 1.0 else values
