@@ -1,0 +1,365 @@
+"""Reading and writing plant records. A thin shell: no grading or matching logic lives here.
+
+Every function takes an open ``Session`` (from ``Store.transaction()``) and only flushes; the caller's
+transaction commits or rolls back the whole unit of work. Bad input raises ``releaf.errors.ReleafInputError``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from releaf import records
+from releaf.errors import ReleafInputError
+from releaf.profiles import DEFAULT_BATTERY_PROFILE
+from releaf.store.models import (
+    GRADES,
+    AuditEvent,
+    Diagnosis,
+    Grade,
+    Module,
+    Pack,
+    Station,
+    StationModule,
+    Test,
+    utc_now,
+)
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _require_text(where: str, name: str, value: str | None) -> str:
+    """``value`` stripped, or a ReleafInputError naming the empty field."""
+    if value is None or not str(value).strip():
+        raise ReleafInputError(where, f"{name} must not be empty")
+    return str(value).strip()
+
+
+def _require_grade(where: str, grade: str) -> str:
+    if grade not in GRADES:
+        raise ReleafInputError(where, f"grade {grade!r} is not one of {', '.join(GRADES)}")
+    return grade
+
+
+def get_or_create_pack(
+    s: Session, vin: str, model: str, generated: bool = False, *, intake: dict[str, Any] | None = None
+) -> Pack:
+    """The pack with this VIN, created if new.
+
+    Parameters
+    ----------
+    vin : vehicle identification number
+    model : vehicle / pack model (``"Nissan Leaf AZE0 24 kWh"``)
+    generated : True if the pack's data come from releaf's demo generator, not from measurements
+    intake : BMS pre-screen record; replaces the stored one when given
+    """
+    vin = _require_text("pack", "VIN", vin)
+    pack = s.scalar(sa.select(Pack).where(Pack.vin == vin))
+    if pack is None:
+        pack = Pack(vin=vin, model=_require_text(f"pack {vin}", "model", model), generated=generated)
+        s.add(pack)
+    if intake is not None:
+        pack.intake = intake
+    s.flush()
+    return pack
+
+
+def get_or_create_module(
+    s: Session,
+    serial: str,
+    pack: Pack | None = None,
+    position: int | None = None,
+    profile: str = DEFAULT_BATTERY_PROFILE,
+) -> Module:
+    """The module with this serial, created if new; a known module without a pack is attached to ``pack``.
+
+    Parameters
+    ----------
+    serial : module serial (label or plant-assigned)
+    pack : the pack it came from, if known
+    position : 1-based slot in that pack
+    profile : battery profile name (``releaf.profiles``)
+
+    Raises
+    ------
+    ReleafInputError : the module is already recorded in another pack, or ``position`` < 1
+    """
+    serial = _require_text("module", "serial", serial)
+    where = f"module {serial}"
+    if position is not None and position < 1:
+        raise ReleafInputError(where, f"position in pack must be 1 or more, got {position}")
+    module = s.scalar(sa.select(Module).where(Module.serial == serial))
+    if module is None:
+        module = Module(serial=serial, pack=pack, position=position, profile=profile)
+        s.add(module)
+    elif pack is not None and module.pack is None:
+        module.pack, module.position = pack, position
+    elif pack is not None and module.pack is not pack:
+        raise ReleafInputError(where, f"already recorded in pack {module.pack.vin}, not {pack.vin}")
+    s.flush()
+    return module
+
+
+def find_test(s: Session, sha256: str) -> Test | None:
+    """The test whose file has this sha256, or None."""
+    return s.scalar(sa.select(Test).where(Test.sha256 == sha256.lower()))
+
+
+def add_test(
+    s: Session,
+    *,
+    sha256: str,
+    format: str,
+    raw_path: str,
+    rows: int,
+    duration_s: float,
+    vendor: str | None = None,
+    parsed_path: str | None = None,
+    module: Module | None = None,
+) -> Test:
+    """Record an ingested test file; idempotent: a file already known by its sha256 returns the stored row.
+
+    Parameters
+    ----------
+    sha256 : hex digest of the raw file's bytes (64 characters)
+    format : reader that parsed it (``arbin``, ``maccor``, ...)
+    raw_path : path of the raw file as ingested
+    rows : samples in the canonical time series
+    duration_s : test duration [s]
+    vendor : cycler vendor, if known
+    parsed_path : Parquet copy of the canonical time series, if written
+    module : module under test, if known
+    """
+    digest = sha256.strip().lower()
+    if not _SHA256.fullmatch(digest):
+        raise ReleafInputError(raw_path, f"sha256 must be 64 hex characters, got {sha256!r}")
+    existing = find_test(s, digest)
+    if existing is not None:
+        return existing
+    test = Test(
+        sha256=digest,
+        format=format,
+        vendor=vendor,
+        raw_path=str(raw_path),
+        parsed_path=None if parsed_path is None else str(parsed_path),
+        rows=rows,
+        duration_s=duration_s,
+        module=module,
+    )
+    s.add(test)
+    s.flush()
+    return test
+
+
+def add_diagnosis(s: Session, test: Test, diagnosis: records.Diagnosis) -> Diagnosis:
+    """Store the diagnosis of ``test`` (headline numbers + full record); returns the stored one if present.
+
+    Raises
+    ------
+    ReleafInputError : the diagnosis was made on a different file (sha256 mismatch)
+    """
+    if diagnosis.sha256 and diagnosis.sha256.lower() != test.sha256:
+        raise ReleafInputError(
+            diagnosis.file, f"diagnosis is of file {diagnosis.sha256}, not of test {test.sha256}"
+        )
+    if test.diagnosis is not None:
+        return test.diagnosis
+    row = Diagnosis(
+        test=test,
+        capacity_Ah=diagnosis.capacity_Ah,
+        energy_Wh=diagnosis.energy_Wh,
+        soh_pct=diagnosis.soh_pct,
+        r0_mOhm=diagnosis.r0_mOhm,
+        weakest_group=diagnosis.weakest_group,
+        record=diagnosis.to_dict(full=True),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def add_grade(
+    s: Session,
+    module: Module,
+    diagnosis_row: Diagnosis,
+    grade: str,
+    reasons: Sequence[str],
+    policy_name: str,
+    policy_version: str,
+) -> Grade:
+    """Record a grade a policy gave ``module`` on the strength of ``diagnosis_row``.
+
+    Parameters
+    ----------
+    grade : one of ``GRADES`` (``A``, ``B``, ``C``, ``reject``)
+    reasons : human-readable reasons, in the policy's order
+    policy_name, policy_version : the grading policy that decided
+    """
+    row = Grade(
+        module=module,
+        diagnosis=diagnosis_row,
+        grade=_require_grade(f"module {module.serial}", grade),
+        reasons=[str(r) for r in reasons],
+        policy_name=policy_name,
+        policy_version=str(policy_version),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def audit(
+    s: Session,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str | int,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an audit event: ``actor`` did ``action`` to ``entity`` ``entity_id``."""
+    event = AuditEvent(
+        actor=_require_text("audit", "actor", actor),
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        detail=detail,
+    )
+    s.add(event)
+    s.flush()
+    return event
+
+
+def _latest_grade_ids() -> sa.Subquery:
+    """Per module, the id of its newest grade row (by ``created_at``, then id)."""
+    newest_first = sa.func.row_number().over(
+        partition_by=Grade.module_id, order_by=(Grade.created_at.desc(), Grade.id.desc())
+    )
+    ranked = sa.select(Grade.id, newest_first.label("rank")).subquery()
+    return sa.select(ranked.c.id).where(ranked.c.rank == 1).subquery()
+
+
+def latest_grade(s: Session, module: Module) -> Grade | None:
+    """The newest grade row of ``module``, or None if it was never graded."""
+    query = (
+        sa.select(Grade)
+        .where(Grade.module_id == module.id)
+        .order_by(Grade.created_at.desc(), Grade.id.desc())
+    )
+    return s.scalars(query.limit(1)).first()
+
+
+def latest_grades(s: Session) -> list[Grade]:
+    """The newest grade row of every graded module, ordered by module serial.
+
+    Read ``row.effective_grade`` (override if any, else the policy's grade) and ``row.module.serial``.
+    """
+    query = (
+        sa.select(Grade)
+        .join(Grade.module)
+        .where(Grade.id.in_(sa.select(_latest_grade_ids())))
+        .options(selectinload(Grade.module))
+        .order_by(Module.serial)
+    )
+    return list(s.scalars(query))
+
+
+def grade_counts(s: Session) -> dict[str, int]:
+    """Modules per effective grade (newest grade row per module); every grade is a key, zeros included."""
+    query = (
+        sa.select(Grade.effective_grade, sa.func.count())
+        .where(Grade.id.in_(sa.select(_latest_grade_ids())))
+        .group_by(Grade.effective_grade)
+    )
+    counts = dict.fromkeys(GRADES, 0)
+    counts.update({grade: n for grade, n in s.execute(query)})
+    return counts
+
+
+def override_grade(s: Session, module_serial: str, grade: str, who: str, why: str) -> Grade:
+    """A person overrides the module's newest grade; the policy's grade is kept and an audit event written.
+
+    Raises
+    ------
+    ReleafInputError : empty ``who`` or ``why``, invalid grade, unknown or never-graded module
+    """
+    where = f"override of module {module_serial}"
+    who = _require_text(where, "who (the person overriding)", who)
+    why = _require_text(where, "why (the reason for the override)", why)
+    grade = _require_grade(where, grade)
+    module = s.scalar(sa.select(Module).where(Module.serial == module_serial))
+    if module is None:
+        raise ReleafInputError(where, f"unknown module {module_serial!r}")
+    row = latest_grade(s, module)
+    if row is None:
+        raise ReleafInputError(where, "module has no grade to override; grade it first")
+    before = row.effective_grade
+    row.override_grade, row.override_by, row.override_why = grade, who, why
+    row.overridden_at = utc_now()
+    audit(
+        s,
+        who,
+        "override_grade",
+        "module",
+        module.serial,
+        {"grade_id": row.id, "policy_grade": row.grade, "from": before, "to": grade, "why": why},
+    )
+    return row
+
+
+def _station_modules(s: Session, station_serial: str, module_serials: Sequence[str]) -> list[Module]:
+    """The modules for a new station, checked: known, listed once, not already built into a station."""
+    where = f"station {station_serial}"
+    if not module_serials:
+        raise ReleafInputError(where, "a station needs at least one module")
+    repeated = sorted({m for m in module_serials if list(module_serials).count(m) > 1})
+    if repeated:
+        raise ReleafInputError(where, f"module(s) listed more than once: {', '.join(repeated)}")
+    found = {m.serial: m for m in s.scalars(sa.select(Module).where(Module.serial.in_(module_serials)))}
+    unknown = [m for m in module_serials if m not in found]
+    if unknown:
+        raise ReleafInputError(where, f"unknown module(s): {', '.join(unknown)}")
+    for serial in module_serials:
+        link = found[serial].station_link
+        if link is not None:
+            raise ReleafInputError(where, f"module {serial} is already in station {link.station.serial}")
+    return [found[m] for m in module_serials]
+
+
+def add_station(
+    s: Session,
+    serial: str,
+    design: str,
+    module_serials_in_series_order: Sequence[str],
+    certification: dict[str, Any] | None = None,
+) -> Station:
+    """Record a station built from modules, in series order (first = series position 1).
+
+    Raises
+    ------
+    ReleafInputError : duplicate station serial; unknown, repeated or already-used modules
+    """
+    serial = _require_text("station", "serial", serial)
+    if s.scalar(sa.select(Station.id).where(Station.serial == serial)) is not None:
+        raise ReleafInputError(f"station {serial}", "a station with this serial already exists")
+    modules = _station_modules(s, serial, module_serials_in_series_order)
+    station = Station(serial=serial, design=design, certification=certification)
+    station.module_links = [
+        StationModule(module=m, series_position=i) for i, m in enumerate(modules, start=1)
+    ]
+    s.add(station)
+    try:
+        s.flush()
+    except IntegrityError as err:
+        # A concurrent writer used a module between our check and this flush.
+        raise ReleafInputError(f"station {serial}", f"could not record station: {err.orig}") from err
+    return station
+
+
+def find_station(s: Session, serial: str) -> Station | None:
+    """The station with this serial, or None."""
+    return s.scalar(sa.select(Station).where(Station.serial == serial))
