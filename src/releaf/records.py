@@ -35,6 +35,14 @@ class Discharge:
     end_voltage_V: float
     reached_cutoff: bool
     vendor_capacity_Ah: float | None = None
+    start_index: int = 0
+    end_index: int = 0
+    from_full: bool = True
+
+    @property
+    def is_full(self) -> bool:
+        """Started at the top of charge and ended at the cut-off: a capacity measurement."""
+        return self.from_full and self.reached_cutoff
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,8 @@ class PulseResistance:
     r_10s_mOhm: float | None
     r_end_mOhm: float | None
     group_r0_mOhm: tuple[float | None, ...] = ()
+    group_r_1s_mOhm: tuple[float | None, ...] = ()
+    group_r_10s_mOhm: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,8 @@ class GroupDiagnosis:
     r0_mOhm: float | None
     end_voltage_V: float | None
     min_voltage_V: float | None
+    r_1s_mOhm: float | None = None
+    r_10s_mOhm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,7 @@ class Diagnosis:
     warnings: tuple[str, ...]
     discharges: tuple[Discharge, ...] = ()
     resistances: tuple[PulseResistance, ...] = ()
+    r0_soc_pct: float | None = None
     max_temperature_C: float | None = None
     min_group_voltage_V: float | None = None
     max_group_voltage_V: float | None = None

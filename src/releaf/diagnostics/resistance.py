@@ -1,0 +1,147 @@
+"""DC resistance from current steps and pulses.
+
+At a current step the voltage jumps by the ohmic drop at once, then keeps moving as charge-transfer and
+diffusion polarisation build up. Reading the voltage change at fixed times after the step separates them:
+``R(t) = ΔV(t) / ΔI`` with ΔV measured from the last sample before the step.
+
+References
+----------
+USABC/INL Battery Test Manual for Electric Vehicles, rev. 3 (INL/EXT-15-34184, 2015), section 3.3 (HPPC test)
+and appendix on resistance calculation. IEC 61960-3:2017 clause 7.8 (DC internal resistance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from releaf.records import PulseResistance
+
+# The ohmic reading must come from samples at most this far apart (the issue's definition of r0).
+R0_MAX_GAP_S = 1.0
+READ_TIMES_S = (0.1, 1.0, 10.0)
+
+
+@dataclass(frozen=True)
+class CurrentStep:
+    """A current step between sample ``before`` and sample ``before + 1``, held until sample ``last``."""
+
+    before: int
+    last: int
+    current_before_A: float
+    current_after_A: float
+
+
+def current_steps(current_A, *, min_step_A: float, step_index=None) -> list[CurrentStep]:
+    """Find the current steps of a test.
+
+    Parameters
+    ----------
+    current_A : current per sample [A]
+    min_step_A : smallest current change that counts as a step [A]
+    step_index : cycler step per sample; a step also ends where the cycler changed step
+
+    Returns
+    -------
+    Steps in time order; each is held while the current stays within ``min_step_A / 2`` of its first value
+    after the step and the cycler step does not change.
+    """
+    i = np.asarray(current_A, dtype=float)
+    n = len(i)
+    jumps = np.flatnonzero(np.abs(np.diff(i)) >= min_step_A)
+    s = None if step_index is None else np.asarray(step_index)
+    steps = []
+    for j, k in enumerate(jumps):
+        # the step cannot outlast the next jump, so only that window is scanned
+        stop = int(jumps[j + 1]) + 1 if j + 1 < len(jumps) else n
+        after = i[k + 1]
+        held = np.abs(i[k + 1 : stop] - after) < min_step_A / 2
+        if s is not None:
+            held &= s[k + 1 : stop] == s[k + 1]
+        off = np.flatnonzero(~held)
+        last = k + (int(off[0]) if off.size else stop - 1 - k)
+        steps.append(CurrentStep(int(k), int(last), float(i[k]), float(after)))
+    return steps
+
+
+def _r_mOhm(dv: float, di: float) -> float:
+    return float(1000.0 * dv / di)
+
+
+def step_resistance(
+    test_time_s,
+    voltage_V,
+    current_A,
+    step: CurrentStep,
+    *,
+    group_voltages_V: tuple[np.ndarray, ...] = (),
+    soc_pct: float | None = None,
+) -> PulseResistance:
+    """Resistance of one current step at 0 (ohmic), 0.1, 1 and 10 s after it and at its end.
+
+    Parameters
+    ----------
+    test_time_s, voltage_V, current_A : canonical columns [s, V, A]
+    step : the step (see :func:`current_steps`)
+    group_voltages_V : per-series-group voltages, for the per-group ohmic resistance
+    soc_pct : state of charge at the step [%], if known
+
+    Returns
+    -------
+    :class:`releaf.records.PulseResistance`. ``r0_mOhm`` is ΔV/ΔI between the last sample before the step and the
+    first after it, or None when those are more than ``R0_MAX_GAP_S`` apart. ``r_<x>s_mOhm`` reads the voltage
+    (linearly interpolated) ``x`` seconds after the last sample before the step; None when the step is shorter
+    or no sample lies at or before that time inside the step.
+    """
+    t = np.asarray(test_time_s, dtype=float)
+    v = np.asarray(voltage_V, dtype=float)
+    i = np.asarray(current_A, dtype=float)
+    b, a, last = step.before, step.before + 1, step.last
+    di = i[a] - i[b]
+    r0 = _r_mOhm(v[a] - v[b], di) if t[a] - t[b] <= R0_MAX_GAP_S + 1e-9 else None
+    t0 = t[b]
+    ts, cur = t[a : last + 1], i[a : last + 1]
+
+    def at(x: float, volts=v) -> float | None:
+        tx = t0 + x
+        if ts[0] > tx + 1e-9 or ts[-1] < tx - 1e-9:
+            return None
+        v_at = float(np.interp(tx, ts, volts[a : last + 1]))
+        return _r_mOhm(v_at - volts[b], float(np.interp(tx, ts, cur)) - i[b])
+
+    group_r0 = ()
+    if r0 is not None:
+        group_r0 = tuple(_r_mOhm(g[a] - g[b], di) for g in group_voltages_V)
+    return PulseResistance(
+        time_s=float(t0),
+        soc_pct=soc_pct,
+        current_before_A=float(i[b]),
+        current_after_A=float(i[a]),
+        duration_s=float(t[last] - t0),
+        r0_mOhm=r0,
+        r_0p1s_mOhm=at(READ_TIMES_S[0]),
+        r_1s_mOhm=at(READ_TIMES_S[1]),
+        r_10s_mOhm=at(READ_TIMES_S[2]),
+        r_end_mOhm=_r_mOhm(v[last] - v[b], i[last] - i[b]),
+        group_r0_mOhm=group_r0,
+        group_r_1s_mOhm=tuple(at(READ_TIMES_S[1], g) for g in group_voltages_V),
+        group_r_10s_mOhm=tuple(at(READ_TIMES_S[2], g) for g in group_voltages_V),
+    )
+
+
+def pick_r0(resistances, *, target_soc_pct: float = 50.0, rest_A: float) -> PulseResistance | None:
+    """The step whose ohmic resistance represents the unit: a discharge pulse from rest nearest ``target_soc_pct``.
+
+    Preference: discharge steps starting from rest with a defined r0, nearest the target SOC when SOC is known;
+    otherwise the first such step; otherwise any step with a defined r0.
+    """
+    with_r0 = [r for r in resistances if r.r0_mOhm is not None and np.isfinite(r.r0_mOhm)]
+    pulses = [r for r in with_r0 if abs(r.current_before_A) <= rest_A and r.current_after_A < -rest_A]
+    pool = pulses or with_r0
+    if not pool:
+        return None
+    known = [r for r in pool if r.soc_pct is not None]
+    if known:
+        return min(known, key=lambda r: abs(r.soc_pct - target_soc_pct))
+    return pool[0]
