@@ -1,0 +1,99 @@
+"""The optional ``manifest.csv`` of a test folder: which file tested which module of which pack.
+
+Columns: ``file`` (required, relative to the folder), ``module_serial`` (required), ``pack_vin``, ``pack_model``,
+``module_position`` (1-based slot in the pack), ``generated`` (true for releaf's demo data). Other columns are
+kept but not interpreted. Without a manifest every test file in the folder is its own module, named after the file.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from releaf.errors import ReleafInputError
+
+MANIFEST_NAME = "manifest.csv"
+# Files in a test folder that are not test data.
+IGNORED_SUFFIXES = (".txt", ".md", ".html", ".json", ".yaml", ".yml", ".db", ".png", ".pdf")
+IGNORED_NAME_ENDINGS = ("_metadata.csv",)  # Arbin test records, read beside their data file
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One test file and the module it tested."""
+
+    path: Path
+    module_serial: str
+    pack_vin: str | None = None
+    pack_model: str | None = None
+    module_position: int | None = None
+    generated: bool = False
+
+
+def _truthy(text: str | None) -> bool:
+    return (text or "").strip().lower() in {"1", "true", "yes", "y"}
+
+
+def read_manifest(path: Path) -> list[Entry]:
+    """Parse a manifest; a clear error names the line and column of anything wrong."""
+    folder = path.parent
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ReleafInputError(path, f"not UTF-8 text ({err.reason})") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise ReleafInputError(path, "manifest is empty")
+    header = [h.strip() for h in rows[0]]
+    for required in ("file", "module_serial"):
+        if required not in header:
+            raise ReleafInputError(path, f"required column {required!r} missing (found: {', '.join(header)})", line=1)
+    col = {name: k for k, name in enumerate(header)}
+    entries = []
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise ReleafInputError(path, f"{len(row)} fields where the header has {len(header)}", line=lineno)
+
+        def get(name: str, row=row) -> str | None:
+            return row[col[name]].strip() or None if name in col else None
+
+        position = get("module_position")
+        if position is not None:
+            try:
+                position = int(position)
+            except ValueError:
+                raise ReleafInputError(
+                    path, f"{position!r} where a whole number was expected", line=lineno, column="module_position"
+                ) from None
+        if not get("file") or not get("module_serial"):
+            missing = "file" if not get("file") else "module_serial"
+            raise ReleafInputError(path, "empty value", line=lineno, column=missing)
+        file = folder / get("file")
+        if not file.is_file():
+            raise ReleafInputError(path, f"listed file {get('file')!r} does not exist", line=lineno, column="file")
+        entries.append(
+            Entry(file, get("module_serial"), get("pack_vin"), get("pack_model"), position, _truthy(get("generated")))
+        )
+    return entries
+
+
+def discover(folder: Path) -> list[Entry]:
+    """The test files of a folder: the manifest's entries, else every data file in it (sorted by name)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReleafInputError(folder, "not a folder")
+    manifest = folder / MANIFEST_NAME
+    if manifest.is_file():
+        return read_manifest(manifest)
+    files = sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".")
+        and p.suffix.lower() not in IGNORED_SUFFIXES
+        and not p.name.lower().endswith(IGNORED_NAME_ENDINGS)
+    )
+    if not files:
+        raise ReleafInputError(folder, "no test files in the folder")
+    return [Entry(p, p.stem) for p in files]

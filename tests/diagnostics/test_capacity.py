@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from releaf.diagnostics import capacity
+
+
+@st.composite
+def piecewise_constant(draw):
+    """A cycler-like record: steps of constant current, sampled at the step ends and at random times inside."""
+    n_steps = draw(st.integers(1, 6))
+    t, i, step, exact = [0.0], [0.0], [0], 0.0
+    for k in range(1, n_steps + 1):
+        current = draw(st.floats(-100, 100, allow_nan=False))
+        length = draw(st.floats(1, 5000))
+        inner = sorted(draw(st.lists(st.floats(0.01, 0.99), max_size=5)))
+        start = t[-1]
+        for frac in [*inner, 1.0]:
+            t.append(start + frac * length)
+            i.append(current)
+            step.append(k)
+        exact += current * length / 3600
+    return np.array(t), np.array(i), np.array(step), exact
+
+
+@settings(max_examples=200, deadline=None)
+@given(piecewise_constant())
+def test_cumulative_charge_is_exact_for_step_currents(case):
+    t, i, step, exact = case
+    q = capacity.cumulative_Ah(t, i, step)
+    assert q[-1] == pytest.approx(exact, rel=1e-9, abs=1e-9)
+
+
+def test_trapezoid_without_steps_books_half_a_gap_into_the_rest():
+    # why the step rule exists: a 60 s gap after a 65 A step would add 0.54 Ah to the discharge
+    t = np.array([0.0, 3600.0, 3660.0])
+    i = np.array([-65.0, -65.0, 0.0])
+    assert -capacity.cumulative_Ah(t, i)[-1] == pytest.approx(65 + 65 * 30 / 3600)
+    assert -capacity.cumulative_Ah(t, i, step_index=[1, 1, 2])[-1] == pytest.approx(65.0)
+
+
+def _cc_discharge(capacity_Ah=50.0, current_A=-25.0, dt_s=10.0, top_V=4.15):
+    """Rest, CC discharge with a linear voltage ramp to 3.0 V, rest; one series group."""
+    duration = capacity_Ah / -current_A * 3600
+    t_dis = np.arange(dt_s, duration + dt_s / 2, dt_s)
+    t = np.concatenate(([0.0], t_dis, [duration + 600]))
+    i = np.concatenate(([0.0], np.full(t_dis.size, current_A), [0.0]))
+    v = np.concatenate(([top_V], np.linspace(4.05, 3.0, t_dis.size), [3.3]))
+    step = np.concatenate(([1], np.full(t_dis.size, 2), [3]))
+    return t, v, i, step
+
+
+def test_full_discharge_capacity_energy_and_flags():
+    t, v, i, step = _cc_discharge()
+    (d,) = capacity.full_discharges(t, v, i, step_index=step, cutoff_voltage_V=3.0,
+                                    top_voltage_V=capacity.top_of_charge_voltage_V(1), nominal_capacity_Ah=65)
+    assert d.capacity_Ah == pytest.approx(50.0, rel=1e-9)
+    # energy by hand: the first 10 s at the first sample's 4.05 V (step change), then the linear ramp's mean
+    duration_s = 50.0 / 25.0 * 3600
+    expected_Wh = 25.0 * (4.05 * 10 + (4.05 + 3.0) / 2 * (duration_s - 10)) / 3600
+    assert d.energy_Wh == pytest.approx(expected_Wh, rel=1e-9)
+    assert d.is_full and d.c_rate == pytest.approx(25 / 65, rel=1e-6)
+
+
+def test_discharge_not_from_full_is_not_a_capacity_measurement():
+    t, v, i, step = _cc_discharge(top_V=3.9)
+    (d,) = capacity.full_discharges(t, v, i, step_index=step, cutoff_voltage_V=3.0,
+                                    top_voltage_V=capacity.top_of_charge_voltage_V(1), nominal_capacity_Ah=65)
+    assert d.reached_cutoff and not d.from_full and not d.is_full
+
+
+def test_recharge_starts_a_new_segment_but_a_regen_pulse_does_not():
+    t1, v1, i1, s1 = _cc_discharge()
+    # a 10 s regen pulse in the middle of the discharge (0.06 Ah, far below 2 % of 65 Ah) stays in the segment
+    i1 = i1.copy()
+    i1[100] = 22.5
+    charge_t = t1[-1] + np.arange(1, 721) * 10.0  # 2 h at 25 A = 50 Ah back in
+    t = np.concatenate((t1, charge_t, t1[1:] + charge_t[-1]))
+    i = np.concatenate((i1, np.full(720, 25.0), i1[1:]))
+    v = np.concatenate((v1, np.full(720, 4.15), v1[1:]))
+    s = np.concatenate((s1, np.full(720, 4), s1[1:] + 4))
+    ds = capacity.full_discharges(t, v, i, step_index=s, cutoff_voltage_V=3.0,
+                                  top_voltage_V=capacity.top_of_charge_voltage_V(1), nominal_capacity_Ah=65)
+    assert len(ds) == 2
+    assert ds[0].capacity_Ah == pytest.approx(50.0 - (22.5 + 25.0) * 10 / 3600, rel=1e-9)

@@ -1,0 +1,92 @@
+"""The ORNL module-string discharges, diagnosed, against an independent reading of the raw Bitrode file.
+
+The reference values here are computed in the test from the raw CSV with the standard library (not with
+releaf's reader), and checked against the cycler's own Amp-Hours / Watt-Hours counters: two independent sources.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from conftest import MODULE_FILES
+
+from releaf.diagnostics import diagnose
+from releaf.io import read
+from releaf.profiles import LEAF_MODULE
+
+
+def raw_module(path):
+    """Rows of a VisuaLCN module file as floats, parsed by hand (header on line 18, trailer dropped)."""
+    lines = path.read_text().splitlines()
+    header = [h.strip() for h in lines[17].split(",")]
+    rows = [r for r in csv.reader(lines[18:]) if r and not r[0].startswith("Total Number")]
+
+    def col(name):
+        k = header.index(name)
+        return np.array([float(r[k]) for r in rows])
+
+    return {name: col(name) for name in (
+        "Total Time", "Step", "Current", "Voltage", "Amp-Hours", "Watt-Hours",
+        *(f"Cell Voltage A{k}" for k in range(1, 7)),
+    )}
+
+
+def independent(path):
+    raw = raw_module(path)
+    t, step, i, v = raw["Total Time"], raw["Step"], raw["Current"], raw["Voltage"]
+    on = np.flatnonzero(step == 2)  # the CC discharge step
+    first, last = on[0], on[-1]
+    # held (right-rectangle) integration from the last rest sample: an integration rule different from releaf's
+    seg = slice(first - 1, last + 1)
+    dt = np.diff(t[seg])
+    capacity = -np.sum(i[first : last + 1] * dt) / 3600
+    energy = -np.sum((i * v)[first : last + 1] * dt) / 3600
+    ends = np.array([raw[f"Cell Voltage A{k}"][last] for k in range(1, 7)])
+    di = i[first] - i[first - 1]
+    group_r0 = np.array([(raw[f"Cell Voltage A{k}"][first] - raw[f"Cell Voltage A{k}"][first - 1]) / di
+                         for k in range(1, 7)]) * 1000
+    return {
+        "capacity_Ah": capacity, "energy_Wh": energy, "vendor_Ah": -raw["Amp-Hours"][last],
+        "vendor_Wh": -raw["Watt-Hours"][last], "ends": ends, "weakest": int(np.argmin(ends)) + 1,
+        "group_r0": group_r0, "string_r0": (v[first] - v[first - 1]) / di * 1000,
+    }
+
+
+@pytest.fixture(scope="module", params=sorted(MODULE_FILES))
+def case(request):
+    path = MODULE_FILES[request.param]
+    return diagnose(read(path), LEAF_MODULE), independent(path)
+
+
+def test_capacity_matches_independent_integral_and_cycler_counter(case):
+    d, ref = case
+    assert d.capacity_Ah == pytest.approx(ref["capacity_Ah"], rel=2e-3)
+    assert d.capacity_Ah == pytest.approx(ref["vendor_Ah"], rel=2e-3)
+    assert d.soh_pct == pytest.approx(100 * ref["capacity_Ah"] / 65.0, rel=2e-3)
+
+
+def test_energy_matches_independent_integral_and_cycler_counter(case):
+    d, ref = case
+    assert d.energy_Wh == pytest.approx(ref["energy_Wh"], rel=2e-3)
+    assert d.energy_Wh == pytest.approx(ref["vendor_Wh"], rel=5e-3)
+
+
+def test_group_end_voltages_resistances_and_limiting_group(case):
+    d, ref = case
+    assert d.series_groups == 6
+    np.testing.assert_allclose([g.end_voltage_V for g in d.groups], ref["ends"], atol=1e-9)
+    np.testing.assert_allclose([g.r0_mOhm for g in d.groups], ref["group_r0"], rtol=1e-9)
+    assert d.r0_mOhm == pytest.approx(ref["string_r0"], rel=1e-9)
+    assert d.weakest_group == ref["weakest"]
+    # the limiting group ends at the 3.0 V cut-off; the string capacity is its capacity, the others hold more
+    limiting = d.groups[d.weakest_group - 1]
+    assert limiting.end_voltage_V == pytest.approx(3.0, abs=0.01)
+    assert limiting.capacity_Ah == d.capacity_Ah
+    assert all(g.capacity_Ah > d.capacity_Ah for g in d.groups if g.group != d.weakest_group)
+
+
+def test_rate_capability_energy_falls_with_c_rate():
+    energies = [diagnose(read(MODULE_FILES[k]), LEAF_MODULE).energy_Wh for k in ("0_3c", "1_0c", "2_0c", "2_75c")]
+    assert energies == sorted(energies, reverse=True)

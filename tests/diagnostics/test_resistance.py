@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from releaf.diagnostics import resistance
+
+
+def first_order_pulse(r0_mOhm, r1_mOhm, tau_s, i_A=-30.0, dt_s=0.1, ocv_V=3.9):
+    """Rest 5 s, a 30 s current pulse into a 1-RC cell, rest 40 s; sampled every ``dt_s``."""
+    t = np.round(np.arange(0, 75 + dt_s / 2, dt_s), 9)
+    on = (t > 5) & (t <= 35)
+    i = np.where(on, i_A, 0.0)
+    since = np.clip(t - 5, 0, 30)
+    v_rc = i_A * r1_mOhm / 1000 * (1 - np.exp(-since / tau_s))
+    v_rc = np.where(t > 35, v_rc * np.exp(-(t - 35) / tau_s), v_rc)
+    v = ocv_V + i * r0_mOhm / 1000 + np.where(t > 5, v_rc, 0.0)
+    step = np.where(t <= 5, 1, np.where(on, 2, 3))
+    return t, v, i, step
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(0.5, 10), st.floats(0.1, 5), st.floats(2, 60))
+def test_pulse_resistance_recovers_a_known_circuit(r0, r1, tau):
+    t, v, i, step = first_order_pulse(r0, r1, tau)
+    steps = resistance.current_steps(i, min_step_A=3.0, step_index=step)
+    assert len(steps) == 2
+    r = resistance.step_resistance(t, v, i, steps[0])
+    # first sample is 0.1 s after the step: R0 plus the RC part built in 0.1 s
+    assert r.r0_mOhm == pytest.approx(r0 + r1 * (1 - np.exp(-0.1 / tau)), rel=1e-6)
+    assert r.r_1s_mOhm == pytest.approx(r0 + r1 * (1 - np.exp(-1.0 / tau)), rel=1e-6)
+    assert r.r_10s_mOhm == pytest.approx(r0 + r1 * (1 - np.exp(-10.0 / tau)), rel=1e-6)
+    assert r.r_end_mOhm == pytest.approx(r0 + r1 * (1 - np.exp(-30.0 / tau)), rel=1e-6)
+    assert r.duration_s == pytest.approx(30.0)
+
+
+def test_r0_needs_samples_within_one_second():
+    t, v, i, step = first_order_pulse(2.0, 1.0, 10.0, dt_s=2.5)
+    steps = resistance.current_steps(i, min_step_A=3.0, step_index=step)
+    r = resistance.step_resistance(t, v, i, steps[0])
+    assert r.r0_mOhm is None and r.r_0p1s_mOhm is None
+    assert r.r_10s_mOhm == pytest.approx(2.0 + 1.0 * (1 - np.exp(-1.0)), rel=1e-6)
+
+
+def test_pick_r0_prefers_discharge_pulse_nearest_50_pct():
+    def pr(soc, before, after, r0):
+        return resistance.PulseResistance(0, soc, before, after, 10, r0, None, None, None, None)
+
+    rs = [pr(90, 0, -30, 1.0), pr(52, 0, 22.5, 2.0), pr(45, 0, -30, 3.0), pr(20, 0, -30, 4.0)]
+    assert resistance.pick_r0(rs, rest_A=0.5).r0_mOhm == 3.0

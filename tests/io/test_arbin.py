@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared
+
+from releaf.errors import ReleafInputError
+from releaf.io import detect, read
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "arbin" / "FastCharge_000025_CH8.csv"
+
+
+def test_arbin_csv_values_match_the_raw_file():
+    ts = read(FIXTURE)
+    assert ts.meta.format == "arbin-csv" and ts.meta.vendor == "Arbin"
+    with FIXTURE.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert ts.data.height == len(rows)
+    np.testing.assert_allclose(ts.data["current_A"].to_numpy(), [float(r["Current"]) for r in rows])
+    np.testing.assert_allclose(ts.data["voltage_V"].to_numpy(), [float(r["Voltage"]) for r in rows])
+    np.testing.assert_allclose(ts.data["test_time_s"].to_numpy(), [float(r["Test_Time"]) for r in rows])
+    net = [float(r["Charge_Capacity"]) - float(r["Discharge_Capacity"]) for r in rows]
+    np.testing.assert_allclose(ts.data["vendor_capacity_Ah"].to_numpy(), net)
+    # the sibling _Metadata.csv (test record) travels with the table
+    assert ts.meta.channel == "7" and ts.meta.header["schedule_file_name"].endswith(".SDU")
+
+
+def test_second_tri_arbin_export():
+    ts = read(shared("cycler-formats", "beep-TRI-AMDD", "2017-05-09_test-TC-contact_CH33.csv"))
+    assert ts.meta.format == "arbin-csv" and ts.data.height > 100
+
+
+def test_milliamp_units_are_scaled_and_reported(tmp_path):
+    src = tmp_path / "ma.csv"
+    src.write_text(
+        "Data_Point,Test_Time(s),Step_Index,Current(mA),Voltage(V),Charge_Capacity(mAh),Discharge_Capacity(mAh)\n"
+        "1,0,1,0,3.9,0,0\n2,1,2,-1500,3.85,0,0.4\n3,2,2,-1500,3.84,0,0.8\n"
+    )
+    ts = read(src)
+    np.testing.assert_allclose(ts.data["current_A"].to_numpy(), [0, -1.5, -1.5])
+    np.testing.assert_allclose(ts.data["vendor_capacity_Ah"].to_numpy(), [0, -0.0004, -0.0008])
+    assert any("Current(mA)" in c for c in ts.meta.conversions)
+
+
+def test_aux_voltages_become_group_voltages(tmp_path):
+    src = tmp_path / "aux.csv"
+    src.write_text(
+        "Data_Point,Test_Time(s),Step_Index,Current(A),Voltage(V),Aux_Voltage_2(V),Aux_Voltage_1(V)\n"
+        "1,0,1,0,8.2,4.1,4.1\n2,1,2,-30,8.0,4.0,4.0\n"
+    )
+    ts = read(src)
+    assert ts.group_columns == ["group_voltage_V_1", "group_voltage_V_2"]
+
+
+@pytest.mark.parametrize(
+    "body, column",
+    [("1,0,1,0,3.9\n2,1,2,abc,3.8\n", "Current(A)"), ("1,0,1,0,3.9\n2,1,2,inf,3.8\n", "Current(A)")],
+)
+def test_bad_values_name_line_and_column(tmp_path, body, column):
+    src = tmp_path / "bad.csv"
+    src.write_text("Data_Point,Test_Time(s),Step_Index,Current(A),Voltage(V)\n" + body)
+    with pytest.raises(ReleafInputError) as err:
+        read(src)
+    assert err.value.line == 3
+    assert err.value.column in (column, "current_A")
+
+
+def test_detection_is_by_content_not_name(tmp_path):
+    renamed = tmp_path / "module-from-bitrode.csv"
+    renamed.write_bytes(FIXTURE.read_bytes())
+    assert detect(renamed) == "arbin-csv"

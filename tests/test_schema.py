@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from releaf.errors import ReleafInputError
+from releaf.schema import REQUIRED, SourceMeta, TimeSeries, validate
+
+META = SourceMeta(path="x.csv", sha256="0" * 64, format="test", vendor="test")
+
+
+def table(**cols):
+    base = {"test_time_s": [0.0, 1.0, 2.0], "voltage_V": [4.0, 3.9, 3.8], "current_A": [0.0, -10.0, -10.0]}
+    base.update(cols)
+    return TimeSeries(pl.DataFrame({k: v for k, v in base.items() if v is not None}), META)
+
+
+def test_valid_table_passes_and_is_cast():
+    ts = validate(table(step_index=[1, 2, 2]))
+    assert ts.data.schema["test_time_s"] == pl.Float64
+
+
+@pytest.mark.parametrize("missing", REQUIRED)
+def test_missing_required_column(missing):
+    with pytest.raises(ReleafInputError, match=missing):
+        validate(table(**{missing: None}))
+
+
+def test_time_backwards_names_the_line():
+    with pytest.raises(ReleafInputError) as err:
+        validate(table(test_time_s=[0.0, 2.0, 1.0]), line_of_row=lambda i: i + 10)
+    assert err.value.line == 12 and err.value.column == "test_time_s"
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_required_values(bad):
+    with pytest.raises(ReleafInputError, match="finite"):
+        validate(table(voltage_V=[4.0, bad, 3.8]))
+
+
+@pytest.mark.parametrize("col, values, hint", [("voltage_V", [4000.0, 3900.0, 3800.0], "mV"),
+                                               ("current_A", [0.0, -10000.0, -10000.0], "mA"),
+                                               ("temperature_C", [298.0, 298.0, 298.0], "K")])
+def test_impossible_units_are_named(col, values, hint):
+    with pytest.raises(ReleafInputError, match=hint):
+        validate(table(**{col: values}))
+
+
+def test_empty_table():
+    empty = TimeSeries(pl.DataFrame({c: pl.Series([], dtype=pl.Float64) for c in REQUIRED}), META)
+    with pytest.raises(ReleafInputError, match="no data rows"):
+        validate(empty)
+
+
+@given(st.lists(st.floats(0, 1e6), min_size=1, max_size=50))
+def test_sorted_times_always_pass(times):
+    times = sorted(times)
+    n = len(times)
+    validate(TimeSeries(pl.DataFrame({"test_time_s": times, "voltage_V": [3.7] * n, "current_A": [0.0] * n}), META))
