@@ -1,0 +1,184 @@
+"""The ``releaf`` command line: a thin shell over ``releaf.pipeline`` (contract in DESIGN.md).
+
+User errors (``ReleafInputError``) print one line ``error: <file>, line N, column 'X': <what>`` to stderr and
+exit with code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from releaf.errors import ReleafError
+from releaf.profiles import DEFAULT_BATTERY_PROFILE
+
+app = typer.Typer(
+    name="releaf",
+    help="Grade, match and certify retired Nissan Leaf battery modules.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+if not console.is_terminal:  # pipes and CI: wide enough for the station table, no wrapping of serials
+    console = Console(width=140)
+err_console = Console(stderr=True)
+
+USER_ERROR_EXIT = 2
+
+
+def user_errors(func):
+    """Turn releaf's own errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ReleafError as err:
+            err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(USER_ERROR_EXIT) from None
+
+    return wrapper
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def _fmt(x, digits: int = 2) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+@app.command()
+@user_errors
+def read(
+    file: Path,
+    format: Annotated[str | None, typer.Option("--format", help="reader name; detected if omitted")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
+):
+    """Detect the format of FILE, parse it into the canonical table and summarise it."""
+    from releaf import pipeline
+
+    summary = pipeline.read_summary(file, format=format)
+    if as_json:
+        _print_json(summary)
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in summary.items():
+        table.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def diagnose(
+    files: Annotated[list[Path], typer.Argument(help="cycler test files")],
+    profile: Annotated[str, typer.Option(help="battery profile of the unit under test")] = DEFAULT_BATTERY_PROFILE,
+    format: Annotated[str | None, typer.Option("--format", help="reader name; detected if omitted")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON list, one record per file")] = False,
+):
+    """Capacity, energy, DC resistance, per-group state and SOH of each test file."""
+    from releaf import pipeline
+
+    diagnoses = pipeline.diagnose_files(files, profile=profile, format=format, progress=not as_json)
+    if as_json:
+        _print_json([d.to_dict() for d in diagnoses])
+        return
+    for d in diagnoses:
+        console.rule(Path(d.file).name)
+        console.print(
+            f"capacity {_fmt(d.capacity_Ah)} Ah   energy {_fmt(d.energy_Wh, 1)} Wh   SOH {_fmt(d.soh_pct, 1)} %   "
+            f"R0 {_fmt(d.r0_mOhm)} mOhm (at {_fmt(d.r0_soc_pct, 0)} % SOC)   weakest group {d.weakest_group or '—'}"
+        )
+        if d.groups:
+            table = Table("group", "capacity Ah", "R0 mOhm", "R 1 s mOhm", "R 10 s mOhm", "end V", "min V")
+            for g in d.groups:
+                table.add_row(
+                    str(g.group), _fmt(g.capacity_Ah), _fmt(g.r0_mOhm, 3), _fmt(g.r_1s_mOhm, 3),
+                    _fmt(g.r_10s_mOhm, 3), _fmt(g.end_voltage_V, 3), _fmt(g.min_voltage_V, 3),
+                )
+            console.print(table)
+        for w in d.warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+
+
+@app.command()
+@user_errors
+def run(
+    directory: Annotated[Path, typer.Argument(help="folder of test files (and an optional manifest.csv)")],
+    db: Annotated[str | None, typer.Option(help="database URL; default $RELEAF_DATABASE_URL or ./releaf.db")] = None,
+    profile: Annotated[str, typer.Option(help="battery profile of the modules")] = DEFAULT_BATTERY_PROFILE,
+    policy: Annotated[str, typer.Option(help="grading policy name or YAML file")] = "leaf-default",
+    design: Annotated[str, typer.Option(help="station design")] = "portable-2s",
+    report: Annotated[Path | None, typer.Option(help="also write the HTML report into this folder")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
+):
+    """The whole pipeline over a folder: read, diagnose, grade, match into stations, certify, store."""
+    from releaf import pipeline
+
+    result = pipeline.run_directory(
+        directory, db_url=db, profile=profile, policy=policy, design=design, progress=not as_json
+    )
+    path = pipeline.write_report(result, report) if report else None
+    if as_json:
+        _print_json(result.summary)
+        return
+    _print_run(result)
+    if path:
+        console.print(f"report: {path}")
+
+
+@app.command()
+@user_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the demo database, fleet files and report")] = Path(
+        "demo-output"
+    ),
+):
+    """The plant demo: real ORNL Leaf module tests plus a generated fleet of 3 retired packs → HTML report."""
+    from releaf import pipeline
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    result, report_path = pipeline.demo(out)
+    _print_run(result)
+    console.print(f"\nreport: [bold]{report_path.resolve()}[/]")
+
+
+def _print_run(result) -> None:
+    s = result.summary
+    counts = s["grade_counts"]
+    console.print(
+        f"{len(s['modules'])} modules graded: "
+        + ", ".join(f"{g} {n}" for g, n in counts.items())
+        + f"; {len(s['stations'])} stations built; database {s['database']}"
+    )
+    if s["stations"]:
+        first = s["stations"][0]["runtimes"]
+        heads = [first[u]["unit_name"] if first[u]["unit_name"] else f"{u} h" for u in s["use_cases"]]
+        table = Table("station", "modules", "grade", "usable Wh", *heads, box=box.SIMPLE_HEAD)
+        for st in s["stations"][:10]:
+            cells = []
+            for u in s["use_cases"]:
+                r = st["runtimes"][u]
+                cells.append(_fmt(r["units"], 1) if r["unit_name"] else _fmt(r["runtime_h"], 1))
+            table.add_row(st["serial"], "+".join(st["modules"]), st["grade"], _fmt(st["usable_Wh"], 0), *cells)
+        if len(s["stations"]) > 10:
+            table.caption = f"strongest 10 of {len(s['stations'])} stations; all in the report and the database"
+        console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
