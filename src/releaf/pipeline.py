@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -111,12 +112,19 @@ def analyse(entries: list[Entry], *, profile: str, policy, progress=None) -> lis
     return out
 
 
-def build_stations(results: list[ModuleResult], *, design: str, policy) -> tuple[list[dict], assembly.Pairing]:
-    """Pair the graded modules into stations (maximum total usable energy) and certify each one."""
+def build_stations(results: list[ModuleResult], *, design: str, policy,
+                   already_built: frozenset[str] = frozenset()) -> tuple[list[dict], assembly.Pairing]:
+    """Pair the graded modules into stations (maximum total usable energy) and certify each one.
+
+    Modules in ``already_built`` (serials already in a station in the database) are not offered again.
+    """
     prof = station_profile(design)
     candidates = []
     for r in results:
+        if r.entry.module_serial in already_built or r.diagnosis.series_groups != prof.module.series_groups:
+            continue  # already in a station, or not one module (e.g. a string of three)
         if r.grade.grade == "reject":
+            candidates.append(assembly.ModuleCandidate(r.entry.module_serial, "reject"))
             continue
         try:
             state = station.module_state_from_diagnosis(r.entry.module_serial, r.diagnosis)
@@ -127,7 +135,7 @@ def build_stations(results: list[ModuleResult], *, design: str, policy) -> tuple
     pairing = assembly.match_pairs(
         candidates, prof, allow_mixed_grades=bool(policy.assembly.get("allow_mixed_grades", False))
     )
-    by_serial = {c.serial: c.state for c in candidates}
+    by_serial = {c.serial: c.state for c in candidates if c.grade != "reject"}
     stations = []
     for pair, grade in zip(pairing.stations, pairing.station_grades, strict=True):
         cert = station.certify([by_serial[m] for m in pair], prof)
@@ -163,6 +171,16 @@ def store_run(db_url: str | None, results: list[ModuleResult], stations: list[di
                     queries.add_station(s, st["serial"], st["certification"]["design"], st["modules"],
                                         st["certification"])
         return str(store.engine.url)
+    finally:
+        store.close()
+
+
+def modules_in_stations(db_url: str | None) -> frozenset[str]:
+    """Serials of the modules already built into a station (they are not matched again)."""
+    store = open_store(db_url)
+    try:
+        with store.transaction() as s:
+            return frozenset(queries.module_serials_in_stations(s))
     finally:
         store.close()
 
@@ -214,7 +232,7 @@ def run_directory(directory, *, db_url=None, profile="leaf-24kwh-module", policy
     entries = discover(Path(directory))
     with progress_bar(progress) as bar:
         results = analyse(entries, profile=profile, policy=pol, progress=bar)
-    stations, pairing = build_stations(results, design=design, policy=pol)
+    stations, pairing = build_stations(results, design=design, policy=pol, already_built=modules_in_stations(db_url))
     database = store_run(db_url, results, stations)
     summary = summarise(results, stations, [], database=database, title=f"releaf run: {directory}",
                         notes=[_pairing_note(pairing)])
@@ -266,6 +284,9 @@ def demo(out_dir, *, packs: int = DEMO_PACKS, progress: bool = True) -> tuple[Ru
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # the demo is a showcase: each run starts from an empty plant database and a freshly generated fleet
+    (out / "releaf-demo.db").unlink(missing_ok=True)
+    shutil.rmtree(out / "fleet", ignore_errors=True)
     ornl = sorted(bundled_ornl_dir().glob("module123-*.csv"))
     pol = grading.load_policy("leaf-default")
     fleet = out / "fleet"

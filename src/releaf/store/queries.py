@@ -360,6 +360,11 @@ def add_station(
     return station
 
 
+def module_serials_in_stations(s: Session) -> list[str]:
+    """Serials of every module already built into a station."""
+    return list(s.scalars(sa.select(Module.serial).join(StationModule, StationModule.module_id == Module.id)))
+
+
 def find_station(s: Session, serial: str) -> Station | None:
     """The station with this serial, or None."""
     return s.scalar(sa.select(Station).where(Station.serial == serial))
