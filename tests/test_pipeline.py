@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
-import sqlite3
 
 import pytest
+import sqlalchemy as sa
 
 from releaf import pipeline, synth
 from releaf.errors import ReleafInputError
@@ -19,14 +19,18 @@ def fleet(tmp_path_factory):
     return folder
 
 
-def count(db, table):
-    with sqlite3.connect(db) as con:
-        return con.execute(f"select count(*) from {table}").fetchone()[0]
+def count(url, table):
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as con:
+            return con.scalar(sa.text(f"select count(*) from {table}"))
+    finally:
+        engine.dispose()
 
 
-def test_run_builds_certified_stations_with_lineage(fleet, tmp_path):
-    db = tmp_path / "plant.db"
-    result = pipeline.run_directory(fleet, db_url=f"sqlite:///{db}", progress=False)
+def test_run_builds_certified_stations_with_lineage(fleet, db_url):
+    db = db_url
+    result = pipeline.run_directory(fleet, db_url=db, progress=False)
     assert len(result.modules) == 12
     graded_ok = [r for r in result.modules if r.grade.grade != "reject"]
     assert len(result.stations) >= 1
@@ -35,7 +39,7 @@ def test_run_builds_certified_stations_with_lineage(fleet, tmp_path):
     for st in result.stations:
         assert st["usable_Wh"] > 0 and set(st["runtimes"]) == {"phone", "guitar-amp", "fridge"}
     assert count(db, "tests") == 12 and count(db, "stations") == len(result.stations)
-    store = open_store(f"sqlite:///{db}")
+    store = open_store(db)
     with store.transaction() as s:
         lin = lineage(s, result.stations[0]["serial"])
     store.close()
@@ -43,7 +47,7 @@ def test_run_builds_certified_stations_with_lineage(fleet, tmp_path):
     assert [m["serial"] for m in lin["modules"]] == result.stations[0]["modules"]
     assert all(m["pack"]["generated"] and m["tests"][0]["diagnosis"] for m in lin["modules"])
     # a second run of the same folder adds nothing and does not re-pair modules already built in
-    again = pipeline.run_directory(fleet, db_url=f"sqlite:///{db}", progress=False)
+    again = pipeline.run_directory(fleet, db_url=db, progress=False)
     assert again.stations == [] or not ({m for st in again.stations for m in st["modules"]} & used)
     assert count(db, "tests") == 12 and count(db, "grades") == 12
 
@@ -70,16 +74,16 @@ def _folder(path, fleet, rows):
     return path
 
 
-def test_conflict_mid_transaction_leaves_database_untouched(fleet, tmp_path):
+def test_conflict_mid_transaction_leaves_database_untouched(fleet, tmp_path, db_url):
     rows = list(csv.DictReader((fleet / "manifest.csv").open()))
-    db = f"sqlite:///{tmp_path / 'plant.db'}"
+    db = db_url
     pipeline.run_directory(_folder(tmp_path / "first", fleet, rows[:1]), db_url=db, progress=False)
-    before = {t: count(tmp_path / "plant.db", t) for t in ("packs", "modules", "tests", "diagnoses", "grades")}
+    before = {t: count(db, t) for t in ("packs", "modules", "tests", "diagnoses", "grades")}
     # a new module first (written inside the transaction), then a known module claimed by another pack:
     # the conflict is found only while writing, and must undo the new module too
     moved = dict(rows[0], pack_vin="GEN-OTHER-PACK")
     second = _folder(tmp_path / "second", fleet, [rows[1], moved])
     with pytest.raises(ReleafInputError, match="already recorded in pack"):
         pipeline.run_directory(second, db_url=db, progress=False)
-    after = {t: count(tmp_path / "plant.db", t) for t in before}
+    after = {t: count(db, t) for t in before}
     assert after == before

@@ -31,9 +31,9 @@ TABLES = {
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
+def store(db_url, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a stray default URL would land here, not in the repo
-    store = open_store(f"sqlite:///{tmp_path / 'plant.db'}")
+    store = open_store(db_url)
     yield store
     store.close()
 
@@ -141,7 +141,8 @@ def test_open_store_migrates_fresh_file_to_head(store):
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     with store.engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == head
-        assert conn.scalar(sa.text("PRAGMA foreign_keys")) == 1
+        if store.engine.dialect.name == "sqlite":
+            assert conn.scalar(sa.text("PRAGMA foreign_keys")) == 1
     assert TABLES | {"alembic_version"} == set(sa.inspect(store.engine).get_table_names())
 
 
@@ -306,11 +307,12 @@ def test_database_refuses_a_module_in_two_stations(store):
     """The unique constraint holds even if the query-level check is bypassed."""
     build_station(store)
     with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
-        station_id = conn.execute(
+        station_id = conn.scalar(
             sa.text(
-                "INSERT INTO stations (serial, design, created_at) VALUES ('PS-X', 'portable-2s', '2025-01-01')"
+                "INSERT INTO stations (serial, design, created_at) "
+                "VALUES ('PS-X', 'portable-2s', '2025-01-01') RETURNING id"
             )
-        ).lastrowid
+        )
         module_id = conn.scalar(sa.text("SELECT id FROM modules WHERE serial = 'M-01'"))
         conn.execute(
             sa.text(
