@@ -95,7 +95,10 @@ def station_chart(stations: list[dict]) -> str | None:
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     wh = [s.get("usable_Wh") if isinstance(s.get("usable_Wh"), (int, float)) else 0.0 for s in stations]
     ax1.bar(range(len(stations)), wh, color=[_colour(s.get("grade")) for s in stations])
-    ax1.set_xticks(range(len(stations)), [str(s.get("serial")) for s in stations], rotation=90, fontsize=6)
+    if len(stations) <= 24:
+        ax1.set_xticks(range(len(stations)), [str(s.get("serial")) for s in stations], rotation=90, fontsize=6)
+    else:  # serials would overprint; the table above names every station in the same order
+        ax1.set_xlabel("stations, strongest first (same order as the table)")
     ax1.set_ylabel("usable energy [Wh]")
     ax1.set_title("Usable energy per station (colour = grade)")
     names = use_case_names(stations)
