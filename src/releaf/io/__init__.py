@@ -1,19 +1,44 @@
-"""Readers, one module per source, behind one ``read(path)`` that detects the format by content."""
+"""Readers, one module per source, behind one ``read(path)`` that detects the format by content.
+
+Each reader module defines ``FORMATS`` (format name → reader function ``f(path) -> TimeSeries``) and
+``sniff(head) -> format name | None`` (``head`` is a :class:`releaf.io._text.Head`: the file's first bytes and
+their text). Detection asks the modules in ``READER_MODULES`` order, most specific first, and never looks at the
+file name.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from releaf.errors import ReleafInputError
-from releaf.io import _text, arbin, bitrode
+from releaf.io import _text
 from releaf.schema import TimeSeries
 
-READERS = {
-    "bitrode-cell": bitrode.read_bitrode,
-    "bitrode-module": bitrode.read_bitrode,
-    "arbin-csv": arbin.read_arbin_csv,
+READER_MODULES = (
+    "bitrode", "arbin", "arbin_res", "arbin_excel", "maccor", "novonix", "pec", "neware", "biologic",
+    "batteryarchive", "bdf",
+)
+# formats a sniffer may name that are not time series: why, and what to do instead
+NOT_TIME_SERIES = {
+    "arbin-metadata": "an Arbin test-record (metadata) file, not a time series: read the data file beside it; "
+                      "its metadata is attached automatically",
 }
-SNIFFERS = (bitrode.sniff, arbin.sniff)
+
+
+def _load_modules():
+    modules = []
+    for name in READER_MODULES:
+        try:
+            modules.append(importlib.import_module(f"releaf.io.{name}"))
+        except ModuleNotFoundError as err:
+            if err.name != f"releaf.io.{name}":
+                raise  # a reader whose own dependency is missing must say so, not vanish
+    return modules
+
+
+_MODULES = _load_modules()
+READERS = {fmt: fn for m in _MODULES for fmt, fn in m.FORMATS.items()}
 
 
 def detect(path) -> str:
@@ -31,20 +56,18 @@ def detect(path) -> str:
         raise ReleafInputError(path, "is a directory, not a file")
     if path.stat().st_size == 0:
         raise ReleafInputError(path, "file is empty")
-    head = _text.head_text(path)
-    if "\x00" in head[:4096]:
-        raise ReleafInputError(path, "binary content where a text export was expected; known formats: "
-                                     + ", ".join(READERS))
-    if not head.strip():
-        raise ReleafInputError(path, "file is empty")
-    for sniff in SNIFFERS:
-        found = sniff(head)
-        if found == "arbin-metadata":
-            raise ReleafInputError(path, "an Arbin test-record (metadata) file, not a time series: read the data "
-                                         "file beside it; its metadata is attached automatically", line=1)
+    head = _text.head_of(path)
+    for module in _MODULES:
+        found = module.sniff(head)
+        if found in NOT_TIME_SERIES:
+            raise ReleafInputError(path, NOT_TIME_SERIES[found], line=1)
         if found:
             return found
-    first = head.splitlines()[0][:80] if head.splitlines() else ""
+    if head.is_binary:
+        raise ReleafInputError(path, "binary content that no reader recognises; known formats: " + ", ".join(READERS))
+    if not head.text.strip():
+        raise ReleafInputError(path, "file is empty")
+    first = head.first_line[:80]
     raise ReleafInputError(path, f"unrecognised format (first line {first!r}); known formats: {', '.join(READERS)}",
                            line=1)
 

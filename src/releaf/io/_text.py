@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -37,10 +38,35 @@ def read_bytes(path: Path) -> bytes:
     return data
 
 
-def head_text(path: Path, n: int = SNIFF_BYTES) -> str:
-    """The first bytes of a file as text (UTF-8 with BOM stripped, else latin-1), for format detection."""
+@dataclass(frozen=True)
+class Head:
+    """What a sniffer sees of a file: its path, its first bytes, and those bytes as text."""
+
+    path: Path
+    raw: bytes
+    text: str
+
+    @property
+    def first_line(self) -> str:
+        return self.text.split("\n", 1)[0].rstrip("\r")
+
+    @property
+    def is_binary(self) -> bool:
+        return b"\x00" in self.raw[:4096]
+
+
+def head_of(path: Path, n: int = SNIFF_BYTES) -> Head:
+    """The :class:`Head` of a file (text: UTF-8 with BOM stripped, else latin-1)."""
     with open(path, "rb") as f:
         raw = f.read(n)
+    return Head(Path(path), raw, head_text(path, n, raw=raw))
+
+
+def head_text(path: Path, n: int = SNIFF_BYTES, *, raw: bytes | None = None) -> str:
+    """The first bytes of a file as text (UTF-8 with BOM stripped, else latin-1), for format detection."""
+    if raw is None:
+        with open(path, "rb") as f:
+            raw = f.read(n)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:

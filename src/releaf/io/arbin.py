@@ -49,9 +49,9 @@ def _split(name: str) -> tuple[str, str | None]:
     return base, (unit.strip().lower() if unit else None)
 
 
-def sniff(head: str) -> str | None:
+def sniff(head: _text.Head) -> str | None:
     """``arbin-csv``, ``arbin-metadata`` or None, from the first bytes of a file."""
-    first = head.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    first = head.first_line
     bases = {_split(n)[0] for n in first.split(",")}
     if {"data_point", "test_time", "current", "voltage"} <= bases:
         return "arbin-csv"
@@ -79,7 +79,7 @@ def read_arbin_csv(path) -> TimeSeries:
         data = data[3:]
     lines = _text.split_lines(data)
     header = lines[0].decode("latin-1").split(",")
-    if sniff(lines[0].decode("latin-1")) != "arbin-csv":
+    if sniff(_text.Head(path, lines[0], lines[0].decode("latin-1"))) != "arbin-csv":
         raise ReleafInputError(path, "not an Arbin CSV: the header needs Data_Point, Test_Time, Current and "
                                      "Voltage columns", line=1)
     body = lines[1:]
@@ -164,3 +164,6 @@ def _sibling_metadata(path: Path) -> dict[str, str]:
                 return {}
             return {_split(k)[0]: v for k, v in table.row(0, named=True).items() if k and v is not None}
     return {}
+
+
+FORMATS = {"arbin-csv": read_arbin_csv}

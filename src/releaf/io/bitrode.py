@@ -38,12 +38,12 @@ TRAILER_PREFIX = b"Total Number of Data Lines"
 MODE_TO_STEP_TYPE = {"CHRG": "charge", "DCHG": "discharge", "REST": "rest"}
 
 
-def sniff(head: str) -> str | None:
+def sniff(head: _text.Head) -> str | None:
     """``bitrode-cell``, ``bitrode-module`` or None, from the first bytes of a file."""
-    first = head.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    first = head.first_line
     if first.startswith(CELL_HEADER_PREFIX) or _HEADERLESS_ROW.match(first):
         return "bitrode-cell"
-    if first.startswith("Test Name,") and ("\n" + MODULE_HEADER_PREFIX) in head.replace("\r\n", "\n"):
+    if first.startswith("Test Name,") and ("\n" + MODULE_HEADER_PREFIX) in head.text.replace("\r\n", "\n"):
         return "bitrode-module"
     return None
 
@@ -68,7 +68,7 @@ def read_bitrode(path) -> TimeSeries:
     """
     path = Path(path)
     data = _text.read_bytes(path)
-    kind = sniff(_text.head_text(path))
+    kind = sniff(_text.head_of(path))
     if kind == "bitrode-cell":
         return _read_cell(path, data)
     if kind == "bitrode-module":
@@ -191,3 +191,6 @@ def _step_type(path, mode: pl.Series, first_line_no: int, column: str) -> pl.Ser
         raise ReleafInputError(path, f"mode {text[i]!r} where CHRG, DCHG or REST was expected",
                                line=first_line_no + i, column=column)
     return mapped
+
+
+FORMATS = {"bitrode-cell": read_bitrode, "bitrode-module": read_bitrode}
