@@ -72,3 +72,36 @@ def test_detection_is_by_content_not_name(tmp_path):
     renamed = tmp_path / "module-from-bitrode.csv"
     renamed.write_bytes(FIXTURE.read_bytes())
     assert detect(renamed) == "arbin-csv"
+
+
+def test_mits_pro_wall_clock_date_time(tmp_path):
+    src = tmp_path / "mits.csv"
+    src.write_text("Data_Point,Test_Time(s),Date_Time,Step_Index,Current(A),Voltage(V)\n"
+                   "1,0,05/13/2017 03:14:03,1,0,3.9\n2,1,05/13/2017 03:14:04,2,-1.5,3.85\n")
+    ts = read(src)
+    assert str(ts.data["datetime"][1]) == "2017-05-13 03:14:04+00:00"
+    assert any("Date_Time" in c for c in ts.meta.conversions)
+
+
+def test_streamed_batches_equal_the_whole_read(tmp_path):
+    from releaf.io.arbin import iter_arbin_csv
+
+    whole = read(FIXTURE).data
+    batches = list(iter_arbin_csv(FIXTURE, batch_rows=50))
+    assert len(batches) >= 5
+    import polars as pl
+
+    assert pl.concat([b.data for b in batches]).equals(whole)
+
+
+def test_streamed_time_backwards_across_batches_names_the_line(tmp_path):
+    from releaf.io.arbin import iter_arbin_csv
+
+    rows = ["Data_Point,Test_Time(s),Step_Index,Current(A),Voltage(V)"]
+    rows += [f"{k},{k},1,-1.0,3.8" for k in range(1, 101)]
+    rows[61] = "61,5,1,-1.0,3.8"  # line 62 goes back in time, first row of the third batch
+    src = tmp_path / "back.csv"
+    src.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ReleafInputError) as err:
+        list(iter_arbin_csv(src, batch_rows=30))
+    assert err.value.line == 62

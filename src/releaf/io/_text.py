@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,37 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class _Digest:
+    def __init__(self):
+        self.value: str | None = None
+
+    def hexdigest(self) -> str:
+        if self.value is None:
+            raise RuntimeError("digest read before hashing finished")
+        return self.value
+
+
+@contextmanager
+def hashing(path: Path):
+    """Compute the file's sha256 on a worker thread during the ``with`` block (hashlib releases the GIL).
+
+    ``digest.hexdigest()`` is ready after the block.
+    """
+    digest = _Digest()
+
+    def work():
+        digest.value = sha256_of(path)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        yield digest
+    finally:
+        worker.join()
+    if digest.value is None:  # the worker failed (file vanished?): hash here to raise the real error
+        digest.value = sha256_of(path)
 
 
 def read_bytes(path: Path) -> bytes:

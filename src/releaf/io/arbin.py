@@ -10,6 +10,12 @@ groups); ``Aux_Temperature_k`` / ``Temperature`` become ``temperature_C_k`` / ``
 A test-record file ``<name>_Metadata.csv`` beside the data file (schedule, channel, start) is attached to the
 metadata.
 
+Reading has two paths. The fast one hands the whole file to polars' multi-threaded CSV parser with the numeric
+columns typed up front and converts with vectorised expressions; a well-formed file never leaves it. When polars
+refuses the file, or a required value comes out empty, the careful path re-reads it line by line to name the
+exact line and column of the first problem (polars' own messages do not). Large files can be read in bounded
+memory with :func:`iter_arbin_csv`.
+
 References
 ----------
 Arbin Instruments, MITS Pro data export (CSV/Excel channel sheets).
@@ -19,13 +25,15 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from releaf.errors import ReleafInputError
 from releaf.io import _text
-from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
+from releaf.schema import SourceMeta, TimeSeries, validate
 
 _UNIT_SCALE = {
     "s": ("s", 1.0), "sec": ("s", 1.0), "ms": ("s", 1e-3), "min": ("s", 60.0), "h": ("s", 3600.0),
@@ -36,8 +44,12 @@ _UNIT_SCALE = {
 }
 _DEFAULT_UNIT = {"test_time": "s", "step_time": "s", "current": "a", "voltage": "v", "charge_capacity": "ah",
                  "discharge_capacity": "ah", "charge_energy": "wh", "discharge_energy": "wh", "temperature": "c",
-                 "step_index": "1", "cycle_index": "1", "datetime": "1"}
+                 "step_index": "1", "cycle_index": "1", "datetime": "1", "date_time": "1"}
 _NAME = re.compile(r"^\s*(?P<base>[^()]*?)\s*(\((?P<unit>[^()]*)\))?\s*$")
+_DATETIME_FORMATS = ("%m/%d/%Y %H:%M:%S%.f", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%Y-%m-%d %H:%M:%S%.f",
+                     "%Y-%m-%dT%H:%M:%S%.f", "%d/%m/%Y %H:%M:%S%.f", "%d.%m.%Y %H:%M:%S%.f")
+_AUX = re.compile(r"aux_(voltage|temperature)_(\d+)")
+FIRST_DATA_LINE = 2
 
 
 def _split(name: str) -> tuple[str, str | None]:
@@ -51,13 +63,178 @@ def _split(name: str) -> tuple[str, str | None]:
 
 def sniff(head: _text.Head) -> str | None:
     """``arbin-csv``, ``arbin-metadata`` or None, from the first bytes of a file."""
-    first = head.first_line
-    bases = {_split(n)[0] for n in first.split(",")}
+    bases = {_split(n)[0] for n in head.first_line.split(",")}
     if {"data_point", "test_time", "current", "voltage"} <= bases:
         return "arbin-csv"
     if {"test_id", "iv_ch_id", "schedule_file_name"} <= bases:
         return "arbin-metadata"
     return None
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One file column releaf uses: its name in the file, its position, and the scale to releaf's unit."""
+
+    name: str
+    index: int
+    scale: float
+    optional: bool  # may be empty (vendor counters, temperatures)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to take from a file with this header, and how: decided once, applied to every batch."""
+
+    header: list[str]
+    sources: dict[str, _Source]  # canonical or intermediate name → source
+    units_found: dict[str, str]
+    conversions: tuple[str, ...]
+
+
+def _plan(path, header: list[str]) -> _Plan:
+    found: dict[str, tuple[int, str, str | None]] = {}
+    for k, name in enumerate(header):
+        base, unit = _split(name)
+        found.setdefault(base, (k, name, unit))
+    sources, units_found, conversions = {}, {}, []
+
+    def take(base: str, target: str, *, optional: bool = False, required: bool = True) -> None:
+        if base not in found:
+            if required:
+                raise ReleafInputError(path, f"column {base!r} is missing from the header", line=1)
+            return
+        k, name, unit = found[base]
+        key = unit or _DEFAULT_UNIT.get(base)
+        if key is None and base.startswith("aux_voltage"):
+            key = "v"
+        if key is None and base.startswith("aux_temperature"):
+            key = "c"
+        if key not in _UNIT_SCALE:
+            raise ReleafInputError(path, f"unit {unit!r} not understood", line=1, column=name)
+        canonical, scale = _UNIT_SCALE[key]
+        if canonical != "1":
+            units_found[name] = unit or f"(none; Arbin default {canonical})"
+        if scale != 1.0:
+            conversions.append(f"'{name}' x {scale:g} -> {canonical}")
+        sources[target] = _Source(name, k, scale, optional)
+
+    take("test_time", "test_time_s")
+    take("voltage", "voltage_V")
+    take("current", "current_A")
+    take("step_index", "step_index", optional=True, required=False)
+    take("cycle_index", "cycle_index", optional=True, required=False)
+    for part in ("charge_capacity", "discharge_capacity", "charge_energy", "discharge_energy"):
+        take(part, part, optional=True, required=False)
+    take("datetime" if "datetime" in found else "date_time", "datetime", optional=True, required=False)
+    if "datetime" in sources:
+        conversions.append(f"'{sources['datetime'].name}': unix seconds, or wall-clock text without a time zone "
+                           "taken as UTC")
+    take("temperature", "temperature_C", optional=True, required=False)
+    for base in sorted(found, key=_aux_order):
+        m = _AUX.fullmatch(base)
+        if m:
+            target = ("group_voltage_V_" if m.group(1) == "voltage" else "temperature_C_") + m.group(2)
+            take(base, target, optional=m.group(1) == "temperature")
+    return _Plan(header, sources, units_found, tuple(conversions))
+
+
+def _canonical(raw: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
+    """Typed file columns (named by position ``c<k>``) → canonical columns, vectorised."""
+    s = plan.sources
+
+    def col(target: str) -> pl.Expr:
+        src = s[target]
+        e = pl.col(f"c{src.index}").cast(pl.Float64)
+        return e * src.scale if src.scale != 1.0 else e
+
+    exprs = [col("test_time_s").alias("test_time_s"), col("voltage_V").alias("voltage_V"),
+             col("current_A").alias("current_A")]
+    for target in ("step_index", "cycle_index"):
+        if target in s:
+            exprs.append(col(target).cast(pl.Int64).alias(target))
+    if "charge_capacity" in s and "discharge_capacity" in s:
+        exprs.append((col("charge_capacity") - col("discharge_capacity")).alias("vendor_capacity_Ah"))
+    if "charge_energy" in s and "discharge_energy" in s:
+        exprs.append((col("charge_energy") - col("discharge_energy")).alias("vendor_energy_Wh"))
+    for target in s:
+        if target == "temperature_C" or target.startswith(("group_voltage_V_", "temperature_C_")):
+            exprs.append(col(target).alias(target))
+    # no step_type: Arbin writes none, and one made from the current's sign would add nothing to current_A
+    df = raw.select(exprs)
+    if "datetime" in s:
+        df = df.with_columns(_datetime(raw[f"c{s['datetime'].index}"]).alias("datetime"))
+    if "temperature_C" not in df.columns and "temperature_C_1" in df.columns:
+        df = df.with_columns(pl.col("temperature_C_1").alias("temperature_C"))
+    return df
+
+
+def _datetime(text: pl.Series) -> pl.Series:
+    """Arbin's DateTime: unix seconds (TRI exports) or local wall-clock text (MITS Pro), both kept as UTC."""
+    unix = text.cast(pl.Float64, strict=False)
+    if unix.null_count() == text.null_count():
+        return (unix * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
+    text = text.str.strip_chars()
+    for fmt in _DATETIME_FORMATS:  # month first is Arbin's US default; the first format that reads all wins
+        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+        if parsed.null_count() == text.null_count():
+            return parsed.dt.replace_time_zone("UTC")
+    return pl.Series(dtype=pl.Datetime("us", "UTC")).extend_constant(None, len(text))
+
+
+def _schema(plan: _Plan) -> dict[str, type[pl.DataType]]:
+    used = {src.index for t, src in plan.sources.items() if t != "datetime"}
+    return {f"c{k}": (pl.Float64 if k in used else pl.String) for k in range(len(plan.header))}
+
+
+def _read_header(path: Path) -> list[str]:
+    head = _text.head_of(path)
+    if sniff(head) != "arbin-csv":
+        raise ReleafInputError(path, "not an Arbin CSV: the header needs Data_Point, Test_Time, Current and "
+                                     "Voltage columns", line=1)
+    return head.first_line.split(",")
+
+
+def _meta(path: Path, plan: _Plan, sha256: str | None = None) -> SourceMeta:
+    record = _sibling_metadata(path)
+    return SourceMeta(
+        path=str(path), sha256=sha256 or _text.sha256_of(path), format="arbin-csv", vendor="Arbin",
+        channel=record.get("iv_ch_id"), units_found=plan.units_found, conversions=plan.conversions, header=record,
+    )
+
+
+def _fast(path: Path, plan: _Plan) -> pl.DataFrame | None:
+    """The whole file through polars' parser, or None when it needs the careful path to explain a problem."""
+    schema = _schema(plan)
+    used = sorted({src.index for src in plan.sources.values()})
+    try:
+        raw = pl.read_csv(path, has_header=False, skip_rows=1, new_columns=list(schema), schema=schema,
+                          columns=used, quote_char=None, truncate_ragged_lines=False, encoding="utf8-lossy")
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    required = [f"c{plan.sources[t].index}" for t, src in plan.sources.items() if not src.optional]
+    if raw.height == 0 or raw.select(pl.any_horizontal(pl.col(required).is_null().any())).item():
+        return None
+    return raw
+
+
+def _careful(path: Path, plan: _Plan) -> pl.DataFrame:
+    """Line-by-line parse that names the first bad line and column (only reached for a faulty file)."""
+    data = _text.read_bytes(path)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    body = _text.split_lines(data)[1:]
+    if not body:
+        raise ReleafInputError(path, "header but no data rows", line=1)
+    _text.check_field_counts(path, body, FIRST_DATA_LINE, len(plan.header))
+    names = [f"c{k}" for k in range(len(plan.header))]
+    raw = _text.frame_from_lines(path, body, names)
+    typed = {}
+    for target, src in plan.sources.items():
+        if target == "datetime":
+            continue
+        typed[f"c{src.index}"] = _text.to_float(path, raw, f"c{src.index}", source_name=src.name,
+                                                first_line_no=FIRST_DATA_LINE, allow_empty=src.optional)
+    return raw.with_columns(**typed)
 
 
 def read_arbin_csv(path) -> TimeSeries:
@@ -70,83 +247,51 @@ def read_arbin_csv(path) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s], ``voltage_V`` [V], ``current_A`` [A, + = charge], ``step_index``,
-    ``cycle_index``, ``step_type`` (from the current's sign), ``datetime`` [UTC, from a unix ``DateTime`` column],
+    ``cycle_index``, ``datetime`` [UTC, from a unix ``DateTime`` column],
     ``temperature_C`` [degC], ``group_voltage_V_k`` [V], ``vendor_capacity_Ah`` [Ah, charge − discharge counter].
     """
     path = Path(path)
-    data = _text.read_bytes(path)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    lines = _text.split_lines(data)
-    header = lines[0].decode("latin-1").split(",")
-    if sniff(_text.Head(path, lines[0], lines[0].decode("latin-1"))) != "arbin-csv":
-        raise ReleafInputError(path, "not an Arbin CSV: the header needs Data_Point, Test_Time, Current and "
-                                     "Voltage columns", line=1)
-    body = lines[1:]
-    if not body:
-        raise ReleafInputError(path, "header but no data rows", line=1)
-    _text.check_field_counts(path, body, 2, len(header))
-    cols = [f"c{i}" for i in range(len(header))]
-    raw = _text.frame_from_lines(path, body, cols)
-    found: dict[str, tuple[str, str, str | None]] = {}  # base -> (raw column, name as in file, unit)
-    for c, name in zip(cols, header, strict=True):
-        base, unit = _split(name)
-        found.setdefault(base, (c, name, unit))
+    plan = _plan(path, _read_header(path))
+    with _text.hashing(path) as digest:  # hashed on another thread while polars parses
+        raw = _fast(path, plan)
+        if raw is None:
+            raw = _careful(path, plan)
+        df = _canonical(raw, plan)
+    return validate(TimeSeries(df, _meta(path, plan, digest.hexdigest())), line_of_row=lambda i: FIRST_DATA_LINE + i)
 
-    units_found, conversions = {}, []
 
-    def num(base: str, *, allow_empty: bool = False, required: bool = True) -> pl.Series | None:
-        if base not in found:
-            if required:
-                raise ReleafInputError(path, f"column {base!r} is missing from the header", line=1)
-            return None
-        c, name, unit = found[base]
-        key = unit or _DEFAULT_UNIT.get(base.split("_")[0] if base.startswith("aux_") else base)
-        if key is None and base.startswith("aux_voltage"):
-            key = "v"
-        if key is None and base.startswith("aux_temperature"):
-            key = "c"
-        if key not in _UNIT_SCALE:
-            raise ReleafInputError(path, f"unit {unit!r} not understood", line=1, column=name)
-        canonical, scale = _UNIT_SCALE[key]
-        if canonical != "1":
-            units_found[name] = unit or f"(none; Arbin default {canonical})"
-        if scale != 1.0:
-            conversions.append(f"'{name}' x {scale:g} -> {canonical}")
-        return _text.to_float(path, raw, c, source_name=name, first_line_no=2, scale=scale, allow_empty=allow_empty)
+def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]:
+    """Read a large Arbin CSV in bounded memory: validated canonical batches of at most ``batch_rows`` rows.
 
-    columns = {"test_time_s": num("test_time"), "voltage_V": num("voltage"), "current_A": num("current")}
-    for base, target in (("step_index", "step_index"), ("cycle_index", "cycle_index")):
-        if base in found:
-            columns[target] = num(base, allow_empty=True).cast(pl.Int64)
-    charge, discharge = num("charge_capacity", allow_empty=True, required=False), num(
-        "discharge_capacity", allow_empty=True, required=False)
-    if charge is not None and discharge is not None:
-        columns["vendor_capacity_Ah"] = charge - discharge
-    e_charge, e_discharge = num("charge_energy", allow_empty=True, required=False), num(
-        "discharge_energy", allow_empty=True, required=False)
-    if e_charge is not None and e_discharge is not None:
-        columns["vendor_energy_Wh"] = e_charge - e_discharge
-    if "datetime" in found:
-        unix = num("datetime", allow_empty=True).cast(pl.Float64)
-        columns["datetime"] = (unix * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
-    if "temperature" in found:
-        columns["temperature_C"] = num("temperature", allow_empty=True)
-    for base in sorted(found, key=_aux_order):
-        m = re.fullmatch(r"aux_(voltage|temperature)_(\d+)", base)
-        if m:
-            target = "group_voltage_V_" if m.group(1) == "voltage" else "temperature_C_"
-            columns[target + m.group(2)] = num(base, allow_empty=m.group(1) == "temperature")
-    df = pl.DataFrame(columns)
-    df = df.with_columns(step_type_from_current(pl.col("current_A")).alias("step_type"))
-    if "temperature_C" not in df.columns and "temperature_C_1" in df.columns:
-        df = df.with_columns(pl.col("temperature_C_1").alias("temperature_C"))
-    record = _sibling_metadata(path)
-    meta = SourceMeta(
-        path=str(path), sha256=_text.sha256_of(path), format="arbin-csv", vendor="Arbin",
-        channel=record.get("iv_ch_id"), units_found=units_found, conversions=tuple(conversions), header=record,
-    )
-    return validate(TimeSeries(df, meta), line_of_row=lambda i: 2 + i)
+    Each batch is validated with the file's line numbers; time must keep increasing across batches too.
+    The sha256 of the file is computed once, streaming, and every batch carries the same metadata.
+
+    Parameters
+    ----------
+    path : path of the CSV export
+    batch_rows : rows per batch (memory is about ``batch_rows`` x columns x 8 bytes, times a small factor)
+    """
+    path = Path(path)
+    plan = _plan(path, _read_header(path))
+    meta = _meta(path, plan)
+    schema = _schema(plan)
+    lazy = pl.scan_csv(path, has_header=False, skip_rows=1, new_columns=list(schema), schema=schema,
+                       quote_char=None, truncate_ragged_lines=False, encoding="utf8-lossy")
+    first_line, last_time = FIRST_DATA_LINE, None
+    try:
+        for raw in lazy.collect_batches(chunk_size=batch_rows):
+            df = _canonical(raw, plan)
+            if last_time is not None and df.height and df["test_time_s"][0] < last_time:
+                raise ReleafInputError(path, f"time goes backwards ({last_time} s then {df['test_time_s'][0]} s)",
+                                       line=first_line, column="test_time_s")
+            offset = first_line
+            yield validate(TimeSeries(df, meta), line_of_row=lambda i, o=offset: o + i)
+            if df.height:
+                last_time = df["test_time_s"][-1]
+            first_line += raw.height
+    except pl.exceptions.PolarsError as err:
+        raise ReleafInputError(path, f"could not be parsed after line {first_line - 1}: "
+                                     f"{str(err).splitlines()[0]}") from None
 
 
 def _aux_order(base: str):
