@@ -58,6 +58,15 @@ def test_empty_table():
 
 @given(st.lists(st.floats(0, 1e6), min_size=1, max_size=50))
 def test_sorted_times_always_pass(times):
-    times = sorted(times)
+    times = sorted(set(times))  # repeated (time, V, I) rows are duplicates, tested above
     n = len(times)
     validate(TimeSeries(pl.DataFrame({"test_time_s": times, "voltage_V": [3.7] * n, "current_A": [0.0] * n}), META))
+
+
+def test_duplicated_row_is_named_but_a_shared_time_stamp_is_not():
+    with pytest.raises(ReleafInputError, match="duplicated row") as err:
+        validate(table(test_time_s=[0.0, 1.0, 1.0], voltage_V=[4.0, 3.9, 3.9], current_A=[0.0, -10.0, -10.0]),
+                 line_of_row=lambda i: i + 2)
+    assert err.value.line == 4
+    # a step change logged at the same instant (different current) is a real sample
+    validate(table(test_time_s=[0.0, 1.0, 1.0], current_A=[0.0, -10.0, 0.0]))

@@ -133,7 +133,8 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
     ------
     ReleafInputError
         missing required column, empty table, NaN/inf in a required column, time going backwards,
-        values outside physical limits (a unit mix-up).
+        values outside physical limits (a unit mix-up), a row repeating the previous one exactly (same time,
+        voltage, current and step: a duplicated record, not a new sample).
     """
     df = ts.data
     file = ts.meta.path
@@ -165,6 +166,13 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
         i = _row_of(df, backwards)
         raise ReleafInputError(file, f"time goes backwards ({t[i - 1]} s then {t[i]} s)",
                                line=line(i), column="test_time_s")
+    key = [c for c in (*REQUIRED, "step_index", "cycle_index") if c in df.columns]
+    repeated = pl.all_horizontal([pl.col(c) == pl.col(c).shift(1) for c in key]).fill_null(False)
+    dup = df.select(repeated.alias("dup"))["dup"]
+    if dup.any():
+        i = _row_of(df, dup)
+        raise ReleafInputError(file, f"duplicated row: the same sample as line {line(i - 1)} "
+                                     f"({', '.join(key)} all equal)", line=line(i))
     _check_range(df, file, line, "voltage_V", -MAX_ABS_VOLTAGE_V, MAX_ABS_VOLTAGE_V, "V (mV read as V?)")
     _check_range(df, file, line, "current_A", -MAX_ABS_CURRENT_A, MAX_ABS_CURRENT_A, "A (mA read as A?)")
     for c in df.columns:
