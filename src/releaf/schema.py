@@ -167,7 +167,8 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
         raise ReleafInputError(file, f"time goes backwards ({t[i - 1]} s then {t[i]} s)",
                                line=line(i), column="test_time_s")
     key = [c for c in (*REQUIRED, "step_index", "cycle_index") if c in df.columns]
-    repeated = pl.all_horizontal([pl.col(c) == pl.col(c).shift(1) for c in key]).fill_null(False)
+    repeated = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in key])
+    repeated = repeated & pl.int_range(pl.len()).gt(0)
     dup = df.select(repeated.alias("dup"))["dup"]
     if dup.any():
         i = _row_of(df, dup)

@@ -57,6 +57,9 @@ def detect(path) -> str:
     if path.stat().st_size == 0:
         raise ReleafInputError(path, "file is empty")
     head = _text.head_of(path)
+    if head.raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ReleafInputError(path, "UTF-16 text: cycler exports are read as UTF-8/ASCII; convert it "
+                                     "(iconv -f UTF-16 -t UTF-8) or export again as ASCII/UTF-8", line=1)
     for module in _MODULES:
         found = module.sniff(head)
         if found in NOT_TIME_SERIES:

@@ -31,6 +31,7 @@ def sha256_of(path: Path) -> str:
 class _Digest:
     def __init__(self):
         self.value: str | None = None
+        self.separators: int | None = None  # count of the separator byte, when asked for
 
     def hexdigest(self) -> str:
         if self.value is None:
@@ -39,15 +40,23 @@ class _Digest:
 
 
 @contextmanager
-def hashing(path: Path):
+def hashing(path: Path, count: bytes | None = None):
     """Compute the file's sha256 on a worker thread during the ``with`` block (hashlib releases the GIL).
 
-    ``digest.hexdigest()`` is ready after the block.
+    ``digest.hexdigest()`` is ready after the block; with ``count`` (one byte, e.g. ``b","``), so is
+    ``digest.separators``, the number of times it occurs in the file (a cheap check of the field counts).
     """
     digest = _Digest()
 
     def work():
-        digest.value = sha256_of(path)
+        h, n = hashlib.sha256(), 0
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+                if count is not None:
+                    n += chunk.count(count)
+        digest.separators = n if count is not None else None
+        digest.value = h.hexdigest()
 
     worker = threading.Thread(target=work, daemon=True)
     worker.start()

@@ -203,7 +203,11 @@ def _meta(path: Path, plan: _Plan, sha256: str | None = None) -> SourceMeta:
 
 
 def _fast(path: Path, plan: _Plan) -> pl.DataFrame | None:
-    """The whole file through polars' parser, or None when it needs the careful path to explain a problem."""
+    """The whole file through polars' parser, or None when it needs the careful path to explain a problem.
+
+    polars fills a short line with nulls and, reading only some columns, does not notice a long one; the caller
+    therefore also compares the file's comma count with ``fields x lines`` (:func:`_fields_consistent`).
+    """
     schema = _schema(plan)
     used = sorted({src.index for src in plan.sources.values()})
     try:
@@ -215,6 +219,15 @@ def _fast(path: Path, plan: _Plan) -> pl.DataFrame | None:
     if raw.height == 0 or raw.select(pl.any_horizontal(pl.col(required).is_null().any())).item():
         return None
     return raw
+
+
+def _fields_consistent(plan: _Plan, data_rows: int, commas: int | None) -> bool:
+    """Every line (header included) has the header's number of fields, judged by the total comma count.
+
+    Blank lines hold no commas and are skipped by the parser too. A line one field short and another one field
+    long would cancel out; both still fail the careful path if a required value is affected.
+    """
+    return commas == (len(plan.header) - 1) * (data_rows + 1)
 
 
 def _careful(path: Path, plan: _Plan) -> pl.DataFrame:
@@ -252,11 +265,11 @@ def read_arbin_csv(path) -> TimeSeries:
     """
     path = Path(path)
     plan = _plan(path, _read_header(path))
-    with _text.hashing(path) as digest:  # hashed on another thread while polars parses
+    with _text.hashing(path, count=b",") as digest:  # hashed (and commas counted) on another thread
         raw = _fast(path, plan)
-        if raw is None:
-            raw = _careful(path, plan)
-        df = _canonical(raw, plan)
+    if raw is None or not _fields_consistent(plan, raw.height, digest.separators):
+        raw = _careful(path, plan)
+    df = _canonical(raw, plan)
     return validate(TimeSeries(df, _meta(path, plan, digest.hexdigest())), line_of_row=lambda i: FIRST_DATA_LINE + i)
 
 

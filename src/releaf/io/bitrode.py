@@ -81,6 +81,8 @@ def _read_cell(path: Path, data: bytes) -> TimeSeries:
     lines = _text.split_lines(data)
     has_header = lines[0].lstrip(b"\xef\xbb\xbf").decode("latin-1").startswith(CELL_HEADER_PREFIX)
     first_line_no = 2 if has_header else 1
+    if has_header:
+        _check_cell_header(path, lines[0])
     body = lines[1:] if has_header else lines
     if not body:
         raise ReleafInputError(path, "header but no data rows", line=1)
@@ -112,6 +114,16 @@ def _read_cell(path: Path, data: bytes) -> TimeSeries:
         conversions=(() if has_header else ("no header row: columns taken from the Bitrode cell layout",)),
     )
     return validate(TimeSeries(df, meta), line_of_row=lambda i: first_line_no + i)
+
+
+def _check_cell_header(path: Path, line: bytes) -> None:
+    """The columns are read by position, so a header that names them differently is refused, not trusted."""
+    found = [f.strip() for f in line.lstrip(b"\xef\xbb\xbf").decode("latin-1").split(",")]
+    for k, expected in enumerate(CELL_SOURCE_NAMES.values()):
+        got = found[k] if k < len(found) else None
+        if got != expected:
+            raise ReleafInputError(path, f"column {k + 1} is {got!r} where the Bitrode cell layout has {expected!r}",
+                                   line=1, column=got or expected)
 
 
 def _read_module(path: Path, data: bytes) -> TimeSeries:

@@ -1,0 +1,180 @@
+"""A corpus of malformed files made from real exports: every one must give a clear ReleafInputError.
+
+Each variant is one realistic way a file goes wrong in a plant (a copy cut short, a spreadsheet saved with
+semicolons or comma decimals, UTF-16, a renamed or missing column, mV written under a V header, NaN/inf/text
+values, time going backwards, duplicated or ragged lines, empty or binary files). The error must name the file,
+and the line where one line is at fault; through the CLI it is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import MODULE_FILES, REPO, SHARED_DATA
+from typer.testing import CliRunner
+
+from releaf.cli import app
+from releaf.errors import ReleafInputError
+from releaf.io import read
+
+
+@dataclass(frozen=True)
+class Source:
+    """A real text export and where its columns are."""
+
+    path: Path
+    header_line: int | None  # 0-based line of the column names; None: no header row
+    first_data_line: int  # 0-based
+    time: int
+    voltage: int
+    current: int
+
+
+SOURCES = [
+    Source(MODULE_FILES["1_0c"], 17, 18, 0, 8, 7),
+    Source(MODULE_FILES["2_75c"], 17, 18, 0, 8, 7),
+    Source(REPO / "tests" / "fixtures" / "arbin" / "FastCharge_000025_CH8.csv", 0, 1, 1, 7, 6),
+    Source(SHARED_DATA / "ornl-leaf" / "cell-discharge-bitrode-1c.csv", 0, 1, 1, 9, 8),
+    Source(SHARED_DATA / "ornl-leaf" / "cell-low-current-hppc-10c.csv", None, 0, 1, 9, 8),
+    Source(SHARED_DATA / "cycler-formats" / "beep-TRI-AMDD" / "2017-05-09_test-TC-contact_CH33.csv", 0, 1, 1, 7, 6),
+]
+
+
+def _lines(data: bytes) -> tuple[list[bytes], bytes]:
+    # split on LF only: a CRLF line keeps its CR, and files that mix both (ORNL 2.75C) stay as they were
+    return data.split(b"\n"), b"\n"
+
+
+def _set_field(line: bytes, k: int, value: bytes) -> bytes:
+    fields = line.split(b",")
+    fields[k] = value
+    return b",".join(fields)
+
+
+def _mutate_lines(src: Source, fn) -> bytes:
+    lines, eol = _lines(src.path.read_bytes())
+    return eol.join(fn(lines, src))
+
+
+def _mid(src: Source, lines) -> int:
+    return src.first_data_line + (len(lines) - src.first_data_line) // 2
+
+
+def _drop_column(lines, src):
+    out = []
+    for i, ln in enumerate(lines):
+        if i == src.header_line or i >= src.first_data_line and ln.count(b",") > src.current:
+            fields = ln.split(b",")
+            del fields[src.current]
+            ln = b",".join(fields)
+        out.append(ln)
+    return out
+
+
+def _scale_voltage(lines, src):
+    out = list(lines)
+    for i in range(src.first_data_line, len(lines)):
+        if lines[i].count(b",") > src.voltage:  # not the trailer line of some VisuaLCN exports
+            v = float(lines[i].split(b",")[src.voltage])
+            out[i] = _set_field(lines[i], src.voltage, f"{v * 1000:.1f}".encode())
+    return out
+
+
+def _at_mid(transform):
+    def fn(lines, src):
+        out = list(lines)
+        k = _mid(src, lines)
+        out[k] = transform(out[k], src)
+        return out
+
+    return fn
+
+
+def _swap_mid(lines, src):
+    out = list(lines)
+    k = _mid(src, lines)
+    out[k], out[k + 1] = out[k + 1], out[k]
+    return out
+
+
+def _duplicate_mid(lines, src):
+    k = _mid(src, lines)
+    return [*lines[: k + 1], lines[k], *lines[k + 1 :]]
+
+
+def _truncate(data: bytes) -> bytes:
+    cut = len(data) * 3 // 5
+    while data[cut : cut + 1] in (b"\n", b"\r", b","):
+        cut += 1
+    return data[:cut]
+
+
+# name -> (how to make it from a Source, does one line carry the fault)
+VARIANTS = {
+    "truncated": (lambda s: _truncate(s.path.read_bytes()), True),
+    "header-only": (lambda s: _mutate_lines(s, lambda lines, src: lines[: src.first_data_line]), False),
+    "semicolons": (lambda s: s.path.read_bytes().replace(b",", b";"), False),
+    "comma-decimals": (lambda s: re.sub(rb"(\d)\.(\d)", rb"\1,\2", s.path.read_bytes()), False),
+    "utf16": (lambda s: s.path.read_bytes().decode("latin-1").encode("utf-16"), False),
+    "missing-current": (lambda s: _mutate_lines(s, _drop_column), False),
+    "renamed-current": (lambda s: _mutate_lines(s, lambda lines, src: [
+        _set_field(ln, src.current, b"Amps") if i == src.header_line else ln for i, ln in enumerate(lines)]),
+        False),
+    "voltage-in-mV": (lambda s: _mutate_lines(s, _scale_voltage), True),
+    "nan-voltage": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: _set_field(ln, src.voltage, b"NaN"))), True),
+    "inf-current": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: _set_field(ln, src.current, b"inf"))), True),
+    "text-current": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: _set_field(ln, src.current, b"n/a"))), True),
+    "time-backwards": (lambda s: _mutate_lines(s, _swap_mid), True),
+    "duplicated-row": (lambda s: _mutate_lines(s, _duplicate_mid), True),
+    "extra-field": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: ln + b",7")), True),
+    "missing-field": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: ln.rsplit(b",", 2)[0])), True),
+    "empty": (lambda s: b"", False),
+    "blank-lines": (lambda s: b"\n\n\n", False),
+    "binary-garbage": (lambda s: bytes(range(256)) * 40, False),
+}
+NEEDS_HEADER = {"renamed-current", "header-only"}
+CASES = [(src, name) for src in SOURCES for name in VARIANTS if src.header_line is not None or name not in NEEDS_HEADER]
+
+
+def _ids(case):
+    src, name = case
+    return f"{src.path.name}:{name}"
+
+
+def test_corpus_is_large_enough():
+    assert len(CASES) >= 60
+
+
+@pytest.fixture(params=CASES, ids=[_ids(c) for c in CASES])
+def malformed(request, tmp_path):
+    src, name = request.param
+    if not src.path.exists():
+        pytest.skip(f"shared data not present: {src.path}")
+    make, line_specific = VARIANTS[name]
+    path = tmp_path / f"{name}__{src.path.name}"
+    path.write_bytes(make(src))
+    return path, line_specific
+
+
+def test_malformed_file_gives_a_clear_error(malformed):
+    path, line_specific = malformed
+    with pytest.raises(ReleafInputError) as err:
+        read(path)
+    message = str(err.value)
+    assert path.name in message
+    assert len(message.splitlines()) == 1
+    if line_specific:
+        assert err.value.line is not None, message
+
+
+runner = CliRunner()
+
+
+def test_malformed_file_through_the_cli_exits_2(malformed):
+    path, _ = malformed
+    result = runner.invoke(app, ["diagnose", str(path)])
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
