@@ -87,3 +87,18 @@ def test_conflict_mid_transaction_leaves_database_untouched(fleet, tmp_path, db_
         pipeline.run_directory(second, db_url=db, progress=False)
     after = {t: count(db, t) for t in before}
     assert after == before
+
+
+def test_read_summary_streams_batches_into_parquet(tmp_path):
+    import polars as pl
+    from conftest import REPO
+
+    from releaf import io
+
+    src = REPO / "tests" / "fixtures" / "arbin" / "FastCharge_000025_CH8.csv"
+    out = tmp_path / "canonical.parquet"
+    summary = pipeline.read_summary(src, parquet_out=out, batch_rows=40)
+    whole = io.read(src).data
+    assert summary["streamed"] and summary["rows"] == whole.height
+    assert summary["voltage_range_V"] == [whole["voltage_V"].min(), whole["voltage_V"].max()]
+    assert pl.read_parquet(out).equals(whole)

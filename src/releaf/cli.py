@@ -64,11 +64,16 @@ def read(
     file: Path,
     format: Annotated[str | None, typer.Option("--format", help="reader name; detected if omitted")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
+    parquet: Annotated[Path | None, typer.Option(help="also write the canonical table to this Parquet file")] = None,
 ):
-    """Detect the format of FILE, parse it into the canonical table and summarise it."""
+    """Detect the format of FILE, parse it into the canonical table and summarise it.
+
+    Large files are streamed in batches (bounded memory) with a progress bar; ``--parquet`` writes the
+    canonical table as it streams.
+    """
     from releaf import pipeline
 
-    summary = pipeline.read_summary(file, format=format)
+    summary = pipeline.read_summary(file, format=format, parquet_out=parquet, progress=not as_json)
     if as_json:
         _print_json(summary)
         return

@@ -48,21 +48,82 @@ def _track(progress, items, description: str):
         progress.advance(task)
 
 
-def read_summary(path, format: str | None = None) -> dict:
-    """What ``releaf read`` prints: format, vendor, rows, duration, columns and the reader's conversions."""
-    ts = io.read(path, format=format)
-    d = ts.data
+def _estimated_rows(path) -> int:
+    """Rows of a text export, estimated from its size and the mean line length of its first 64 KiB."""
+    head = io._text.head_of(Path(path))
+    lines = max(head.raw.count(b"\n"), 1)
+    return max(1, int(Path(path).stat().st_size / (len(head.raw) / lines)))
+
+
+def read_summary(path, format: str | None = None, *, parquet_out=None, progress: bool = False,
+                 batch_rows: int = 1_000_000) -> dict:
+    """What ``releaf read`` prints: format, vendor, rows, duration, ranges, columns and the reader's conversions.
+
+    The file is read batch by batch (bounded memory for formats with a streaming reader, e.g. multi-GB Arbin
+    CSVs); with ``parquet_out`` the canonical table is written to that Parquet file as it streams.
+    """
+    path = Path(path)
+    fmt = format or io.detect(path)
+    rows, first_t, last_t, meta, columns, writer = 0, None, None, None, None, None
+    v_min = v_max = i_min = i_max = None
+    streamed = fmt in io.STREAMERS
+    try:
+        with progress_bar(progress) as bar:
+            task = bar.add_task(f"reading {path.name}", total=_estimated_rows(path) if streamed else None) \
+                if bar else None
+            for batch in io.stream(path, fmt, batch_rows=batch_rows):
+                d = batch.data
+                meta, columns = batch.meta, d.columns
+                if d.height:
+                    first_t = d["test_time_s"][0] if first_t is None else first_t
+                    last_t = d["test_time_s"][-1]
+                    v_min = _min(v_min, d["voltage_V"].min())
+                    v_max = _max(v_max, d["voltage_V"].max())
+                    i_min = _min(i_min, d["current_A"].min())
+                    i_max = _max(i_max, d["current_A"].max())
+                rows += d.height
+                if parquet_out is not None:
+                    writer = _write_parquet_batch(writer, parquet_out, d)
+                if bar:
+                    bar.update(task, completed=rows)
+            if bar:
+                bar.update(task, total=rows, completed=rows)
+    finally:
+        if writer is not None:
+            writer.close()
     return {
         "file": str(path),
-        "format": ts.meta.format,
-        "vendor": ts.meta.vendor,
-        "sha256": ts.meta.sha256,
-        "rows": d.height,
-        "duration_s": float(d["test_time_s"][-1] - d["test_time_s"][0]),
-        "series_groups": len(ts.group_columns),
-        "columns": d.columns,
-        "conversions": list(ts.meta.conversions),
+        "format": meta.format,
+        "vendor": meta.vendor,
+        "sha256": meta.sha256,
+        "rows": rows,
+        "duration_s": float(last_t - first_t) if rows else 0.0,
+        "voltage_range_V": [v_min, v_max],
+        "current_range_A": [i_min, i_max],
+        "series_groups": sum(c.startswith("group_voltage_V_") for c in columns),
+        "columns": columns,
+        "conversions": list(meta.conversions),
+        "streamed": streamed,
+        **({"parquet": str(parquet_out)} if parquet_out is not None else {}),
     }
+
+
+def _min(a, b):
+    return b if a is None else min(a, b)
+
+
+def _max(a, b):
+    return b if a is None else max(a, b)
+
+
+def _write_parquet_batch(writer, out, df):
+    import pyarrow.parquet as pq
+
+    table = df.to_arrow()
+    if writer is None:
+        writer = pq.ParquetWriter(str(out), table.schema)
+    writer.write_table(table)
+    return writer
 
 
 def diagnose_file(path, profile: str, format: str | None = None) -> Diagnosis:

@@ -39,6 +39,8 @@ def _load_modules():
 
 _MODULES = _load_modules()
 READERS = {fmt: fn for m in _MODULES for fmt, fn in m.FORMATS.items()}
+# formats that can also be read in bounded memory, batch by batch (module attribute STREAMERS)
+STREAMERS = {fmt: fn for m in _MODULES for fmt, fn in getattr(m, "STREAMERS", {}).items()}
 
 
 def detect(path) -> str:
@@ -87,3 +89,19 @@ def read(path, format: str | None = None) -> TimeSeries:
     if fmt not in READERS:
         raise ReleafInputError(path, f"unknown format {fmt!r}; known: {', '.join(READERS)}")
     return READERS[fmt](path)
+
+
+def stream(path, format: str | None = None, *, batch_rows: int = 1_000_000):
+    """Read a file as validated canonical batches (bounded memory where the format supports it).
+
+    Formats without a streaming reader are read whole and yielded as one batch.
+
+    Yields
+    ------
+    TimeSeries batches in file order, each with the file's metadata.
+    """
+    fmt = format or detect(path)
+    if fmt in STREAMERS:
+        yield from STREAMERS[fmt](path, batch_rows=batch_rows)
+    else:
+        yield read(path, fmt)

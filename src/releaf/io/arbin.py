@@ -325,3 +325,4 @@ def _sibling_metadata(path: Path) -> dict[str, str]:
 
 
 FORMATS = {"arbin-csv": read_arbin_csv}
+STREAMERS = {"arbin-csv": iter_arbin_csv}
