@@ -89,9 +89,10 @@ class _Plan:
     sources: dict[str, _Source]  # canonical or intermediate name → source
     units_found: dict[str, str]
     conversions: tuple[str, ...]
+    unix_datetime: bool = False  # DateTime holds unix seconds (parsed as a number) rather than text
 
 
-def _plan(path, header: list[str]) -> _Plan:
+def _plan(path, header: list[str], first_row: list[str] | None = None) -> _Plan:
     found: dict[str, tuple[int, str, str | None]] = {}
     for k, name in enumerate(header):
         base, unit = _split(name)
@@ -135,7 +136,14 @@ def _plan(path, header: list[str]) -> _Plan:
         if m:
             target = ("group_voltage_V_" if m.group(1) == "voltage" else "temperature_C_") + m.group(2)
             take(base, target, optional=m.group(1) == "temperature")
-    return _Plan(header, sources, units_found, tuple(conversions))
+    unix = False
+    if "datetime" in sources and first_row and len(first_row) > sources["datetime"].index:
+        try:
+            float(first_row[sources["datetime"].index])
+            unix = True
+        except ValueError:
+            pass
+    return _Plan(header, sources, units_found, tuple(conversions), unix)
 
 
 def _canonical(raw: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
@@ -163,6 +171,7 @@ def _canonical(raw: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
     df = raw.select(exprs)
     if "datetime" in s:
         df = df.with_columns(_datetime(raw[f"c{s['datetime'].index}"]).alias("datetime"))
+
     if "temperature_C" not in df.columns and "temperature_C_1" in df.columns:
         df = df.with_columns(pl.col("temperature_C_1").alias("temperature_C"))
     return df
@@ -170,6 +179,8 @@ def _canonical(raw: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
 
 def _datetime(text: pl.Series) -> pl.Series:
     """Arbin's DateTime: unix seconds (TRI exports) or local wall-clock text (MITS Pro), both kept as UTC."""
+    if text.dtype == pl.Float64:
+        return (text * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
     unix = text.cast(pl.Float64, strict=False)
     if unix.null_count() == text.null_count():
         return (unix * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
@@ -182,16 +193,19 @@ def _datetime(text: pl.Series) -> pl.Series:
 
 
 def _schema(plan: _Plan) -> dict[str, type[pl.DataType]]:
-    used = {src.index for t, src in plan.sources.items() if t != "datetime"}
+    used = {src.index for t, src in plan.sources.items() if t != "datetime" or plan.unix_datetime}
     return {f"c{k}": (pl.Float64 if k in used else pl.String) for k in range(len(plan.header))}
 
 
-def _read_header(path: Path) -> list[str]:
+def _read_header(path: Path) -> tuple[list[str], list[str] | None]:
+    """The header's column names and the first data row's fields (None if the file has no data row yet)."""
     head = _text.head_of(path)
     if sniff(head) != "arbin-csv":
         raise ReleafInputError(path, "not an Arbin CSV: the header needs Data_Point, Test_Time, Current and "
                                      "Voltage columns", line=1)
-    return head.first_line.split(",")
+    lines = head.text.split("\n", 2)
+    first_row = lines[1].rstrip("\r").split(",") if len(lines) > 2 else None
+    return head.first_line.split(","), first_row
 
 
 def _meta(path: Path, plan: _Plan, sha256: str | None = None) -> SourceMeta:
@@ -243,7 +257,7 @@ def _careful(path: Path, plan: _Plan) -> pl.DataFrame:
     raw = _text.frame_from_lines(path, body, names)
     typed = {}
     for target, src in plan.sources.items():
-        if target == "datetime":
+        if target == "datetime" and not plan.unix_datetime:
             continue
         typed[f"c{src.index}"] = _text.to_float(path, raw, f"c{src.index}", source_name=src.name,
                                                 first_line_no=FIRST_DATA_LINE, allow_empty=src.optional)
@@ -264,7 +278,7 @@ def read_arbin_csv(path) -> TimeSeries:
     ``temperature_C`` [degC], ``group_voltage_V_k`` [V], ``vendor_capacity_Ah`` [Ah, charge − discharge counter].
     """
     path = Path(path)
-    plan = _plan(path, _read_header(path))
+    plan = _plan(path, *_read_header(path))
     with _text.hashing(path, count=b",") as digest:  # hashed (and commas counted) on another thread
         raw = _fast(path, plan)
     if raw is None or not _fields_consistent(plan, raw.height, digest.separators):
@@ -285,7 +299,7 @@ def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]
     batch_rows : rows per batch (memory is about ``batch_rows`` x columns x 8 bytes, times a small factor)
     """
     path = Path(path)
-    plan = _plan(path, _read_header(path))
+    plan = _plan(path, *_read_header(path))
     meta = _meta(path, plan)
     schema = _schema(plan)
     lazy = pl.scan_csv(path, has_header=False, skip_rows=1, new_columns=list(schema), schema=schema,
