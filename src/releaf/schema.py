@@ -2,27 +2,31 @@
 
 Glossary of names (each carries its unit):
 
-================== ======= ========================================================================
-name               unit    meaning
-================== ======= ========================================================================
-test_time_s        s       time since the start of the test, non-decreasing (required)
-voltage_V          V       terminal voltage of the unit under test (required)
-current_A          A       current, **positive = charge**, negative = discharge (required)
-step_index         -       cycler step number as the cycler wrote it
-cycle_index        -       cycler cycle number
-step_type          -       ``charge`` | ``discharge`` | ``rest`` (from the cycler's mode, else the current)
-temperature_C      degC    main temperature sensor
-datetime           UTC     wall-clock time of the sample
-group_voltage_V_k  V       voltage of series group k (1-based) inside a module or string
-temperature_C_k    degC    temperature sensor k (1-based)
-vendor_capacity_Ah Ah      the cycler's own capacity counter, kept only to cross-check releaf's integral
-vendor_energy_Wh   Wh      the cycler's own energy counter, cross-check only
-capacity_Ah        Ah      charge, always recomputed by integrating ``current_A`` over ``test_time_s``
-energy_Wh          Wh      energy, always recomputed by integrating ``voltage_V * current_A``
-r0_mOhm            mOhm    ohmic resistance (voltage step over current step across <= 1 s)
-soh_pct            %       state of health: measured capacity over the profile's nominal capacity
-soc_pct            %       state of charge
-================== ======= ========================================================================
+===================== ======= ========================================================================
+name                  unit    meaning
+===================== ======= ========================================================================
+test_time_s           s       time since the start of the test, non-decreasing (required)
+voltage_V             V       terminal voltage of the unit under test (required)
+current_A             A       current, **positive = charge**, negative = discharge (required)
+step_index            -       cycler step number as the cycler wrote it
+cycle_index           -       cycler cycle number
+step_type             -       ``charge`` | ``discharge`` | ``rest`` (from the cycler's mode, else the current)
+temperature_C         degC    main temperature sensor
+datetime              UTC     wall-clock time of the sample
+group_voltage_V_k     V       voltage of series group k (1-based) inside a module or string
+temperature_C_k       degC    temperature sensor k (1-based)
+ambient_temperature_C degC    chamber / environment temperature
+vendor_capacity_Ah    Ah      the cycler's own capacity counter, kept only to cross-check releaf's integral
+vendor_energy_Wh      Wh      the cycler's own energy counter, cross-check only
+capacity_Ah           Ah      charge, always recomputed by integrating ``current_A`` over ``test_time_s``
+energy_Wh             Wh      energy, always recomputed by integrating ``voltage_V * current_A``
+r0_mOhm               mOhm    ohmic resistance (voltage step over current step across <= 1 s)
+soh_pct               %       state of health: measured capacity over the profile's nominal capacity
+soc_pct               %       state of charge
+===================== ======= ========================================================================
+
+Readers may add ``vendor_*`` columns (the cycler's own state codes, instruction names) for traceability;
+nothing in releaf computes with them.
 
 References
 ----------
@@ -60,6 +64,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("cycle_index", pl.Int64, "", description="cycler cycle number"),
     Column("step_type", pl.String, "", description="charge | discharge | rest"),
     Column("temperature_C", pl.Float64, "degC", description="main temperature sensor"),
+    Column("ambient_temperature_C", pl.Float64, "degC", description="chamber / environment temperature"),
     Column("datetime", pl.Datetime, "UTC", description="wall-clock time of the sample"),
     Column("vendor_capacity_Ah", pl.Float64, "Ah", description="cycler's capacity counter (cross-check only)"),
     Column("vendor_energy_Wh", pl.Float64, "Wh", description="cycler's energy counter (cross-check only)"),
@@ -177,7 +182,7 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
     _check_range(df, file, line, "voltage_V", -MAX_ABS_VOLTAGE_V, MAX_ABS_VOLTAGE_V, "V (mV read as V?)")
     _check_range(df, file, line, "current_A", -MAX_ABS_CURRENT_A, MAX_ABS_CURRENT_A, "A (mA read as A?)")
     for c in df.columns:
-        if c == "temperature_C" or c.startswith(TEMPERATURE_PREFIX):
+        if c in ("temperature_C", "ambient_temperature_C") or c.startswith(TEMPERATURE_PREFIX):
             _check_range(df, file, line, c, *TEMPERATURE_RANGE_C, "degC (degF or K?)")
     return ts.with_data(df)
 
