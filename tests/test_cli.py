@@ -106,3 +106,17 @@ def test_run_twice_is_idempotent(tmp_path):
         assert con.execute("select count(*) from tests").fetchone()[0] == 2
         assert con.execute("select count(*) from diagnoses").fetchone()[0] == 2
         assert con.execute("select count(*) from grades").fetchone()[0] == 2
+
+
+def test_mapped_csv_through_the_cli(tmp_path):
+    from conftest import REPO
+
+    fixture = REPO / "tests" / "fixtures" / "mapped"
+    result = runner.invoke(app, ["read", str(fixture / "example_eu.csv"), "--mapping", str(fixture / "example_eu.yaml"),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 300
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((fixture / "example_eu.yaml").read_text().replace("columns:", "colums:"))
+    result = runner.invoke(app, ["read", str(fixture / "example_eu.csv"), "--mapping", str(bad)])
+    assert result.exit_code == 2

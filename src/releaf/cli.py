@@ -65,6 +65,7 @@ def read(
     format: Annotated[str | None, typer.Option("--format", help="reader name; detected if omitted")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
     parquet: Annotated[Path | None, typer.Option(help="also write the canonical table to this Parquet file")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="YAML column mapping for a CSV no reader knows")] = None,
 ):
     """Detect the format of FILE, parse it into the canonical table and summarise it.
 
@@ -73,7 +74,7 @@ def read(
     """
     from releaf import pipeline
 
-    summary = pipeline.read_summary(file, format=format, parquet_out=parquet, progress=not as_json)
+    summary = pipeline.read_summary(file, format=format, parquet_out=parquet, progress=not as_json, mapping=mapping)
     if as_json:
         _print_json(summary)
         return
@@ -90,11 +91,12 @@ def diagnose(
     profile: Annotated[str, typer.Option(help="battery profile of the unit under test")] = DEFAULT_BATTERY_PROFILE,
     format: Annotated[str | None, typer.Option("--format", help="reader name; detected if omitted")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="a JSON list, one record per file")] = False,
+    mapping: Annotated[Path | None, typer.Option(help="YAML column mapping for a CSV no reader knows")] = None,
 ):
     """Capacity, energy, DC resistance, per-group state and SOH of each test file."""
     from releaf import pipeline
 
-    diagnoses = pipeline.diagnose_files(files, profile=profile, format=format, progress=not as_json)
+    diagnoses = pipeline.diagnose_files(files, profile=profile, format=format, progress=not as_json, mapping=mapping)
     if as_json:
         _print_json([d.to_dict() for d in diagnoses])
         return

@@ -56,14 +56,14 @@ def _estimated_rows(path) -> int:
 
 
 def read_summary(path, format: str | None = None, *, parquet_out=None, progress: bool = False,
-                 batch_rows: int = 1_000_000) -> dict:
+                 batch_rows: int = 1_000_000, mapping=None) -> dict:
     """What ``releaf read`` prints: format, vendor, rows, duration, ranges, columns and the reader's conversions.
 
     The file is read batch by batch (bounded memory for formats with a streaming reader, e.g. multi-GB Arbin
     CSVs); with ``parquet_out`` the canonical table is written to that Parquet file as it streams.
     """
     path = Path(path)
-    fmt = format or io.detect(path)
+    fmt = "mapped-csv" if mapping is not None else (format or io.detect(path))
     rows, first_t, last_t, meta, columns, writer = 0, None, None, None, None, None
     v_min = v_max = i_min = i_max = None
     streamed = fmt in io.STREAMERS
@@ -71,7 +71,8 @@ def read_summary(path, format: str | None = None, *, parquet_out=None, progress:
         with progress_bar(progress) as bar:
             task = bar.add_task(f"reading {path.name}", total=_estimated_rows(path) if streamed else None) \
                 if bar else None
-            for batch in io.stream(path, fmt, batch_rows=batch_rows):
+            for batch in io.stream(path, None if mapping is not None else fmt, batch_rows=batch_rows,
+                                   mapping=mapping):
                 d = batch.data
                 meta, columns = batch.meta, d.columns
                 if d.height:
@@ -126,17 +127,18 @@ def _write_parquet_batch(writer, out, df):
     return writer
 
 
-def diagnose_file(path, profile: str, format: str | None = None) -> Diagnosis:
+def diagnose_file(path, profile: str, format: str | None = None, mapping=None) -> Diagnosis:
     """Read and diagnose one test file."""
-    return diagnose(io.read(path, format=format), battery_profile(profile))
+    return diagnose(io.read(path, format=format, mapping=mapping), battery_profile(profile))
 
 
-def diagnose_files(paths, profile: str, format: str | None = None, progress: bool = True) -> list[Diagnosis]:
+def diagnose_files(paths, profile: str, format: str | None = None, progress: bool = True,
+                   mapping=None) -> list[Diagnosis]:
     """Diagnose several files, with a progress bar over them."""
     battery_profile(profile)  # fail on a bad profile before reading anything
     paths = list(paths)
     with progress_bar(progress and len(paths) > 1) as bar:
-        return [diagnose_file(p, profile, format) for p in _track(bar, paths, "diagnosing")]
+        return [diagnose_file(p, profile, format, mapping) for p in _track(bar, paths, "diagnosing")]
 
 
 @dataclass

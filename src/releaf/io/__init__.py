@@ -77,21 +77,26 @@ def detect(path) -> str:
                            line=1)
 
 
-def read(path, format: str | None = None) -> TimeSeries:
+def read(path, format: str | None = None, *, mapping=None) -> TimeSeries:
     """Read a cycler export into the canonical, validated table.
 
     Parameters
     ----------
     path : file to read
     format : one of ``READERS``; detected from the content if omitted
+    mapping : a YAML column mapping for a CSV no reader knows (see ``releaf.io.mapped``); overrides detection
     """
+    if mapping is not None:
+        from releaf.io.mapped import read_mapped
+
+        return read_mapped(path, mapping)
     fmt = format or detect(path)
     if fmt not in READERS:
         raise ReleafInputError(path, f"unknown format {fmt!r}; known: {', '.join(READERS)}")
     return READERS[fmt](path)
 
 
-def stream(path, format: str | None = None, *, batch_rows: int = 1_000_000):
+def stream(path, format: str | None = None, *, batch_rows: int = 1_000_000, mapping=None):
     """Read a file as validated canonical batches (bounded memory where the format supports it).
 
     Formats without a streaming reader are read whole and yielded as one batch.
@@ -100,6 +105,9 @@ def stream(path, format: str | None = None, *, batch_rows: int = 1_000_000):
     ------
     TimeSeries batches in file order, each with the file's metadata.
     """
+    if mapping is not None:
+        yield read(path, mapping=mapping)
+        return
     fmt = format or detect(path)
     if fmt in STREAMERS:
         yield from STREAMERS[fmt](path, batch_rows=batch_rows)
