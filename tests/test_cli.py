@@ -120,3 +120,19 @@ def test_mapped_csv_through_the_cli(tmp_path):
     bad.write_text((fixture / "example_eu.yaml").read_text().replace("columns:", "colums:"))
     result = runner.invoke(app, ["read", str(fixture / "example_eu.csv"), "--mapping", str(bad)])
     assert result.exit_code == 2
+
+
+def test_intake_json_and_heatmap(tmp_path):
+    from conftest import REPO
+
+    logs = REPO / "tests" / "fixtures" / "leafspy" / "2020-leaf-splus-62kwh"
+    result = runner.invoke(app, ["intake", str(logs), "--json", "--plots", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (pack,) = json.loads(result.stdout)
+    assert 90 < pack["latest"]["soh_pct"] <= 100
+    assert pack["inspect_first"] and Path(pack["heatmap"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_intake_of_a_cycler_file_is_a_user_error():
+    result = runner.invoke(app, ["intake", str(MODULE_FILES["1_0c"])])
+    assert result.exit_code == 2

@@ -120,6 +120,50 @@ def diagnose(
 
 @app.command()
 @user_errors
+def intake(
+    logs: Annotated[list[Path], typer.Argument(help="LeafSpy Pro logs, BMS history CSVs, or folders of them")],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON record per pack")] = False,
+    plots: Annotated[Path, typer.Option(help="folder for the per-pack heat maps")] = Path("intake-plots"),
+):
+    """Pack pre-screen from the car's own BMS logs: SOH/Hx/AHr history, module spread and sag, what to inspect."""
+    from releaf import intake as intake_mod
+
+    reports = intake_mod.intake_logs(logs)
+    plots.mkdir(parents=True, exist_ok=True)
+    records = []
+    for r in reports:
+        record = r.to_dict()
+        if r.modules:
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in r.pack_id)
+            record["heatmap"] = str(intake_mod.heatmap(r, plots / f"intake-{safe}.png"))
+        records.append(record)
+    if as_json:
+        _print_json(records)
+        return
+    for rec in records:
+        latest = rec["latest"]
+        console.rule(f"pack {rec['pack_id']} ({rec['layout_label']})")
+        console.print(
+            f"latest {latest.get('date') or latest.get('datetime') or '—'}: SOH {_fmt(latest.get('soh_pct'), 2)} %   "
+            f"Hx {_fmt(latest.get('hx_pct'), 2)} %   AHr {_fmt(latest.get('ahr_Ah'), 2)} Ah   "
+            f"trend {_fmt(rec['soh_trend_pct_per_year'], 1)} SOH-%/year   history points {len(rec['history'])}"
+        )
+        if rec["inspect_first"]:
+            table = Table(rec["unit"], "score", "reasons", box=box.SIMPLE_HEAD)
+            for m in rec["inspect_first"]:
+                table.add_row(str(m[rec["unit"]]), _fmt(m.get("score"), 1), "; ".join(m.get("reasons", [])))
+            table.title = f"{rec['unit']}s to inspect first"
+            console.print(table)
+        if rec["mapping_uncertain"]:
+            console.print(f"[yellow]note:[/] cell-pair -> {rec['unit']} mapping assumed: {rec['mapping']}")
+        for w in rec["warnings"]:
+            console.print(f"[yellow]warning:[/] {w}")
+        if "heatmap" in rec:
+            console.print(f"heat map: {rec['heatmap']}")
+
+
+@app.command()
+@user_errors
 def run(
     directory: Annotated[Path, typer.Argument(help="folder of test files (and an optional manifest.csv)")],
     db: Annotated[str | None, typer.Option(help="database URL; default $RELEAF_DATABASE_URL or ./releaf.db")] = None,
