@@ -196,6 +196,13 @@ def _check_range(df, file, line, name, lo, hi, unit_hint):
                                line=line(i), column=name)
 
 
+def rest_threshold_A(current_A: pl.Series) -> float:
+    """Current magnitude below which a sample counts as rest [A]: 1 mA, or 0.1 % of the file's largest current
+    when that is smaller (coin cells run whole tests at 0.2 mA)."""
+    peak = current_A.abs().max()
+    return min(1e-3, 1e-3 * float(peak)) if peak else 1e-3
+
+
 def step_type_from_current(current_A: pl.Expr, threshold_A: float = 1e-3) -> pl.Expr:
     """``charge`` / ``discharge`` / ``rest`` from the sign of the current (positive = charge)."""
     return (
