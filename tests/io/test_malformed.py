@@ -20,6 +20,8 @@ from releaf.cli import app
 from releaf.errors import ReleafInputError
 from releaf.io import read
 
+FIXTURES = REPO / "tests" / "fixtures"
+
 
 @dataclass(frozen=True)
 class Source:
@@ -31,6 +33,7 @@ class Source:
     time: int
     voltage: int
     current: int
+    sep: bytes = b","
 
 
 SOURCES = [
@@ -40,7 +43,23 @@ SOURCES = [
     Source(SHARED_DATA / "ornl-leaf" / "cell-discharge-bitrode-1c.csv", 0, 1, 1, 9, 8),
     Source(SHARED_DATA / "ornl-leaf" / "cell-low-current-hppc-10c.csv", None, 0, 1, 9, 8),
     Source(SHARED_DATA / "cycler-formats" / "beep-TRI-AMDD" / "2017-05-09_test-TC-contact_CH33.csv", 0, 1, 1, 7, 6),
+    Source(FIXTURES / "maccor" / "PredictionDiagnostics_000151_test.052", 1, 2, 3, 8, 7, b"\t"),
+    Source(FIXTURES / "neware" / "neware_uio_rows3301-3900.csv", 0, 1, 5, 7, 6),
+    Source(FIXTURES / "bdf" / "batmo_bdf_head1000.csv", 0, 1, 0, 2, 1),
+    Source(FIXTURES / "pec" / "Test25209.csv", 45, 46, 9, 16, 17),
 ]
+# binary exports: damage that a reader must notice (zeroed data inside a valid container may be undetectable)
+BINARY_SOURCES = [
+    FIXTURES / "biologic" / "col_27_issue_74.mpr",
+    SHARED_DATA / "cycler-formats" / "cellpy" / "20160805_test001_45_cc_01.res",
+    SHARED_DATA / "cycler-formats" / "cellpy" / "20260302_IFE_BTS85_2_9_8_1.ndax",
+    SHARED_DATA / "cycler-formats" / "cellpy" / "biol.mpr",
+]
+BINARY_VARIANTS = {
+    "truncated-half": lambda data: data[: len(data) // 2],
+    "truncated-header": lambda data: data[:100],
+    "garbled-magic": lambda data: b"\x00\xffNOT-A-CYCLER-FILE" + data[20:],
+}
 
 
 def _lines(data: bytes) -> tuple[list[bytes], bytes]:
@@ -48,10 +67,10 @@ def _lines(data: bytes) -> tuple[list[bytes], bytes]:
     return data.split(b"\n"), b"\n"
 
 
-def _set_field(line: bytes, k: int, value: bytes) -> bytes:
-    fields = line.split(b",")
+def _set_field(line: bytes, k: int, value: bytes, sep: bytes = b",") -> bytes:
+    fields = line.split(sep)
     fields[k] = value
-    return b",".join(fields)
+    return sep.join(fields)
 
 
 def _mutate_lines(src: Source, fn) -> bytes:
@@ -66,10 +85,10 @@ def _mid(src: Source, lines) -> int:
 def _drop_column(lines, src):
     out = []
     for i, ln in enumerate(lines):
-        if i == src.header_line or i >= src.first_data_line and ln.count(b",") > src.current:
-            fields = ln.split(b",")
+        if i == src.header_line or i >= src.first_data_line and ln.count(src.sep) > src.current:
+            fields = ln.split(src.sep)
             del fields[src.current]
-            ln = b",".join(fields)
+            ln = src.sep.join(fields)
         out.append(ln)
     return out
 
@@ -77,9 +96,9 @@ def _drop_column(lines, src):
 def _scale_voltage(lines, src):
     out = list(lines)
     for i in range(src.first_data_line, len(lines)):
-        if lines[i].count(b",") > src.voltage:  # not the trailer line of some VisuaLCN exports
-            v = float(lines[i].split(b",")[src.voltage])
-            out[i] = _set_field(lines[i], src.voltage, f"{v * 1000:.1f}".encode())
+        if lines[i].count(src.sep) > src.voltage:  # not the trailer line of some VisuaLCN exports
+            v = float(lines[i].split(src.sep)[src.voltage])
+            out[i] = _set_field(lines[i], src.voltage, f"{v * 1000:.1f}".encode(), src.sep)
     return out
 
 
@@ -91,6 +110,10 @@ def _at_mid(transform):
         return out
 
     return fn
+
+
+def _setter(which: str, value: bytes):
+    return lambda ln, src: _set_field(ln, getattr(src, which), value, src.sep)
 
 
 def _swap_mid(lines, src):
@@ -116,27 +139,31 @@ def _truncate(data: bytes) -> bytes:
 VARIANTS = {
     "truncated": (lambda s: _truncate(s.path.read_bytes()), True),
     "header-only": (lambda s: _mutate_lines(s, lambda lines, src: lines[: src.first_data_line]), False),
-    "semicolons": (lambda s: s.path.read_bytes().replace(b",", b";"), False),
+    "semicolons": (lambda s: s.path.read_bytes().replace(s.sep, b";"), False),
     "comma-decimals": (lambda s: re.sub(rb"(\d)\.(\d)", rb"\1,\2", s.path.read_bytes()), False),
     "utf16": (lambda s: s.path.read_bytes().decode("latin-1").encode("utf-16"), False),
     "missing-current": (lambda s: _mutate_lines(s, _drop_column), False),
     "renamed-current": (lambda s: _mutate_lines(s, lambda lines, src: [
-        _set_field(ln, src.current, b"Amps") if i == src.header_line else ln for i, ln in enumerate(lines)]),
+        _set_field(ln, src.current, b"Curr_x", src.sep) if i == src.header_line else ln for i, ln in enumerate(lines)]),
         False),
     "voltage-in-mV": (lambda s: _mutate_lines(s, _scale_voltage), True),
-    "nan-voltage": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: _set_field(ln, src.voltage, b"NaN"))), True),
-    "inf-current": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: _set_field(ln, src.current, b"inf"))), True),
-    "text-current": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: _set_field(ln, src.current, b"n/a"))), True),
+    "nan-voltage": (lambda s: _mutate_lines(s, _at_mid(_setter("voltage", b"NaN"))), True),
+    "inf-current": (lambda s: _mutate_lines(s, _at_mid(_setter("current", b"inf"))), True),
+    "text-current": (lambda s: _mutate_lines(s, _at_mid(_setter("current", b"n/a"))), True),
     "time-backwards": (lambda s: _mutate_lines(s, _swap_mid), True),
     "duplicated-row": (lambda s: _mutate_lines(s, _duplicate_mid), True),
-    "extra-field": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: ln + b",7")), True),
-    "missing-field": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: ln.rsplit(b",", 2)[0])), True),
+    "extra-field": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: ln.rstrip(b"\r") + src.sep + b"7")), True),
+    "missing-field": (lambda s: _mutate_lines(s, _at_mid(lambda ln, src: ln.rsplit(src.sep, 2)[0])), True),
     "empty": (lambda s: b"", False),
     "blank-lines": (lambda s: b"\n\n\n", False),
     "binary-garbage": (lambda s: bytes(range(256)) * 40, False),
 }
 NEEDS_HEADER = {"renamed-current", "header-only"}
-CASES = [(src, name) for src in SOURCES for name in VARIANTS if src.header_line is not None or name not in NEEDS_HEADER]
+# mV under a V header is caught by the physical range check only where 1000x the voltage is impossible; the
+# Neware sample is a 0.6 V half cell, and 600 "V" is a plausible pack voltage
+UNDETECTABLE = {("neware_uio_rows3301-3900.csv", "voltage-in-mV")}
+CASES = [(src, name) for src in SOURCES for name in VARIANTS
+         if (src.header_line is not None or name not in NEEDS_HEADER) and (src.path.name, name) not in UNDETECTABLE]
 
 
 def _ids(case):
@@ -144,8 +171,26 @@ def _ids(case):
     return f"{src.path.name}:{name}"
 
 
+BINARY_CASES = [(path, name) for path in BINARY_SOURCES for name in BINARY_VARIANTS]
+
+
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 60
+    assert len(CASES) + len(BINARY_CASES) >= 60
+    bundled = [c for c in CASES if c[0].path.is_relative_to(REPO)]
+    assert len(bundled) >= 60  # enough run even in a clone without the shared data folder
+
+
+@pytest.mark.parametrize("case", BINARY_CASES, ids=[f"{p.name}:{n}" for p, n in BINARY_CASES])
+def test_damaged_binary_file_gives_a_clear_error(case, tmp_path):
+    src, name = case
+    if not src.exists():
+        pytest.skip(f"shared data not present: {src}")
+    path = tmp_path / f"{name}__{src.name}"
+    path.write_bytes(BINARY_VARIANTS[name](src.read_bytes()))
+    with pytest.raises(ReleafInputError) as err:
+        read(path)
+    assert path.name in str(err.value)
+    assert runner.invoke(app, ["diagnose", str(path)]).exit_code == 2
 
 
 @pytest.fixture(params=CASES, ids=[_ids(c) for c in CASES])

@@ -255,12 +255,14 @@ def _drop_repeated_records(path, df: pl.DataFrame, table: Table, conversions: li
 
     During an EIS (``FRA``) step Maccor writes one line per frequency with the same ``Rec#`` and the test time
     held; only the wall clock moves (the spectrum itself is in a separate file). Those lines add nothing to the
-    time series, so the first is kept.
+    time series, so the first is kept. Repeats in any other state are left for validation to refuse: there they
+    are a damaged file, not a spectrum.
     """
     rec = numbers(path, table, "c0", name="Rec#")
     key = ["test_time_s", "voltage_V", "current_A", "step_index", "cycle_index"]
     same = pl.all_horizontal([pl.col(c) == pl.col(c).shift(1) for c in key]).fill_null(False)
-    repeated = df.select(same).to_series() & (rec == rec.shift(1)).fill_null(False)
+    eis = df["vendor_state"].str.strip_chars().str.to_uppercase() == "FRA"
+    repeated = df.select(same).to_series() & (rec == rec.shift(1)).fill_null(False) & eis
     if not repeated.any():
         return df, table
     n = int(repeated.sum())
