@@ -158,7 +158,48 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
     if casts:
         df = df.with_columns(casts)
 
-    for name in REQUIRED + tuple(c for c in df.columns if c.startswith(GROUP_VOLTAGE_PREFIX)):
+    if _any_problem(df):
+        _find_problem(df, file, line)
+    return ts.with_data(df)
+
+
+
+def _finite_columns(df: pl.DataFrame) -> list[str]:
+    return [*REQUIRED, *(c for c in df.columns if c.startswith(GROUP_VOLTAGE_PREFIX))]
+
+
+def _temperature_columns(df: pl.DataFrame) -> list[str]:
+    return [c for c in df.columns
+            if c in ("temperature_C", "ambient_temperature_C") or c.startswith(TEMPERATURE_PREFIX)]
+
+
+def _duplicate_key(df: pl.DataFrame) -> list[str]:
+    return [c for c in (*REQUIRED, "step_index", "cycle_index") if c in df.columns]
+
+
+def _repeated(key: list[str]) -> pl.Expr:
+    same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in key])
+    return same & pl.int_range(pl.len()).gt(0)
+
+
+def _outside(name: str, lo: float, hi: float) -> pl.Expr:
+    return (pl.col(name) < lo) | (pl.col(name) > hi)
+
+
+def _any_problem(df: pl.DataFrame) -> bool:
+    """All the checks in one parallel pass; only a failing table pays for finding the first bad row."""
+    checks = [(pl.col(c).is_null() | ~pl.col(c).is_finite()).any() for c in _finite_columns(df)]
+    checks.append((pl.col("test_time_s").diff() < 0).any())
+    checks.append(_repeated(_duplicate_key(df)).any())
+    checks.append(_outside("voltage_V", -MAX_ABS_VOLTAGE_V, MAX_ABS_VOLTAGE_V).any())
+    checks.append(_outside("current_A", -MAX_ABS_CURRENT_A, MAX_ABS_CURRENT_A).any())
+    checks += [_outside(c, *TEMPERATURE_RANGE_C).any() for c in _temperature_columns(df)]
+    return any(df.select([c.alias(f"check{k}") for k, c in enumerate(checks)]).row(0))
+
+
+def _find_problem(df: pl.DataFrame, file: str, line) -> None:
+    """Raise for the first problem, in a fixed order of checks, naming its line and column."""
+    for name in _finite_columns(df):
         values = df[name]
         bad = values.is_null() | ~values.is_finite()
         if bad.any():
@@ -171,21 +212,16 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
         i = _row_of(df, backwards)
         raise ReleafInputError(file, f"time goes backwards ({t[i - 1]} s then {t[i]} s)",
                                line=line(i), column="test_time_s")
-    key = [c for c in (*REQUIRED, "step_index", "cycle_index") if c in df.columns]
-    repeated = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in key])
-    repeated = repeated & pl.int_range(pl.len()).gt(0)
-    dup = df.select(repeated.alias("dup"))["dup"]
+    key = _duplicate_key(df)
+    dup = df.select(_repeated(key).alias("dup"))["dup"]
     if dup.any():
         i = _row_of(df, dup)
         raise ReleafInputError(file, f"duplicated row: the same sample as line {line(i - 1)} "
                                      f"({', '.join(key)} all equal)", line=line(i))
     _check_range(df, file, line, "voltage_V", -MAX_ABS_VOLTAGE_V, MAX_ABS_VOLTAGE_V, "V (mV read as V?)")
     _check_range(df, file, line, "current_A", -MAX_ABS_CURRENT_A, MAX_ABS_CURRENT_A, "A (mA read as A?)")
-    for c in df.columns:
-        if c in ("temperature_C", "ambient_temperature_C") or c.startswith(TEMPERATURE_PREFIX):
-            _check_range(df, file, line, c, *TEMPERATURE_RANGE_C, "degC (degF or K?)")
-    return ts.with_data(df)
-
+    for c in _temperature_columns(df):
+        _check_range(df, file, line, c, *TEMPERATURE_RANGE_C, "degC (degF or K?)")
 
 def _check_range(df, file, line, name, lo, hi, unit_hint):
     values = df[name]
