@@ -156,13 +156,13 @@ def test_damaged_binaries_give_clear_errors(tmp_path):
     fake_nda = tmp_path / "x.bin"
     fake_nda.write_bytes(b"NEWARE" + b"\x00" * 2000)
     assert detect(fake_nda) == "neware-nda"
-    with pytest.raises(ReleafInputError, match="NewareNDA could not read it"):
+    with pytest.raises(ReleafInputError, match="could not be read as a Neware"):
         read(fake_nda)
     fake_ndax = tmp_path / "y.zip"
     with zipfile.ZipFile(fake_ndax, "w") as zf:
         zf.writestr("data.ndc", b"\x00" * 100)
     assert detect(fake_ndax) == "neware-nda"
-    with pytest.raises(ReleafInputError, match="NewareNDA could not read it"):
+    with pytest.raises(ReleafInputError, match="could not be read as a Neware"):
         read(fake_ndax)
 
 
