@@ -48,6 +48,9 @@ MPT_MAGICS = ("EC-Lab ASCII FILE", "BT-Lab ASCII FILE")
 VOLTAGE_NAMES = ("Ecell/V", "Ewe-Ece/V", "Ewe/V", "<Ewe>/V", "<Ewe/V>")
 CURRENT_NAMES = ("I/mA", "<I>/mA")
 TEMPERATURE_NAMES = ("Temperature/°C", "T/°C")
+# the text columns the canonical table is built from; BT-Lab exports carry ~70, most of them derived
+USED_NAMES = frozenset((*VOLTAGE_NAMES, *CURRENT_NAMES, *TEMPERATURE_NAMES, "dq/mA.h", "Ns", "cycle number",
+                        "(Q-Qo)/mA.h", "freq/Hz", "time/s"))
 _NB_HEADER = re.compile(r"Nb header lines\s*:\s*(\d+)")
 
 
@@ -227,10 +230,11 @@ def _read_text_table(path, body: list[bytes], width: int, sep: str) -> pl.DataFr
 
 
 def _numeric_columns(path, raw: pl.DataFrame, names: list[str], first_line_no: int) -> dict[str, pl.Series]:
-    """Float columns by BioLogic name; a decimal comma is read as a point; empty fields become null."""
+    """Float columns by BioLogic name (only those releaf uses); a decimal comma is read as a point; empty fields
+    become null."""
     out = {}
     for name, c in zip(names, raw.columns, strict=True):
-        if not name or name in out:
+        if not name or name in out or name not in USED_NAMES:
             continue
         col = raw[c].str.strip_chars().str.replace(",", ".", literal=True).to_frame("v")
         out[name] = _text.to_float(path, col, "v", source_name=name, first_line_no=first_line_no, allow_empty=True)
