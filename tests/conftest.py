@@ -6,6 +6,8 @@ import os
 import uuid
 from pathlib import Path
 
+os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")  # before any test imports PyBaMM
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
