@@ -316,6 +316,74 @@ def simulate_module_test(truth: ModuleTruth) -> dict:
     }
 
 
+HPPC_LEVELS = 10
+HPPC_DISCHARGE_PULSE_A = 2 * 30.0   # the ORNL cell protocol (30 A / 22.5 A / 10 A per cell) on 2 cells in parallel
+HPPC_REGEN_PULSE_A = 2 * 22.5
+HPPC_STEP_CURRENT_A = 2 * 10.0
+HPPC_REST_S = 1800.0
+
+
+def simulate_module_hppc(truth: ModuleTruth, *, levels: int = HPPC_LEVELS) -> dict:
+    """Noise-free HPPC record of one module: the ORNL Leaf cell HPPC protocol scaled to a 2P module.
+
+    From full (rested): per level a 30 s discharge pulse (60 A), 40 s rest, a 10 s regen pulse (45 A), then 20 A
+    for 10 % of the nominal charge and a 30 min rest (the ORNL test rests 1 h), until a group reaches 3.0 V (the
+    step in progress stops there, as a cycler's limit would stop it). Time-series keys as
+    :func:`simulate_module_test`; no true results (the module's capacity test has them).
+
+    References
+    ----------
+    ORNL Leaf cell HPPC (cell-low-current-hppc-25c-2.csv), doi:10.5281/zenodo.2580327; USABC/INL Battery Test
+    Manual rev. 3 (2015), HPPC.
+    """
+    soc0 = float(soc_pct_at_ocv(START_GROUP_V))
+    g = _Groups(truth.window_capacity_Ah, truth.r_scale, soc0)
+    rows_t, rows_step, rows_ts, rows_i, rows_v = [0.0], [1], [0.0], [0.0], [g.voltage(0.0)]
+    clock = {"t": 0.0}
+
+    def run(step, current, duration, coarse) -> bool:
+        """Hold ``current`` for ``duration``; stop early (and say so) when a group reaches the cut-off."""
+        t0, prev = clock["t"], 0.0
+        for ts in _grid(duration, coarse):
+            v = g.step(current, ts - prev)
+            prev = ts
+            rows_t.append(t0 + ts), rows_step.append(step), rows_ts.append(ts)
+            rows_i.append(current), rows_v.append(v)
+            if current < 0 and min(v) <= CUTOFF_GROUP_V:
+                clock["t"] = t0 + ts
+                return False
+        clock["t"] = t0 + duration
+        return True
+
+    run(1, 0.0, START_REST_S, 10.0)
+    step_s = round(0.1 * NOMINAL_Ah * 3600.0 / HPPC_STEP_CURRENT_A, 1)
+    for _ in range(levels):
+        if not (run(2, -HPPC_DISCHARGE_PULSE_A, 30.0, 1.0) and run(3, 0.0, 40.0, 5.0)
+                and run(4, HPPC_REGEN_PULSE_A, 10.0, 1.0) and run(5, -HPPC_STEP_CURRENT_A, step_s, 30.0)):
+            break
+        run(6, 0.0, HPPC_REST_S, 60.0)
+    run(8, 0.0, REST_S, 30.0)
+    return {"test_time_s": np.round(np.array(rows_t), 3), "step_time_s": np.round(np.array(rows_ts), 3),
+            "step_index": np.array(rows_step), "current_A": np.array(rows_i), "group_voltage_V": np.array(rows_v)}
+
+
+def generate_pack_tests(out_dir, *, modules: int = 48, seed: int = 2027) -> list[Path]:
+    """A GENERATED 48-module pack's test files: per module a capacity test and an HPPC test (Arbin CSV).
+
+    For the pack-diagnosis benchmark; not labelled as a plant fleet (no manifest). Returns the files written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "README.txt").write_text(README_TEXT, encoding="utf-8")
+    files = []
+    for truth in draw_fleet(1, modules, seed):
+        rng = np.random.default_rng([seed, truth.position])
+        for kind, sim in (("capacity", simulate_module_test(truth)), ("hppc", simulate_module_hppc(truth))):
+            files.append(write_arbin_csv(out / f"{truth.serial}-{kind}.csv", sim, rng=rng,
+                                         temperature_C=truth.temperature_C))
+    return files
+
+
 def write_arbin_csv(path, sim: dict, *, rng: np.random.Generator, temperature_C: float,
                     start: datetime = _START) -> Path:
     """Write a simulated record as an Arbin MITS Pro-style CSV with cycler noise and resolution.
@@ -447,6 +515,6 @@ def generate_fleet(out_dir, *, packs: int = 3, modules_per_pack: int = 48, seed:
     return manifest
 
 
-__all__ = ["ModuleTruth", "draw_fleet", "generate_fleet", "load_ecm_table", "simulate_module_test",
-           "write_arbin_csv", "GENERATED_NOTE"]
+__all__ = ["ModuleTruth", "draw_fleet", "generate_fleet", "generate_pack_tests", "load_ecm_table",
+           "simulate_module_hppc", "simulate_module_test", "write_arbin_csv", "GENERATED_NOTE"]
 
