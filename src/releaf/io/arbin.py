@@ -90,6 +90,7 @@ class _Plan:
     units_found: dict[str, str]
     conversions: tuple[str, ...]
     unix_datetime: bool = False  # DateTime holds unix seconds (parsed as a number) rather than text
+    datetime_format: str | None = None  # strptime format of a text DateTime, found on the first data row
 
 
 def _plan(path, header: list[str], first_row: list[str] | None = None) -> _Plan:
@@ -136,18 +137,25 @@ def _plan(path, header: list[str], first_row: list[str] | None = None) -> _Plan:
         if m:
             target = ("group_voltage_V_" if m.group(1) == "voltage" else "temperature_C_") + m.group(2)
             take(base, target, optional=m.group(1) == "temperature")
-    unix = False
+    unix, fmt = False, None
     if "datetime" in sources and first_row and len(first_row) > sources["datetime"].index:
+        text = first_row[sources["datetime"].index].strip()
         try:
-            float(first_row[sources["datetime"].index])
+            float(text)
             unix = True
         except ValueError:
-            pass
-    return _Plan(header, sources, units_found, tuple(conversions), unix)
+            fmt = _datetime_format(text)
+    return _Plan(header, sources, units_found, tuple(conversions), unix, fmt)
 
 
 def _canonical(raw: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
     """Typed file columns (named by position ``c<k>``) → canonical columns, vectorised."""
+    return raw.select(_canonical_exprs(plan))
+
+
+def _canonical_exprs(plan: _Plan) -> list[pl.Expr]:
+    """The expressions that turn the file's columns (``c<k>``) into canonical ones, so that parsing and
+    conversion run as one polars query."""
     s = plan.sources
 
     def col(target: str) -> pl.Expr:
@@ -168,28 +176,35 @@ def _canonical(raw: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
         if target == "temperature_C" or target.startswith(("group_voltage_V_", "temperature_C_")):
             exprs.append(col(target).alias(target))
     # no step_type: Arbin writes none, and one made from the current's sign would add nothing to current_A
-    df = raw.select(exprs)
     if "datetime" in s:
-        df = df.with_columns(_datetime(raw[f"c{s['datetime'].index}"]).alias("datetime"))
+        exprs.append(_datetime_expr(pl.col(f"c{s['datetime'].index}"), plan).alias("datetime"))
+    if "temperature_C" not in s and "temperature_C_1" in s:
+        exprs.append(col("temperature_C_1").alias("temperature_C"))
+    return exprs
 
-    if "temperature_C" not in df.columns and "temperature_C_1" in df.columns:
-        df = df.with_columns(pl.col("temperature_C_1").alias("temperature_C"))
-    return df
+
+def _datetime_format(text: str) -> str | None:
+    """The first of ``_DATETIME_FORMATS`` that reads ``text`` (month first is Arbin's US default), or None."""
+    from datetime import datetime
+
+    for fmt in _DATETIME_FORMATS:
+        try:
+            datetime.strptime(text, fmt.replace("%.f", ".%f"))
+            return fmt
+        except ValueError:
+            continue
+    return None
 
 
-def _datetime(text: pl.Series) -> pl.Series:
-    """Arbin's DateTime: unix seconds (TRI exports) or local wall-clock text (MITS Pro), both kept as UTC."""
-    if text.dtype == pl.Float64:
-        return (text * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
-    unix = text.cast(pl.Float64, strict=False)
-    if unix.null_count() == text.null_count():
-        return (unix * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
-    text = text.str.strip_chars()
-    for fmt in _DATETIME_FORMATS:  # month first is Arbin's US default; the first format that reads all wins
-        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
-        if parsed.null_count() == text.null_count():
-            return parsed.dt.replace_time_zone("UTC")
-    return pl.Series(dtype=pl.Datetime("us", "UTC")).extend_constant(None, len(text))
+def _datetime_expr(text: pl.Expr, plan: _Plan) -> pl.Expr:
+    """Arbin's DateTime: unix seconds (TRI exports) or local wall-clock text (MITS Pro), both kept as UTC; a text
+    the first row's format does not read becomes null (the column is informative only)."""
+    if plan.unix_datetime:
+        return (text.cast(pl.Float64) * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
+    if plan.datetime_format is None:
+        return pl.lit(None, dtype=pl.Datetime("us", "UTC"))
+    return (text.str.strip_chars().str.to_datetime(plan.datetime_format, strict=False, time_unit="us")
+            .dt.replace_time_zone("UTC"))
 
 
 def _schema(plan: _Plan) -> dict[str, type[pl.DataType]]:
@@ -217,22 +232,23 @@ def _meta(path: Path, plan: _Plan, sha256: str | None = None) -> SourceMeta:
 
 
 def _fast(path: Path, plan: _Plan) -> pl.DataFrame | None:
-    """The whole file through polars' parser, or None when it needs the careful path to explain a problem.
+    """The whole file through polars' parser and into canonical columns in one query, or None when it needs the
+    careful path to explain a problem.
 
     polars fills a short line with nulls and, reading only some columns, does not notice a long one; the caller
     therefore also compares the file's comma count with ``fields x lines`` (:func:`_fields_consistent`).
     """
     schema = _schema(plan)
-    used = sorted({src.index for src in plan.sources.values()})
     try:
-        raw = pl.read_csv(path, has_header=False, skip_rows=1, new_columns=list(schema), schema=schema,
-                          columns=used, quote_char=None, truncate_ragged_lines=False, encoding="utf8-lossy")
+        df = (pl.scan_csv(path, has_header=False, skip_rows=1, new_columns=list(schema), schema=schema,
+                          quote_char=None, truncate_ragged_lines=False, encoding="utf8-lossy")
+              .select(_canonical_exprs(plan)).collect())
     except (pl.exceptions.PolarsError, OSError):
         return None
-    required = [f"c{plan.sources[t].index}" for t, src in plan.sources.items() if not src.optional]
-    if raw.height == 0 or raw.select(pl.any_horizontal(pl.col(required).is_null().any())).item():
+    required = [t for t, src in plan.sources.items() if not src.optional and t in df.columns]
+    if df.height == 0 or any(df[c].null_count() for c in required):  # null counts are metadata: free
         return None
-    return raw
+    return df
 
 
 def _fields_consistent(plan: _Plan, data_rows: int, commas: int | None) -> bool:
@@ -280,10 +296,9 @@ def read_arbin_csv(path) -> TimeSeries:
     path = Path(path)
     plan = _plan(path, *_read_header(path))
     with _text.hashing(path, count=b",") as digest:  # hashed (and commas counted) on another thread
-        raw = _fast(path, plan)
-    if raw is None or not _fields_consistent(plan, raw.height, digest.separators):
-        raw = _careful(path, plan)
-    df = _canonical(raw, plan)
+        df = _fast(path, plan)
+    if df is None or not _fields_consistent(plan, df.height, digest.separators):
+        df = _canonical(_careful(path, plan), plan)
     return validate(TimeSeries(df, _meta(path, plan, digest.hexdigest())), line_of_row=lambda i: FIRST_DATA_LINE + i)
 
 
