@@ -1,0 +1,90 @@
+"""Validate the 2-RC ECM fitted on the ORNL Leaf cell HPPC at 25 °C against the ORNL 1C, 2C and 3C discharges.
+
+Prints, per C-rate and discharge, the voltage RMSE (goal <= 20 mV) and the capacity error to the 3.0 V
+cut-off (goal <= 2 %), for the 25 °C model and for the temperature-corrected variant (Arrhenius resistances
+through the 10/25/40 °C fits, driven by the mid-cell thermocouple TC2 of the .lvm files); prints the
+temperature trend of R0 and R0+R1+R2 at 50 % SOC; writes a PNG of measured vs predicted voltage.
+
+    .venv/bin/python benchmarks/validate_ornl.py [--data DIR] [--png FILE]
+
+Nothing is fitted on the discharge files. Data: Wiggins, Allu, Wang, doi:10.5281/zenodo.2580327 (MIT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import polars as pl
+
+from releaf.diagnostics import validation
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL_RMSE_MV = 20.0
+GOAL_CAPACITY_PCT = 2.0
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5), sharey=True)
+    for ax, (c_rate, preds) in zip(axes, result["plain"].items(), strict=True):
+        d = next(p for p in preds if p.from_full)
+        t0 = d.t_s[0]
+        ax.plot((d.t_s - t0) / 60, d.measured_V, "k-", label="measured")
+        ax.plot((d.t_s - t0) / 60, d.predicted_V, "C0--", label="ECM 25 °C")
+        th = [p for p in result["thermal"][c_rate] if p.index == d.index]
+        if not th and result["thermal"][c_rate]:
+            th = result["thermal"][c_rate][:1]
+            ax.plot((th[0].t_s - th[0].t_s[0]) / 60, th[0].measured_V, "k:", lw=0.8,
+                    label=f"measured (discharge {th[0].index})")
+        if th:
+            ax.plot((th[0].t_s - th[0].t_s[0]) / 60, th[0].predicted_V, "C3-.",
+                    label=f"ECM + Arrhenius(TC2), discharge {th[0].index}")
+        ax.set_title(f"{c_rate}C, discharge {d.index}: RMSE {d.rmse_mV:.0f} mV, capacity {d.capacity_error_pct:+.1f} %")
+        ax.set_xlabel("time [min]")
+        ax.axhline(validation.CUTOFF_V, color="grey", lw=0.5)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("cell voltage [V]")
+    fig.suptitle("ORNL 2013 Nissan Leaf cell: 2-RC ECM fitted on the 25 °C HPPC vs measured discharges")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data")
+    parser.add_argument("--png", type=Path, default=ROOT / "benchmarks" / "validate_ornl.png")
+    args = parser.parse_args(argv)
+    pl.Config.set_tbl_rows(50)
+    pl.Config.set_tbl_cols(20)
+    pl.Config.set_tbl_width_chars(200)
+    t0 = time.perf_counter()
+    result = validation.validate_ornl(args.data)
+    elapsed = time.perf_counter() - t0
+    print("Temperature trend at 50 % SOC (2-RC fits of the 10/25/40 degC HPPC files):")
+    print(validation.temperature_trend(result["fits"]))
+    for label, key in (("25 degC model", "plain"), ("25 degC model + Arrhenius resistances (TC2)", "thermal")):
+        tab = validation.summary_table(result[key])
+        print(f"\n{label}: per discharge")
+        print(tab.with_columns(pl.col(pl.Float64).round(2)))
+        agg = (tab.filter(pl.col("from_full")).group_by("c_rate").agg(
+            pl.len().alias("n"), pl.col("rmse_mV").mean().alias("rmse_mV"),
+            pl.col("rmse_to_90pct_mV").mean().alias("rmse_to_90pct_mV"),
+            pl.col("capacity_error_pct").mean().alias("capacity_error_pct"),
+            pl.col("capacity_error_pct").abs().max().alias("max_abs_capacity_error_pct")).sort("c_rate"))
+        agg = agg.with_columns((pl.col("rmse_mV") <= GOAL_RMSE_MV).alias("rmse_goal_met"),
+                               (pl.col("max_abs_capacity_error_pct") <= GOAL_CAPACITY_PCT).alias("capacity_goal_met"))
+        print(f"{label}: mean over discharges from full (goals: RMSE <= {GOAL_RMSE_MV:g} mV, |capacity error| <= "
+              f"{GOAL_CAPACITY_PCT:g} %)")
+        print(agg.with_columns(pl.col(pl.Float64).round(2)))
+    plot(result, args.png)
+    print(f"\nfits + predictions in {elapsed:.2f} s; wrote {args.png}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""Fit a two-RC Thevenin model to an HPPC test, level by level.
+
+At every SOC level of an HPPC (found by :mod:`releaf.diagnostics.hppc`) the model
+
+    v(t) = OCV(SOC(t)) + i(t) R0 + R1 u(t; tau1) + R2 u(t; tau2),   u[k+1] = a u[k] + (1 - a) i[k+1],  a = e^(-dt/tau)
+
+(the zero-order-hold discretisation of :func:`releaf.diagnostics.ecm.simulate`, RC states zero after the rest
+that opens the level) is fitted with ``scipy.optimize.least_squares`` to the measured voltage from the rest
+before the first pulse to the end of the rest before the next level: both pulses, the SOC step and its
+relaxation. The relaxation after the SOC step is what makes the slow time constant identifiable; a window of
+the pulses alone (80 s) cannot tell a 300 s from a 3000 s tau2. The last level has no rest after its SOC
+step (the test ends at the cut-off): its window ends with its last pulse.
+
+SOC is coulomb-counted (:func:`releaf.diagnostics.hppc.soc_from_top_pct`); OCV(SOC) comes from the rested
+voltages before each level of the same test (:func:`ocv_from_hppc`) unless a table is given.
+
+Initial values are deterministic: for a grid of (tau1, tau2) the resistances that fit best are the solution of a
+non-negative linear least-squares problem (the model is linear in R0, R1, R2 once the taus are fixed); the best
+grid point starts the non-linear fit. tau1 < tau2 holds by construction (tau2 = tau1 x ratio, ratio >= 2).
+
+References
+----------
+G. L. Plett, Battery Management Systems, Vol. I: Battery Modeling, Artech House (2015), ch. 2 and 2.10.
+USABC/INL Battery Test Manual rev. 3 (INL/EXT-15-34184, 2015), HPPC. Golub & Pereyra, "The differentiation of
+pseudo-inverses and nonlinear least squares problems whose variables separate", SIAM J. Numer. Anal. 10 (1973)
+413-432, doi:10.1137/0710036 (linear parameters solved inside a non-linear fit).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import polars as pl
+from scipy.optimize import least_squares, nnls
+from scipy.signal import lfilter
+
+from releaf.diagnostics import hppc
+from releaf.diagnostics.ecm import EcmParameters
+from releaf.errors import ReleafInputError
+
+TAU1_GRID_S = (1.0, 3.0, 10.0, 30.0)
+TAU2_GRID_S = (30.0, 100.0, 300.0, 1000.0, 3000.0)
+TAU1_BOUNDS_S = (0.1, 200.0)
+TAU_RATIO_BOUNDS = (2.0, 1000.0)
+R_MAX_MOHM = 100.0
+
+
+@dataclass(frozen=True)
+class EcmFitReport:
+    """How the fit went.
+
+    Attributes
+    ----------
+    levels : one row per SOC level: ``level``, ``soc_pct`` [%], ``r0_mOhm``, ``r1_mOhm``, ``tau1_s``,
+        ``r2_mOhm``, ``tau2_s``, ``rmse_mV`` and ``r_squared`` over the fitted window, ``rmse_pulse_mV`` over
+        the pulses and the rest between them, ``window`` (``level``: pulses and the relaxation after the SOC
+        step; ``pulses``: a level with no rest after it: R0, R1 and tau1 fitted on its pulses with R2 and tau2
+        of the nearest level and the OCV slope from above), ``edge_r0_mOhm`` (ΔV/ΔI at the discharge pulse edge, from
+        :func:`releaf.diagnostics.hppc.hppc_table`), ``window_s`` [s], ``n_samples``
+    capacity_Ah : capacity between 0 and 100 % SOC used for the SOC axis [Ah]
+    ocv_source : ``"test"`` (rested voltages of the fitted test) or ``"given"``
+    ocv_soc_pct, ocv_V : the OCV table used [%, V]
+    """
+
+    levels: pl.DataFrame
+    capacity_Ah: float
+    ocv_source: str
+    ocv_soc_pct: np.ndarray
+    ocv_V: np.ndarray
+
+
+def ocv_from_hppc(ts, *, capacity_Ah: float | None = None, table: pl.DataFrame | None = None):
+    """OCV–SOC table from the rested voltages of an HPPC test.
+
+    One point per level: the last sample before its first pulse (after the long rest) at its coulomb-counted
+    SOC. When the test ends below the lowest level (at the cut-off, with no rest after), a 0 % point is added:
+    the voltage at the end plus |current| x the 30 s discharge-pulse resistance of the lowest level (the
+    polarisation a rest would have recovered, estimated by the nearest pulse).
+
+    Parameters
+    ----------
+    ts : the HPPC test (TimeSeries or canonical polars table)
+    capacity_Ah : capacity for the SOC axis [Ah]; default top to bottom of the test
+    table : its :func:`releaf.diagnostics.hppc.hppc_table`, if already computed
+
+    Returns
+    -------
+    soc_pct, ocv_V : increasing arrays [%, V]
+
+    Raises
+    ------
+    ReleafInputError : fewer than two levels, or rested voltages that do not rise with SOC.
+    """
+    df, name, _ = hppc._frame(ts)
+    t, v, i, step = hppc._arrays(df, name)
+    tab = hppc.hppc_table(ts, capacity_Ah=capacity_Ah) if table is None else table
+    soc, _, _, bottom = hppc.soc_from_top_pct(t, i, step, capacity_Ah=capacity_Ah)
+    firsts = tab.group_by("level", maintain_order=True).first().sort("soc_pct")
+    s = firsts["soc_pct"].to_list()
+    o = firsts["rest_voltage_V"].to_list()
+    if s and soc[bottom] < min(s) - 1.0:
+        dis = tab.filter(pl.col("direction") == "discharge").sort("soc_pct")
+        r_mOhm = next((x for x in (dis["r_30s_mOhm"][0], dis["r_end_mOhm"][0]) if x is not None), None) \
+            if dis.height else None
+        if r_mOhm is not None:
+            s.insert(0, float(soc[bottom]))
+            o.insert(0, float(v[bottom] + abs(i[bottom]) * r_mOhm / 1000.0))
+    s_arr, o_arr = np.array(s, dtype=float), np.array(o, dtype=float)
+    if s_arr.size < 2:
+        raise ReleafInputError(name, "an OCV table needs at least two HPPC levels")
+    if np.any(np.diff(s_arr) <= 0) or np.any(np.diff(o_arr) <= 0):
+        raise ReleafInputError(name, "rested voltages before the HPPC levels do not rise strictly with SOC")
+    return s_arr, o_arr
+
+
+def _dt_runs(t: np.ndarray) -> list[tuple[int, int, float]]:
+    """Runs ``(k0, k1, dt)`` of intervals k0..k1-1 with one sampling interval (a cycler samples each step at a
+    fixed rate, so an HPPC level has a handful of runs)."""
+    dt = np.round(np.diff(t), 6)
+    if dt.size == 0:
+        return []
+    edges = np.flatnonzero(np.diff(dt) != 0) + 1
+    starts = np.concatenate(([0], edges))
+    ends = np.concatenate((edges, [dt.size]))
+    return [(int(a), int(b), float(dt[a])) for a, b in zip(starts, ends, strict=True)]
+
+
+def rc_unit_response(current_A: np.ndarray, runs, tau_s: float) -> np.ndarray:
+    """Voltage of an RC pair per ohm of its resistance under a sampled current, from rest (exact zero-order hold,
+    the discretisation of :func:`releaf.diagnostics.ecm.simulate`) [V/Ohm = A]."""
+    i = np.asarray(current_A, dtype=float)
+    u = np.zeros(i.size)
+    for k0, k1, dt in runs:
+        a = np.exp(-dt / tau_s)
+        y, _ = lfilter([1.0 - a], [1.0, -a], i[k0 + 1 : k1 + 1], zi=[a * u[k0]])
+        u[k0 + 1 : k1 + 1] = y
+    return u
+
+
+@dataclass(frozen=True)
+class _Window:
+    i: np.ndarray
+    target: np.ndarray  # measured voltage minus OCV [V]
+    runs: list
+    pulse: np.ndarray  # mask of the pulses and the rest between them
+    fitted: np.ndarray  # mask of the samples in the residual: pulses and the final relaxation
+    v: np.ndarray
+
+
+def _basis(w: _Window, tau1: float, tau2: float) -> np.ndarray:
+    b = np.column_stack((w.i, rc_unit_response(w.i, w.runs, tau1), rc_unit_response(w.i, w.runs, tau2)))
+    return b[w.fitted]
+
+
+def _fit_level(w: _Window) -> tuple[np.ndarray, np.ndarray]:
+    """Best (R0, R1, tau1, R2, tau2) [Ohm, Ohm, s, Ohm, s] and the residual [V]."""
+    best = None
+    for tau1 in TAU1_GRID_S:
+        for tau2 in TAU2_GRID_S:
+            if tau2 < TAU_RATIO_BOUNDS[0] * tau1:
+                continue
+            r, norm = nnls(_basis(w, tau1, tau2), w.target[w.fitted])
+            if best is None or norm < best[0]:
+                best = (norm, r, tau1, tau2)
+    _, r, tau1, tau2 = best
+    lo = [0.0, 0.0, 0.0, np.log(TAU1_BOUNDS_S[0]), np.log(TAU_RATIO_BOUNDS[0])]
+    hi = [R_MAX_MOHM] * 3 + [np.log(TAU1_BOUNDS_S[1]), np.log(TAU_RATIO_BOUNDS[1])]
+    x0 = np.clip([r[0] * 1e3, r[1] * 1e3, r[2] * 1e3, np.log(tau1), np.log(tau2 / tau1)],
+                 np.array(lo) + 1e-9, np.array(hi) - 1e-9)
+
+    def resid(x):
+        tau1_, tau2_ = np.exp(x[3]), np.exp(x[3] + x[4])
+        return _basis(w, tau1_, tau2_) @ (x[:3] * 1e-3) - w.target[w.fitted]
+
+    fit = least_squares(resid, x0, bounds=(lo, hi), x_scale=[0.5, 0.5, 0.5, 1.0, 1.0], method="trf",
+                        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
+    x = fit.x
+    tau1 = float(np.exp(x[3]))
+    return np.array([x[0] * 1e-3, x[1] * 1e-3, tau1, x[2] * 1e-3, tau1 * float(np.exp(x[4]))]), fit.fun
+
+
+def _fit_fast_pair(w: _Window, r2_Ohm: float, tau2_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """R0, R1, tau1 with the slow pair held (a level whose window has no relaxation)."""
+    slow = r2_Ohm * rc_unit_response(w.i, w.runs, tau2_s)[w.fitted]
+    target = w.target[w.fitted] - slow
+    tau1_hi = min(TAU1_BOUNDS_S[1], tau2_s / TAU_RATIO_BOUNDS[0])
+
+    def resid(x):
+        b = _basis(w, float(np.exp(x[2])), tau2_s)
+        return b[:, :2] @ (x[:2] * 1e-3) - target
+
+    best = None
+    for tau1 in (t for t in TAU1_GRID_S if t < tau1_hi):
+        b = _basis(w, tau1, tau2_s)
+        r, norm = nnls(b[:, :2], target)
+        if best is None or norm < best[0]:
+            best = (norm, r, tau1)
+    _, r, tau1 = best
+    lo, hi = [0.0, 0.0, np.log(TAU1_BOUNDS_S[0])], [R_MAX_MOHM, R_MAX_MOHM, np.log(tau1_hi)]
+    x0 = np.clip([r[0] * 1e3, r[1] * 1e3, np.log(tau1)], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
+    fit = least_squares(resid, x0, bounds=(lo, hi), x_scale=[0.5, 0.5, 1.0], method="trf", xtol=1e-10,
+                        ftol=1e-10, gtol=1e-10, max_nfev=400)
+    x = fit.x
+    return np.array([x[0] * 1e-3, x[1] * 1e-3, float(np.exp(x[2])), r2_Ohm, tau2_s]), fit.fun
+
+
+def _ocv_slope_above(soc_pct, soc0_pct: float, ocv_soc, ocv_v) -> np.ndarray:
+    """OCV near ``soc0_pct`` continued with the slope of the table segment above it. Used at a level with no rest
+    after it (the lowest, ended by the cut-off), where the segment below leads to an extrapolated point."""
+    j = int(np.clip(np.searchsorted(ocv_soc, soc0_pct + 1e-6), 1, len(ocv_soc) - 1))
+    slope = (ocv_v[j] - ocv_v[j - 1]) / (ocv_soc[j] - ocv_soc[j - 1])
+    return np.interp(soc0_pct, ocv_soc, ocv_v) + slope * (np.asarray(soc_pct) - soc0_pct)
+
+
+def _level_windows(tab: pl.DataFrame, t, i, rest_A: float) -> list[tuple[int, int, int, int]]:
+    """Per level ``(level, first, pulses_end, last)`` sample indices of the fitted window."""
+    levels = tab["level"].unique(maintain_order=True).to_list()
+    starts = {lv: int(np.searchsorted(t, tab.filter(pl.col("level") == lv)["time_s"][0])) for lv in levels}
+    out = []
+    for n, lv in enumerate(levels):
+        sub = tab.filter(pl.col("level") == lv)
+        last_pulse_end = float(sub["time_s"][-1] + sub["duration_s"][-1])
+        pulses_end = int(np.searchsorted(t, last_pulse_end, side="right")) - 1
+        if n + 1 < len(levels):
+            last = starts[levels[n + 1]]
+        else:
+            # no rest-ended next level: the pulses and any rest straight after them
+            resting = np.abs(i[pulses_end + 1 :]) <= rest_A
+            off = np.flatnonzero(~resting)
+            last = pulses_end + (int(off[0]) if off.size else resting.size)
+        out.append((lv, starts[lv], pulses_end, last))
+    return out
+
+
+def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None,
+                temperature_C: float | None = None) -> tuple[EcmParameters, EcmFitReport]:
+    """Two-RC Thevenin parameters per SOC level of an HPPC test.
+
+    Parameters
+    ----------
+    ts : the HPPC test (:class:`releaf.schema.TimeSeries` or canonical polars table), current + = charge
+    capacity_Ah : capacity between 0 and 100 % SOC [Ah]; default the charge from the top of the test to its end
+    ocv : ``(soc_pct, ocv_V)`` table to use [%, V]; default :func:`ocv_from_hppc` of the same test
+    temperature_C : test temperature [degC]; default the mean of a ``temperature_C`` column, else unknown
+
+    Returns
+    -------
+    params : :class:`releaf.diagnostics.ecm.EcmParameters` of the tested unit (``.scaled(2, 2)`` turns cell
+        parameters into a Leaf module); grid = the level SOCs and the OCV points, resistances clamped beyond the
+        highest and lowest level
+    report : :class:`EcmFitReport` with the fit quality per level
+
+    Raises
+    ------
+    ReleafInputError : no HPPC levels found, or an unusable OCV table.
+    """
+    df, name, _ = hppc._frame(ts)
+    t, v, i, step = hppc._arrays(df, name)
+    tab = hppc.hppc_table(ts, capacity_Ah=capacity_Ah)
+    if tab.height == 0:
+        raise ReleafInputError(name, "no HPPC pulses found (a current step from rest held for at most "
+                                     f"{hppc.MAX_PULSE_S:g} s)")
+    soc, cap, _, _ = hppc.soc_from_top_pct(t, i, step, capacity_Ah=capacity_Ah)
+    if ocv is None:
+        ocv_soc, ocv_v = ocv_from_hppc(ts, capacity_Ah=capacity_Ah, table=tab)
+        ocv_source = "test"
+    else:
+        ocv_soc, ocv_v = (np.asarray(x, dtype=float) for x in ocv)
+        ocv_source = "given"
+    rest_A = hppc.REST_FRACTION * float(np.max(np.abs(i)))
+    rows = []
+    windows = []
+    for lv, a, pulses_end, b in _level_windows(tab, t, i, rest_A):
+        sl = slice(a, b + 1)
+        pulse = np.arange(b - a + 1) <= pulses_end - a
+        # the SOC step is simulated but not fitted: between two levels the OCV is known only at the ends
+        loaded = np.flatnonzero(np.abs(i[sl]) > rest_A)
+        relaxed = np.arange(b - a + 1) > loaded[-1]
+        relaxation = bool(relaxed.any() and loaded[-1] > pulses_end - a)
+        ocv_w = np.interp(soc[sl], ocv_soc, ocv_v)
+        if not relaxation:
+            ocv_w = _ocv_slope_above(soc[sl], soc[a], ocv_soc, ocv_v)
+        w = _Window(i=i[sl], target=v[sl] - ocv_w, runs=_dt_runs(t[sl]), pulse=pulse,
+                    fitted=pulse | relaxed if relaxation else pulse, v=v[sl])
+        windows.append((lv, a, b, relaxation, w))
+    fitted = {}  # SOC -> (tau1, R2, tau2) of the levels fitted with their relaxation
+    results = {}
+    for lv, a, _, relaxation, w in windows:
+        if relaxation:
+            results[lv] = _fit_level(w)
+            fitted[float(soc[a])] = tuple(results[lv][0][2:])
+    rows = []
+    for lv, a, b, relaxation, w in windows:
+        if relaxation:
+            p, res = results[lv]
+        elif fitted:
+            # 80 s of pulses cannot identify the slow RC pair: R2 and tau2 of the nearest fitted level
+            _, r2, tau2 = fitted[min(fitted, key=lambda x: abs(x - soc[a]))]
+            p, res = _fit_fast_pair(w, r2, tau2)
+        else:
+            p, res = _fit_level(w)
+        vf = w.v[w.fitted]
+        ss_tot = float(np.sum((vf - vf.mean()) ** 2))
+        edge = tab.filter((pl.col("level") == lv) & (pl.col("direction") == "discharge"))["r0_mOhm"]
+        rows.append({
+            "level": lv, "soc_pct": float(soc[a]), "r0_mOhm": p[0] * 1e3, "r1_mOhm": p[1] * 1e3, "tau1_s": p[2],
+            "r2_mOhm": p[3] * 1e3, "tau2_s": p[4], "rmse_mV": 1e3 * float(np.sqrt(np.mean(res**2))),
+            "r_squared": 1.0 - float(np.sum(res**2)) / ss_tot if ss_tot > 0 else float("nan"),
+            "rmse_pulse_mV": 1e3 * float(np.sqrt(np.mean(res[w.pulse[w.fitted]] ** 2))),
+            "edge_r0_mOhm": edge[0] if edge.len() else None, "window_s": float(t[b] - t[a]),
+            "n_samples": int(w.fitted.sum()), "window": "level" if relaxation else "pulses",
+        })
+    levels = pl.DataFrame(rows).sort("soc_pct")
+    if temperature_C is None and "temperature_C" in df.columns:
+        mean_T = df["temperature_C"].drop_nulls().mean()
+        temperature_C = None if mean_T is None else float(mean_T)
+    grid = np.unique(np.concatenate((levels["soc_pct"].to_numpy(), ocv_soc)))
+    lsoc = levels["soc_pct"].to_numpy()
+
+    def on_grid(col: str, scale: float = 1.0) -> np.ndarray:
+        return np.interp(grid, lsoc, levels[col].to_numpy()) * scale
+
+    sha = getattr(getattr(ts, "meta", None), "sha256", "")
+    params = EcmParameters(
+        capacity_Ah=cap, soc_pct=grid, ocv_V=np.interp(grid, ocv_soc, ocv_v), r0_Ohm=on_grid("r0_mOhm", 1e-3),
+        r1_Ohm=on_grid("r1_mOhm", 1e-3), tau1_s=on_grid("tau1_s"), r2_Ohm=on_grid("r2_mOhm", 1e-3),
+        tau2_s=on_grid("tau2_s"), temperature_C=temperature_C,
+        source=f"2-RC HPPC fit (releaf.diagnostics.ecm_fit) of {name}" + (f" sha256 {sha}" if sha else ""),
+    )
+    return params, EcmFitReport(levels=levels, capacity_Ah=cap, ocv_source=ocv_source, ocv_soc_pct=ocv_soc,
+                                ocv_V=ocv_v)
+
+
+@functools.lru_cache(maxsize=8)
+def load_fitted_ecm(name: str = "leaf_cell_ecm2_25C") -> EcmParameters:
+    """A packaged 2-RC fit (``releaf/profiles_data/<name>.json``, written by ``scripts/fit_leaf_ecm2.py``).
+
+    Raises
+    ------
+    ReleafInputError : no such packaged table, or a file that is not one.
+    """
+    fname = f"{name}.json"
+    try:
+        text = resources.files("releaf").joinpath("profiles_data", fname).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReleafInputError(fname, f"no packaged ECM table named {name!r}") from None
+    try:
+        return EcmParameters.from_dict(json.loads(text)["parameters"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ReleafInputError(fname, f"not a releaf ECM table: {err}") from None

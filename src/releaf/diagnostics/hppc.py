@@ -1,0 +1,300 @@
+"""Hybrid pulse power characterisation (HPPC): pulse resistances per SOC level, series group and temperature.
+
+An HPPC test steps a rested unit down in SOC; at every level it applies a short discharge pulse and a short
+charge (regen) pulse from rest. The pulses are found here from the current alone (a step from rest to a current
+held for at most ``max_pulse_s``), so any cycler's HPPC-like schedule works, not only the USABC/INL one. At each
+pulse ``R(x) = ΔV(x) / ΔI`` with ΔV from the last rested sample before the pulse (see
+:mod:`releaf.diagnostics.resistance`).
+
+SOC at each pulse comes from coulomb counting: 100 % is the most charged state of the test (the end of the
+CC-CV charge that opens an HPPC), 0 % either ``capacity_Ah`` below it or, when no capacity is given, the most
+discharged state after it (an HPPC ends at the lower cut-off).
+
+References
+----------
+USABC/INL Battery Test Manual for Electric Vehicles, rev. 3 (INL/EXT-15-34184, 2015), section 3.3 (HPPC) and
+appendix D (resistance calculation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import polars as pl
+
+from releaf.diagnostics.capacity import cumulative_Ah
+from releaf.diagnostics.resistance import CurrentStep, current_steps, step_resistance
+from releaf.errors import ReleafInputError
+from releaf.schema import GROUP_VOLTAGE_PREFIX, TimeSeries
+
+# A pulse is a step from rest held at most this long [s]; HPPC pulses are 10-30 s, the SOC steps between
+# levels last many minutes.
+MAX_PULSE_S = 60.0
+# Pulses closer than this [s] (end of one to start of the next) belong to the same SOC level.
+LEVEL_GAP_S = 300.0
+# Default rest and step thresholds as fractions of the largest current magnitude of the test.
+REST_FRACTION = 0.02
+STEP_FRACTION = 0.1
+READ_30S = 30.0
+QUANTITIES = ("r0_mOhm", "r_1s_mOhm", "r_10s_mOhm", "r_30s_mOhm")
+
+
+def _frame(ts) -> tuple[pl.DataFrame, str, list[str]]:
+    """The table, a name for messages and the group-voltage columns of a TimeSeries or a bare DataFrame."""
+    if isinstance(ts, TimeSeries):
+        return ts.data, ts.name, ts.group_columns
+    if isinstance(ts, pl.DataFrame):
+        groups = sorted((c for c in ts.columns if c.startswith(GROUP_VOLTAGE_PREFIX)),
+                        key=lambda c: int(c.removeprefix(GROUP_VOLTAGE_PREFIX)))
+        return ts, "<table>", groups
+    raise TypeError(f"expected a releaf TimeSeries or a polars DataFrame, got {type(ts).__name__}")
+
+
+def _arrays(df: pl.DataFrame, name: str):
+    for col in ("test_time_s", "voltage_V", "current_A"):
+        if col not in df.columns:
+            raise ReleafInputError(name, f"column {col!r} is required for an HPPC analysis", column=col)
+    t = df["test_time_s"].to_numpy().astype(float)
+    v = df["voltage_V"].to_numpy().astype(float)
+    i = df["current_A"].to_numpy().astype(float)
+    step = df["step_index"].to_numpy() if "step_index" in df.columns else None
+    return t, v, i, step
+
+
+def soc_from_top_pct(test_time_s, current_A, step_index=None, *,
+                     capacity_Ah: float | None = None) -> tuple[np.ndarray, float, int, int]:
+    """State of charge by coulomb counting from the most charged state of a test.
+
+    Parameters
+    ----------
+    test_time_s, current_A : canonical columns [s, A]
+    step_index : cycler step per sample (sharper integration at step changes), or None
+    capacity_Ah : charge between 100 % and 0 % [Ah]; default the charge from the top to the bottom of the test
+
+    Returns
+    -------
+    soc_pct : per sample [%]
+    capacity_Ah : the capacity used [Ah]
+    top, bottom : sample indices of 100 % and of the most discharged state after it
+    """
+    q = cumulative_Ah(test_time_s, current_A, step_index)
+    top = int(np.argmax(q))
+    bottom = top + int(np.argmin(q[top:]))
+    cap = float(q[top] - q[bottom]) if capacity_Ah is None else float(capacity_Ah)
+    if not cap > 0:
+        raise ReleafInputError("<table>", "no charge is removed after the most charged state: not an HPPC test")
+    return 100.0 + 100.0 * (q - q[top]) / cap, cap, top, bottom
+
+
+def hppc_pulses(current_A, test_time_s, step_index=None, *, min_step_A: float | None = None,
+                rest_A: float | None = None, max_pulse_s: float = MAX_PULSE_S,
+                level_gap_s: float = LEVEL_GAP_S, after_index: int = 0) -> list[tuple[int, CurrentStep]]:
+    """The pulses of an HPPC-like test, each with its SOC level number.
+
+    Parameters
+    ----------
+    current_A, test_time_s : canonical columns [A, s]
+    step_index : cycler step per sample, or None
+    min_step_A : smallest pulse current [A]; default ``STEP_FRACTION`` of the largest |current|
+    rest_A : current magnitude that counts as rest before a pulse [A]; default ``REST_FRACTION`` of the largest
+    max_pulse_s : longest step that counts as a pulse [s]
+    level_gap_s : pulses closer than this (end to next start) share a level [s]
+    after_index : ignore steps before this sample (an HPPC's levels start at the top of charge, not in the
+        conditioning before it)
+
+    Returns
+    -------
+    ``(level, step)`` pairs in time order, levels numbered from 1.
+    """
+    i = np.asarray(current_A, dtype=float)
+    t = np.asarray(test_time_s, dtype=float)
+    i_max = float(np.max(np.abs(i))) if i.size else 0.0
+    min_step = STEP_FRACTION * i_max if min_step_A is None else min_step_A
+    rest = REST_FRACTION * i_max if rest_A is None else rest_A
+    if not min_step > 0:
+        return []
+    out, level, last_end = [], 0, None
+    for s in current_steps(i, min_step_A=min_step, step_index=step_index):
+        if s.before < after_index:
+            continue
+        from_rest = abs(s.current_before_A) <= rest and abs(s.current_after_A) >= min_step
+        if not from_rest:
+            continue
+        s = _whole_pulse(s, i, step_index, rest)
+        if t[s.last] - t[s.before] > max_pulse_s:
+            continue
+        if last_end is None or t[s.before] - last_end > level_gap_s:
+            level += 1
+        last_end = float(t[s.last])
+        out.append((level, s))
+    return out
+
+
+def _whole_pulse(s: CurrentStep, i: np.ndarray, step_index, rest_A: float) -> CurrentStep:
+    """Extend a step from rest over the whole pulse: while the current keeps its sign above rest (and the cycler
+    step does not change). A pulse limited by the voltage ramps up or tapers (the regen pulse near 4.2 V); the
+    constant-current step alone would end at its first sample."""
+    a = s.before + 1
+    same = (np.sign(i[a:]) == np.sign(i[a])) & (np.abs(i[a:]) > rest_A)
+    if step_index is not None:
+        same &= np.asarray(step_index)[a:] == step_index[a]
+    off = np.flatnonzero(~same)
+    last = a + (int(off[0]) - 1 if off.size else len(same) - 1)
+    return CurrentStep(s.before, max(last, s.last), s.current_before_A, s.current_after_A)
+
+
+def _r_at(t, v, i, step: CurrentStep, x_s: float) -> float | None:
+    """ΔV/ΔI ``x_s`` after the last sample before the step (linear interpolation inside the step)."""
+    a, last = step.before + 1, step.last
+    tx = t[step.before] + x_s
+    if t[a] > tx + 1e-9 or t[last] < tx - 1e-9:
+        return None
+    di = float(np.interp(tx, t[a:last + 1], i[a:last + 1])) - i[step.before]
+    return float(1000.0 * (np.interp(tx, t[a:last + 1], v[a:last + 1]) - v[step.before]) / di)
+
+
+def hppc_table(ts, *, capacity_Ah: float | None = None, temperature_C: float | None = None,
+               min_step_A: float | None = None, max_pulse_s: float = MAX_PULSE_S) -> pl.DataFrame:
+    """Resistance of every HPPC pulse, with its SOC level, direction and per-group values.
+
+    Parameters
+    ----------
+    ts : canonical time series (:class:`releaf.schema.TimeSeries` or its polars table), current + = charge
+    capacity_Ah : charge between 100 % and 0 % SOC [Ah]; default from the top to the bottom of the test
+    temperature_C : test temperature [degC] when the file has no ``temperature_C`` column
+    min_step_A : smallest pulse current [A]; default 10 % of the largest |current| in the test
+    max_pulse_s : longest current step counted as a pulse [s]
+
+    Returns
+    -------
+    One row per pulse in time order: ``level``, ``time_s`` [s], ``soc_pct`` [%] (at the pulse start),
+    ``direction`` (``discharge``/``charge``), ``current_A`` [A] (first pulse sample), ``duration_s`` [s],
+    ``rest_voltage_V`` [V] (last sample before the pulse), ``r0_mOhm`` (first sample after the step, only if
+    <= 1 s after the last one before it), ``r_1s_mOhm``, ``r_10s_mOhm``, ``r_30s_mOhm`` (None when the pulse is
+    shorter), ``r_end_mOhm`` [mOhm], ``temperature_C`` [degC] (mean over the pulse, or the given value), and per
+    series group ``k`` the columns ``r0_mOhm_g<k>``, ``r_1s_mOhm_g<k>``, ``r_10s_mOhm_g<k>``, ``r_30s_mOhm_g<k>``.
+
+    Raises
+    ------
+    ReleafInputError : required columns missing, or no charge removed after the top of the test.
+    """
+    df, name, group_cols = _frame(ts)
+    t, v, i, step = _arrays(df, name)
+    try:
+        soc, _, top, _ = soc_from_top_pct(t, i, step, capacity_Ah=capacity_Ah)
+    except ReleafInputError as err:
+        raise ReleafInputError(name, err.message) from None
+    pulses = hppc_pulses(i, t, step, min_step_A=min_step_A, max_pulse_s=max_pulse_s, after_index=top)
+    if not pulses:
+        return _empty(len(group_cols))
+    groups = [df[c].to_numpy().astype(float) for c in group_cols]
+    temp = df["temperature_C"].to_numpy().astype(float) if "temperature_C" in df.columns else None
+    rows = []
+    for level, s in pulses:
+        r = step_resistance(t, v, i, s, group_voltages_V=tuple(groups))
+        if temp is not None and np.isfinite(temp[s.before + 1 : s.last + 1]).any():
+            temp_C = float(np.nanmean(temp[s.before + 1 : s.last + 1]))
+        else:
+            temp_C = temperature_C
+        row = {
+            "level": level, "time_s": float(t[s.before]), "soc_pct": float(soc[s.before]),
+            "direction": "charge" if s.current_after_A > 0 else "discharge", "current_A": s.current_after_A,
+            "duration_s": r.duration_s, "rest_voltage_V": float(v[s.before]), "r0_mOhm": r.r0_mOhm,
+            "r_1s_mOhm": r.r_1s_mOhm, "r_10s_mOhm": r.r_10s_mOhm, "r_30s_mOhm": _r_at(t, v, i, s, READ_30S),
+            "r_end_mOhm": r.r_end_mOhm, "temperature_C": temp_C,
+        }
+        for k, g in enumerate(groups, start=1):
+            row[f"r0_mOhm_g{k}"] = r.group_r0_mOhm[k - 1] if r.group_r0_mOhm else None
+            row[f"r_1s_mOhm_g{k}"] = r.group_r_1s_mOhm[k - 1]
+            row[f"r_10s_mOhm_g{k}"] = r.group_r_10s_mOhm[k - 1]
+            row[f"r_30s_mOhm_g{k}"] = _r_at(t, g, i, s, READ_30S)
+        rows.append(row)
+    return pl.DataFrame(rows, schema=_schema(len(groups)))
+
+
+def _schema(n_groups: int) -> dict:
+    schema = {"level": pl.Int64, "time_s": pl.Float64, "soc_pct": pl.Float64, "direction": pl.String,
+              "current_A": pl.Float64, "duration_s": pl.Float64, "rest_voltage_V": pl.Float64}
+    schema |= {q: pl.Float64 for q in (*QUANTITIES, "r_end_mOhm", "temperature_C")}
+    for k in range(1, n_groups + 1):
+        schema |= {f"{q}_g{k}": pl.Float64 for q in QUANTITIES}
+    return schema
+
+
+def _empty(n_groups: int) -> pl.DataFrame:
+    return pl.DataFrame(schema=_schema(n_groups))
+
+
+DEFAULT_SOC_GRID_PCT = tuple(float(x) for x in range(10, 100, 10))
+
+
+def hppc_summary(tables: Iterable[pl.DataFrame], *, soc_grid_pct=DEFAULT_SOC_GRID_PCT,
+                 quantities=QUANTITIES) -> pl.DataFrame:
+    """Resistance over SOC and temperature from the HPPC tables of several tests.
+
+    Each table's pulses of one direction are interpolated linearly over SOC onto ``soc_grid_pct`` (no
+    extrapolation: None outside the SOC range the test covered); tests at the same temperature (rounded to
+    0.1 degC) are averaged.
+
+    Parameters
+    ----------
+    tables : results of :func:`hppc_table`, each with a known ``temperature_C``
+    soc_grid_pct : SOC points of the summary [%]
+    quantities : resistance columns to summarise [mOhm]
+
+    Returns
+    -------
+    Long table, one row per ``temperature_C`` [degC], ``direction`` and ``soc_pct`` [%], with the quantities
+    [mOhm] and ``tests`` (how many tests were averaged). Pivot it for a SOC x temperature map
+    (:func:`resistance_map`).
+
+    Raises
+    ------
+    ReleafInputError : a table without temperature (pass ``temperature_C`` to :func:`hppc_table`).
+    """
+    grid = np.asarray(soc_grid_pct, dtype=float)
+    parts = []
+    for n, tab in enumerate(tables):
+        temps = tab["temperature_C"].drop_nulls() if "temperature_C" in tab.columns else pl.Series([])
+        if temps.len() == 0:
+            raise ReleafInputError(f"table {n + 1}", "no temperature_C: pass temperature_C= to hppc_table",
+                                   column="temperature_C")
+        temp_C = round(float(temps.mean()), 1)
+        for direction in ("discharge", "charge"):
+            sub = tab.filter(pl.col("direction") == direction).sort("soc_pct")
+            if sub.height == 0:
+                continue
+            row = {"temperature_C": np.full(grid.size, temp_C), "direction": [direction] * grid.size,
+                   "soc_pct": grid}
+            for q in quantities:
+                ok = sub.filter(pl.col(q).is_not_null())
+                s, r = ok["soc_pct"].to_numpy(), ok[q].to_numpy()
+                vals = np.full(grid.size, np.nan)
+                if s.size:
+                    inside = (grid >= s.min() - 1e-9) & (grid <= s.max() + 1e-9)
+                    vals[inside] = np.interp(grid[inside], s, r)
+                row[q] = vals
+            parts.append(pl.DataFrame(row))
+    if not parts:
+        return pl.DataFrame(schema={"temperature_C": pl.Float64, "direction": pl.String, "soc_pct": pl.Float64,
+                                    **{q: pl.Float64 for q in quantities}, "tests": pl.UInt32})
+    out = (pl.concat(parts).fill_nan(None)
+           .group_by(["temperature_C", "direction", "soc_pct"], maintain_order=True)
+           .agg([pl.col(q).mean() for q in quantities] + [pl.len().alias("tests")])
+           .sort(["direction", "temperature_C", "soc_pct"]))
+    return out
+
+
+def resistance_map(summary: pl.DataFrame, *, quantity: str = "r0_mOhm",
+                   direction: str = "discharge") -> pl.DataFrame:
+    """SOC x temperature table of one quantity from :func:`hppc_summary`: a ``soc_pct`` column and one column
+    per temperature named ``<quantity>_<T>C`` [mOhm]."""
+    sub = summary.filter(pl.col("direction") == direction)
+    temps = sorted(set(sub["temperature_C"].to_list()))
+    out = pl.DataFrame({"soc_pct": sorted(set(sub["soc_pct"].to_list()))})
+    for temp in temps:
+        col = sub.filter(pl.col("temperature_C") == temp).select("soc_pct", pl.col(quantity).alias(
+            f"{quantity}_{temp:g}C"))
+        out = out.join(col, on="soc_pct", how="left")
+    return out
