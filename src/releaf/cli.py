@@ -92,11 +92,13 @@ def diagnose(
     format: Annotated[str | None, typer.Option("--format", help="reader name; detected if omitted")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="a JSON list, one record per file")] = False,
     mapping: Annotated[Path | None, typer.Option(help="YAML column mapping for a CSV no reader knows")] = None,
+    ecm: Annotated[bool, typer.Option("--ecm", help="also fit a two-RC equivalent circuit to HPPC tests")] = False,
 ):
-    """Capacity, energy, DC resistance, per-group state and SOH of each test file."""
+    """Capacity, energy, DC resistance (per HPPC level), per-group state and SOH of each test file."""
     from releaf import pipeline
 
-    diagnoses = pipeline.diagnose_files(files, profile=profile, format=format, progress=not as_json, mapping=mapping)
+    diagnoses = pipeline.diagnose_files(files, profile=profile, format=format, progress=not as_json, mapping=mapping,
+                                        fit_ecm=ecm)
     if as_json:
         _print_json([d.to_dict() for d in diagnoses])
         return
@@ -114,6 +116,21 @@ def diagnose(
                     _fmt(g.r_10s_mOhm, 3), _fmt(g.end_voltage_V, 3), _fmt(g.min_voltage_V, 3),
                 )
             console.print(table)
+        if d.hppc:
+            table = Table("SOC %", "pulse", "A", "R0 mOhm", "R 1 s", "R 10 s", "R 30 s", box=box.SIMPLE_HEAD,
+                          title="HPPC resistance per level")
+            for r in d.hppc:
+                table.add_row(_fmt(r["soc_pct"], 1), r["direction"], _fmt(r["current_A"], 1), _fmt(r["r0_mOhm"], 3),
+                              _fmt(r["r_1s_mOhm"], 3), _fmt(r["r_10s_mOhm"], 3), _fmt(r["r_30s_mOhm"], 3))
+            console.print(table)
+        if d.ecm:
+            console.print(f"2-RC fit: {len(d.ecm['levels'])} levels, RMSE median {d.ecm['rmse_mV_median']:.2f} mV, "
+                          f"max {d.ecm['rmse_mV_max']:.2f} mV (parameters in --json)")
+        if d.soh_estimate:
+            e = d.soh_estimate
+            lo, hi = e["soh_interval_pct"]
+            console.print(f"fast SOH estimate: {_fmt(e['soh_pct'], 1)} % [{_fmt(lo, 1)}, {_fmt(hi, 1)}]"
+                          + ("  [red]outside the training domain[/]" if e.get("ood") else ""))
         for w in d.warnings:
             console.print(f"[yellow]warning:[/] {w}")
 

@@ -127,18 +127,19 @@ def _write_parquet_batch(writer, out, df):
     return writer
 
 
-def diagnose_file(path, profile: str, format: str | None = None, mapping=None) -> Diagnosis:
-    """Read and diagnose one test file."""
-    return diagnose(io.read(path, format=format, mapping=mapping), battery_profile(profile))
+def diagnose_file(path, profile: str, format: str | None = None, mapping=None, *, fit_ecm: bool = False) -> Diagnosis:
+    """Read and diagnose one test file (``fit_ecm``: also the two-RC fit of an HPPC test)."""
+    return diagnose(io.read(path, format=format, mapping=mapping), battery_profile(profile), fit_ecm=fit_ecm)
 
 
 def diagnose_files(paths, profile: str, format: str | None = None, progress: bool = True,
-                   mapping=None) -> list[Diagnosis]:
+                   mapping=None, *, fit_ecm: bool = False) -> list[Diagnosis]:
     """Diagnose several files, with a progress bar over them."""
     battery_profile(profile)  # fail on a bad profile before reading anything
     paths = list(paths)
     with progress_bar(progress and len(paths) > 1) as bar:
-        return [diagnose_file(p, profile, format, mapping) for p in _track(bar, paths, "diagnosing")]
+        return [diagnose_file(p, profile, format, mapping, fit_ecm=fit_ecm)
+                for p in _track(bar, paths, "diagnosing")]
 
 
 @dataclass

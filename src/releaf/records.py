@@ -110,6 +110,13 @@ class Diagnosis:
     max_group_voltage_V: float | None = None
     duration_s: float = 0.0
     rows: int = 0
+    ocv_table: str | None = None
+    hppc: tuple[dict, ...] = ()
+    ecm: dict | None = None
+    soh_method: str | None = None
+    soh_interval_pct: tuple[float, float] | None = None
+    ood: bool | None = None
+    soh_estimate: dict | None = None
     extra: dict = field(default_factory=dict)
 
     def to_dict(self, *, full: bool = False) -> dict:

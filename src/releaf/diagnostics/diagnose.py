@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from releaf.diagnostics import capacity, groups, resistance
+from releaf.diagnostics import capacity, groups, hppc, resistance
+from releaf.ocv import DEFAULT_OCV_TABLE
 from releaf.profiles import BatteryProfile
 from releaf.records import Diagnosis, Discharge
 from releaf.schema import TEMPERATURE_PREFIX, TimeSeries
@@ -50,13 +51,39 @@ def _max_temperature(ts: TimeSeries) -> float | None:
     return float(max(vals)) if vals else None
 
 
-def diagnose(ts: TimeSeries, profile: BatteryProfile) -> Diagnosis:
+def _hppc_rows(ts: TimeSeries, capacity_Ah: float | None, n_steps: int) -> tuple[dict, ...]:
+    """Resistance per HPPC pulse when the test has pulses at two or more SOC levels (else nothing)."""
+    if n_steps < 4:
+        return ()
+    tab = hppc.hppc_table(ts, capacity_Ah=capacity_Ah)
+    if tab.height == 0 or tab["level"].n_unique() < 2:
+        return ()
+    return tuple(tab.to_dicts())
+
+
+def _ecm(ts: TimeSeries, capacity_Ah: float | None, warnings: list[str]) -> dict | None:
+    from releaf.diagnostics.ecm_fit import fit_ecm_2rc
+    from releaf.errors import ReleafInputError
+
+    try:
+        params, report = fit_ecm_2rc(ts, capacity_Ah=capacity_Ah)
+    except ReleafInputError as err:
+        warnings.append(f"no equivalent-circuit fit: {err.message}")
+        return None
+    rmse = report.levels["rmse_mV"]
+    return {"parameters": params.to_dict(), "rmse_mV_max": float(rmse.max()), "rmse_mV_median": float(rmse.median()),
+            "levels": report.levels.drop("window", strict=False).to_dicts()}
+
+
+def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) -> Diagnosis:
     """Capacity, energy, resistance, per-group state and SOH of one test.
 
     Parameters
     ----------
     ts : canonical, validated time series (see ``releaf.schema``)
     profile : battery profile of the unit type (nominal capacity and voltage window)
+    fit_ecm : also fit a two-RC equivalent circuit per HPPC level (about 0.3 s per HPPC file; off by default so
+        that a pack is diagnosed at parsing speed)
 
     Returns
     -------
@@ -135,6 +162,10 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile) -> Diagnosis:
                 f"({profile.series_groups} groups each): SOH not computed; is --profile right?"
             )
     energy = chosen.energy_Wh if chosen else None
+    hppc_rows = _hppc_rows(ts, cap, len(steps))
+    ecm = _ecm(ts, cap, warnings) if fit_ecm and hppc_rows else None
+    if fit_ecm and not hppc_rows:
+        warnings.append("no equivalent-circuit fit: the test has no HPPC pulses at two or more SOC levels")
     gv = np.vstack(group_v) if group_v else None
     return Diagnosis(
         file=ts.meta.path,
@@ -157,6 +188,10 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile) -> Diagnosis:
         max_group_voltage_V=float(gv.max()) if gv is not None else None,
         duration_s=float(t[-1] - t[0]),
         rows=len(t),
+        ocv_table=DEFAULT_OCV_TABLE,
+        hppc=hppc_rows,
+        ecm=ecm,
+        soh_method="capacity" if soh is not None else None,
     )
 
 
