@@ -44,10 +44,7 @@ def _soc_at(k: int, q: np.ndarray, discharges: list[Discharge], capacity_Ah: flo
 
 def _max_temperature(ts: TimeSeries) -> float | None:
     cols = [c for c in ts.data.columns if c == "temperature_C" or c.startswith(TEMPERATURE_PREFIX)]
-    if not cols:
-        return None
-    m = ts.data.select(cols).max().row(0)
-    vals = [x for x in m if x is not None]
+    vals = [m for c in cols if (m := ts.data[c].max()) is not None]
     return float(max(vals)) if vals else None
 
 

@@ -102,14 +102,19 @@ def step_resistance(
     r0 = _r_mOhm(v[a] - v[b], di) if t[a] - t[b] <= R0_MAX_GAP_S + 1e-9 else None
     t0 = t[b]
     ts, cur = t[a : last + 1], i[a : last + 1]
+    # all read times, for the terminal and every group voltage, in one interpolation each
+    x = t0 + np.asarray(READ_TIMES_S)
+    inside = (x >= ts[0] - 1e-9) & (x <= ts[-1] + 1e-9)
+    di_at = np.interp(x, ts, cur) - i[b]
+    rows = np.vstack([v, *group_voltages_V]) if group_voltages_V else v[None, :]
+    dv_at = np.array([np.interp(x, ts, row[a : last + 1]) - row[b] for row in rows])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_at = 1000.0 * dv_at / di_at
 
-    def at(x: float, volts=v) -> float | None:
-        tx = t0 + x
-        if ts[0] > tx + 1e-9 or ts[-1] < tx - 1e-9:
-            return None
-        v_at = float(np.interp(tx, ts, volts[a : last + 1]))
-        return _r_mOhm(v_at - volts[b], float(np.interp(tx, ts, cur)) - i[b])
+    def at(k: int, row: int = 0) -> float | None:
+        return float(r_at[row, k]) if inside[k] else None
 
+    n_groups = len(group_voltages_V)
     group_r0 = ()
     if r0 is not None:
         group_r0 = tuple(_r_mOhm(g[a] - g[b], di) for g in group_voltages_V)
@@ -120,13 +125,13 @@ def step_resistance(
         current_after_A=float(i[a]),
         duration_s=float(t[last] - t0),
         r0_mOhm=r0,
-        r_0p1s_mOhm=at(READ_TIMES_S[0]),
-        r_1s_mOhm=at(READ_TIMES_S[1]),
-        r_10s_mOhm=at(READ_TIMES_S[2]),
+        r_0p1s_mOhm=at(0),
+        r_1s_mOhm=at(1),
+        r_10s_mOhm=at(2),
         r_end_mOhm=_r_mOhm(v[last] - v[b], i[last] - i[b]),
         group_r0_mOhm=group_r0,
-        group_r_1s_mOhm=tuple(at(READ_TIMES_S[1], g) for g in group_voltages_V),
-        group_r_10s_mOhm=tuple(at(READ_TIMES_S[2], g) for g in group_voltages_V),
+        group_r_1s_mOhm=tuple(at(1, g + 1) for g in range(n_groups)),
+        group_r_10s_mOhm=tuple(at(2, g + 1) for g in range(n_groups)),
     )
 
 
