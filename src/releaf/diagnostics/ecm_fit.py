@@ -11,8 +11,12 @@ relaxation. The relaxation after the SOC step is what makes the slow time consta
 the pulses alone (80 s) cannot tell a 300 s from a 3000 s tau2. The last level has no rest after its SOC
 step (the test ends at the cut-off): its window ends with its last pulse.
 
-SOC is coulomb-counted (:func:`releaf.diagnostics.hppc.soc_from_top_pct`); OCV(SOC) comes from the rested
-voltages before each level of the same test (:func:`ocv_from_hppc`) unless a table is given.
+SOC is coulomb-counted (:func:`releaf.diagnostics.hppc.soc_from_top_pct`). OCV(SOC) by default is the dense
+packaged table (``leaf_cell_ocv_25C``: C/15 pseudo-OCV anchored to the 25 degC HPPC rests, see
+``scripts/derive_leaf_ocv.py``) moved through the rested voltages before each level of the fitted test
+(:func:`anchored_ocv`): the test's own rest points, with the packaged table's shape between them. At 25 degC this
+is the packaged table itself; at another temperature it carries that test's rests. Eleven rest points alone
+(:func:`ocv_from_hppc`, ``ocv_shape=None``) miss the curvature between levels and the knee below the lowest one.
 
 Initial values are deterministic: for a grid of (tau1, tau2) the resistances that fit best are the solution of a
 non-negative linear least-squares problem (the model is linear in R0, R1, R2 once the taus are fixed); the best
@@ -41,6 +45,7 @@ from scipy.signal import lfilter
 from releaf.diagnostics import hppc
 from releaf.diagnostics.ecm import EcmParameters
 from releaf.errors import ReleafInputError
+from releaf.ocv import DEFAULT_OCV_TABLE, load_ocv_table
 
 TAU1_GRID_S = (1.0, 3.0, 10.0, 30.0)
 TAU2_GRID_S = (30.0, 100.0, 300.0, 1000.0, 3000.0)
@@ -62,7 +67,8 @@ class EcmFitReport:
         of the nearest level and the OCV slope from above), ``edge_r0_mOhm`` (ΔV/ΔI at the discharge pulse edge, from
         :func:`releaf.diagnostics.hppc.hppc_table`), ``window_s`` [s], ``n_samples``
     capacity_Ah : capacity between 0 and 100 % SOC used for the SOC axis [Ah]
-    ocv_source : ``"test"`` (rested voltages of the fitted test) or ``"given"``
+    ocv_source : ``"anchored"`` (a packaged table's shape through the rested voltages of the fitted test, see
+        :func:`anchored_ocv`), ``"test"`` (those rested voltages alone) or ``"given"``
     ocv_soc_pct, ocv_V : the OCV table used [%, V]
     """
 
@@ -115,6 +121,41 @@ def ocv_from_hppc(ts, *, capacity_Ah: float | None = None, table: pl.DataFrame |
     if np.any(np.diff(s_arr) <= 0) or np.any(np.diff(o_arr) <= 0):
         raise ReleafInputError(name, "rested voltages before the HPPC levels do not rise strictly with SOC")
     return s_arr, o_arr
+
+
+def anchored_ocv(rest_soc_pct, rest_ocv_V, shape_soc_pct, shape_ocv_V) -> tuple[np.ndarray, np.ndarray]:
+    """A dense OCV shape moved through rest points: ``shape + offset(soc)``, the offset piecewise linear between
+    the rest points (``rest - shape`` there) and held constant beyond the outer ones.
+
+    The table passes through every rest point and takes its shape between them from ``shape`` (e.g. a C/15
+    pseudo-OCV). Returned on the shape's grid plus the rest SOCs inside it.
+
+    Parameters
+    ----------
+    rest_soc_pct, rest_ocv_V : rested points [%, V], SOC increasing
+    shape_soc_pct, shape_ocv_V : the dense shape [%, V], both increasing
+
+    Returns
+    -------
+    soc_pct, ocv_V : increasing arrays [%, V]
+
+    Raises
+    ------
+    ReleafInputError : the result does not rise strictly with SOC.
+
+    References
+    ----------
+    Plett (2015), vol. I, section 2.10 (OCV from slow charge/discharge, corrected by rest points).
+    """
+    rs, rv = np.asarray(rest_soc_pct, dtype=float), np.asarray(rest_ocv_V, dtype=float)
+    ss, sv = np.asarray(shape_soc_pct, dtype=float), np.asarray(shape_ocv_V, dtype=float)
+    inside = (rs >= ss[0]) & (rs <= ss[-1])
+    grid = np.unique(np.concatenate((ss, rs[inside])))
+    offset = rv - np.interp(rs, ss, sv)
+    out = np.interp(grid, ss, sv) + np.interp(grid, rs, offset)
+    if np.any(np.diff(out) <= 0):
+        raise ReleafInputError("<ocv>", "the anchored OCV table does not rise strictly with SOC")
+    return grid, out
 
 
 def _dt_runs(t: np.ndarray) -> list[tuple[int, int, float]]:
@@ -236,7 +277,7 @@ def _level_windows(tab: pl.DataFrame, t, i, rest_A: float) -> list[tuple[int, in
     return out
 
 
-def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None,
+def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape: str | None = DEFAULT_OCV_TABLE,
                 temperature_C: float | None = None) -> tuple[EcmParameters, EcmFitReport]:
     """Two-RC Thevenin parameters per SOC level of an HPPC test.
 
@@ -244,7 +285,11 @@ def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None,
     ----------
     ts : the HPPC test (:class:`releaf.schema.TimeSeries` or canonical polars table), current + = charge
     capacity_Ah : capacity between 0 and 100 % SOC [Ah]; default the charge from the top of the test to its end
-    ocv : ``(soc_pct, ocv_V)`` table to use [%, V]; default :func:`ocv_from_hppc` of the same test
+    ocv : ``(soc_pct, ocv_V)`` table to use [%, V]; default: the packaged table ``ocv_shape`` moved through the
+        rested voltages before each level of the same test (:func:`anchored_ocv`; the levels only, no
+        extrapolated 0 % point: below the lowest level the offset of that level holds)
+    ocv_shape : packaged OCV table (:func:`releaf.ocv.load_ocv_table`) that gives the shape between the rest
+        points; None: the rest points of the test alone (:func:`ocv_from_hppc`)
     temperature_C : test temperature [degC]; default the mean of a ``temperature_C`` column, else unknown
 
     Returns
@@ -265,7 +310,12 @@ def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None,
         raise ReleafInputError(name, "no HPPC pulses found (a current step from rest held for at most "
                                      f"{hppc.MAX_PULSE_S:g} s)")
     soc, cap, _, _ = hppc.soc_from_top_pct(t, i, step, capacity_Ah=capacity_Ah)
-    if ocv is None:
+    if ocv is None and ocv_shape is not None:
+        firsts = tab.group_by("level", maintain_order=True).first().sort("soc_pct")
+        ocv_soc, ocv_v = anchored_ocv(firsts["soc_pct"].to_numpy(), firsts["rest_voltage_V"].to_numpy(),
+                                      *load_ocv_table(ocv_shape))
+        ocv_source = "anchored"
+    elif ocv is None:
         ocv_soc, ocv_v = ocv_from_hppc(ts, capacity_Ah=capacity_Ah, table=tab)
         ocv_source = "test"
     else:
