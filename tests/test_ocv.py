@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from releaf import ocv
 
 
-def test_packaged_table_regenerates_from_the_real_hppc_file():
-    path = shared("ornl-leaf", "cell-low-current-hppc-25c-2.csv")
+def test_packaged_table_regenerates_from_the_real_hppc_and_c15_files():
+    folder = shared("ornl-leaf")
     spec = importlib.util.spec_from_file_location("derive_leaf_ocv", REPO / "scripts" / "derive_leaf_ocv.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    text = script.render(*script.derive(path))
+    text = script.render(*script.derive(folder))
     packaged = (REPO / "src" / "releaf" / "profiles_data" / "leaf_cell_ocv_25C.csv").read_text()
     assert text == packaged
 
@@ -25,7 +25,33 @@ def test_packaged_table_regenerates_from_the_real_hppc_file():
 def test_table_endpoints_are_the_cell_window():
     soc, v = ocv.load_ocv_table()
     assert soc[0] == 0 and soc[-1] == 100
-    assert 3.0 <= v[0] < 3.1 and 4.15 < v[-1] <= 4.2
+    # 0 %: above the 1 h rests at 3.07 V that the 10/40 degC files reach below their own 0 %, below the 6 % rest
+    assert 3.07 < v[0] < 3.25 and 4.15 < v[-1] <= 4.2
+    assert soc.size > 100 and np.max(np.diff(soc)) <= 1.2 and np.max(np.diff(soc[soc <= 10])) <= 0.6
+
+
+def test_table_passes_through_the_hppc_rest_points():
+    # independent: the rested voltages found by releaf.diagnostics.hppc in the 25 degC HPPC file
+    import releaf.io
+    from releaf.diagnostics import hppc
+
+    ts = releaf.io.read(shared("ornl-leaf", "cell-low-current-hppc-25c-2.csv"))
+    firsts = hppc.hppc_table(ts).group_by("level", maintain_order=True).first()
+    np.testing.assert_allclose(ocv.ocv_V(firsts["soc_pct"].to_numpy()), firsts["rest_voltage_V"].to_numpy(),
+                               atol=1.5e-3)
+
+
+def test_c15_pseudo_ocv_alone_is_within_a_few_mV_of_the_rest_points():
+    # the C/15 charge/discharge average, before anchoring, against the HPPC rests it covers (6-58 %)
+    spec = importlib.util.spec_from_file_location("derive_leaf_ocv", REPO / "scripts" / "derive_leaf_ocv.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rests, cap, _ = script.hppc_rest_points(shared("ornl-leaf", "cell-low-current-hppc-25c-2.csv"))
+    p_soc, p_v, info = script.pseudo_ocv(shared("ornl-leaf", "cell-cycling-10c-24c-40c.csv"), cap)
+    covered = [(s, v) for s, v in rests if info["cc_top_pct"] >= s >= p_soc[0]]
+    assert len(covered) >= 5
+    for s, v in covered:
+        assert abs(np.interp(s, p_soc, p_v) - v) < 8e-3
 
 
 @given(st.floats(0, 100))

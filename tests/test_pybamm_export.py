@@ -56,9 +56,12 @@ def _hppc_both():
 
 def test_illustrative_module_is_a_leaf_module():
     assert MODULE.capacity_Ah == pytest.approx(61.0)
-    assert MODULE.ocv_V[0] == pytest.approx(2 * 3.040) and MODULE.ocv_V[-1] == pytest.approx(2 * 4.182)
-    # 2s2p: a cell's 1.6495 mOhm at 47.83 % stays 1.6495 mOhm for the module
-    assert np.interp(47.83, MODULE.soc_pct, MODULE.r0_Ohm) == pytest.approx(1.6495e-3)
+    soc_tab, ocv_tab = load_ocv_table()
+    assert MODULE.ocv_V[0] == pytest.approx(2 * ocv_tab[0]) and MODULE.ocv_V[-1] == pytest.approx(2 * ocv_tab[-1])
+    # 2s2p: a cell's R0 stays the module's R0 (x 2 in series / 2 in parallel)
+    cell = load_ecm_table()
+    assert np.interp(47.83, MODULE.soc_pct, MODULE.r0_Ohm) == pytest.approx(
+        np.interp(47.83, cell["soc_pct"], cell["r0_mOhm"]) * 1e-3, rel=1e-9)
     _, options = to_pybamm(MODULE, initial_soc_pct=50)
     assert options == {"number of rc elements": 2}
 

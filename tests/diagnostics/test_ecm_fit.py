@@ -112,8 +112,38 @@ def test_ornl_25c_against_the_one_rc_table_and_the_packaged_ocv():
     # in a 70 s window)
     r1_1rc = np.interp(mid["soc_pct"].to_numpy(), one_rc["soc_pct"], one_rc["r1_mOhm"])
     assert np.all(r1_1rc < (mid["r1_mOhm"] + mid["r2_mOhm"]).to_numpy())
-    soc, ocv = load_ocv_table()  # scripts/derive_leaf_ocv.py, the same rested voltages, derived independently
-    np.testing.assert_allclose(np.interp(soc, report.ocv_soc_pct, report.ocv_V), ocv, atol=2e-3)
+    # the fit's OCV is the packaged dense table moved through this test's rests: with the 25 degC file, itself
+    assert report.ocv_source == "anchored"
+    soc, ocv = load_ocv_table()
+    np.testing.assert_allclose(np.interp(soc, report.ocv_soc_pct, report.ocv_V), ocv, atol=1e-3)
+    # and the rested voltages found by ocv_from_hppc (levels only; its 0 % point is an extrapolation) lie on it
+    r_soc, r_v = ecm_fit.ocv_from_hppc(_fit_25c()[0])
+    np.testing.assert_allclose(np.interp(r_soc[1:], soc, ocv), r_v[1:], atol=1.5e-3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-0.05, 0.05), min_size=3, max_size=3), st.floats(1.0, 30.0))
+def test_anchored_ocv_passes_through_the_rests_and_keeps_the_shape(offsets_V, first_pct):
+    soc, ocv = load_ocv_table()
+    rs = np.array([first_pct, first_pct + 30.0, first_pct + 60.0])
+    rv = np.interp(rs, soc, ocv) + np.array(offsets_V) * np.array([0.1, 0.1, 0.1])
+    out_s, out_v = ecm_fit.anchored_ocv(rs, rv, soc, ocv)
+    np.testing.assert_allclose(np.interp(rs, out_s, out_v), rv, atol=1e-12)
+    # between two rest points the difference to the shape is linear in SOC (the offset), outside it is constant
+    d = out_v - np.interp(out_s, soc, ocv)
+    below = out_s <= rs[0]
+    np.testing.assert_allclose(d[below], rv[0] - np.interp(rs[0], soc, ocv), atol=1e-12)
+    mid = (out_s >= rs[0]) & (out_s <= rs[1])
+    np.testing.assert_allclose(d[mid], np.interp(out_s[mid], rs[:2], d[np.isin(out_s, rs[:2])]), atol=1e-12)
+
+
+def test_ornl_10c_fit_carries_its_own_rests():
+    ts = releaf.io.read(shared("ornl-leaf", "cell-low-current-hppc-10c.csv"))
+    _, report = ecm_fit.fit_ecm_2rc(ts, temperature_C=10.0)
+    r_soc, r_v = ecm_fit.ocv_from_hppc(ts)
+    levels = r_soc > 2.0  # the levels (not the extrapolated bottom point)
+    np.testing.assert_allclose(np.interp(r_soc[levels], report.ocv_soc_pct, report.ocv_V), r_v[levels], atol=1e-9)
+    assert report.ocv_soc_pct.size > 100
 
 
 def test_fit_is_deterministic_and_the_packaged_table_is_current():

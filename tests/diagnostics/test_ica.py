@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import shared
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from releaf.diagnostics import ica
@@ -26,7 +26,9 @@ def c15():
 def test_two_plateaus_give_two_peaks_with_their_charge(q1, v1, w1, q2, v2, w2):
     """A synthetic OCV made of two smooth steps (logistic in V): dQ/dV peaks sit at the step centres and the areas
     between the valleys add up to the charge of the segment (the integral of dQ/dV). The steps are >= 0.2 V apart:
-    closer than a few widths (0.03 V each, smoothed over 0.04 V) two peaks merge into one, as in a real ICA."""
+    closer than a few widths (0.03 V each, smoothed over 0.04 V) two peaks merge into one, as in a real ICA. Each
+    peak is at least a fifth of the other's height (q / 4w): smaller ones fall under the prominence threshold."""
+    assume(min(q1 / w1, q2 / w2) >= 0.2 * max(q1 / w1, q2 / w2))
     v = np.linspace(3.3, 4.2, 4000)
     q = q1 / (1 + np.exp(-(v - v1) / w1)) + q2 / (1 + np.exp(-(v - v2) / w2)) + 0.5 * (v - 3.3)
     grid, dqdv = ica.incremental_capacity(v[::-1], q[::-1] - q[-1])  # as a discharge: V and Q fall together

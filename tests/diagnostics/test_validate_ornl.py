@@ -49,35 +49,52 @@ def test_temperature_trend_of_the_fits(result):
     assert r0[0] > r0[1] > r0[2] and rt[0] > rt[1] > rt[2]
 
 
-def test_goals_met_capacity_at_3c_and_voltage_at_1c_before_the_knee(result):
-    d3 = _from_full(result, "plain", 3)
-    assert max(abs(d.capacity_error_pct) for d in d3) <= 2.0
-    d1 = _from_full(result, "plain", 1)
-    assert max(d.rmse_to_90pct_mV for d in d1) <= 20.0
+def test_rmse_definitions(result):
+    # rmse_mV: every loaded sample to the measured cut-off (model continued past its own); the second one only
+    # where both voltages are above the cut-off; recomputed here from the stored traces
+    for c_rate in (1, 2, 3):
+        for d in result["plain"][c_rate]:
+            err = d.predicted_V - d.measured_V
+            assert d.rmse_mV == pytest.approx(1e3 * np.sqrt(np.mean(err**2)), rel=1e-12)
+            both = (d.predicted_V > validation.CUTOFF_V) & (d.measured_V > validation.CUTOFF_V)
+            assert d.rmse_both_above_cutoff_mV == pytest.approx(1e3 * np.sqrt(np.mean(err[both] ** 2)), rel=1e-12)
+            assert both.sum() > 0.95 * both.size
+
+
+def test_goals_met_at_1c_and_capacity_at_2c(result):
+    """With the dense OCV table (C/15 pseudo-OCV anchored to the HPPC rests): measured 1C RMSE 12.6-13.5 mV,
+    capacity +0.3 to +0.4 %; 2C capacity -0.7 to -0.9 %."""
+    for d in _from_full(result, "plain", 1):
+        assert d.rmse_mV <= 20.0 and d.rmse_both_above_cutoff_mV <= 20.0
+        assert abs(d.capacity_error_pct) <= 2.0
+    for d in _from_full(result, "plain", 2):
+        assert abs(d.capacity_error_pct) <= 2.0
 
 
 def test_goals_missed_are_the_measured_figures(result):
-    """Measured (25 degC model): full-discharge RMSE 47-64 mV at every rate (the knee below the lowest HPPC
-    level, 6 % SOC, where the OCV is an extrapolation, and at 2C/3C resistances from 30 A pulses that are too
-    high for 61-92 A); capacity -2.5 % at 1C and -3.5 % at 2C (cut-off reached early)."""
+    """Measured (25 degC model, discharges from full): RMSE 27 mV at 2C and 42 mV at 3C (both definitions within
+    1 mV), 3C capacity +1.1 to +2.1 % (mean +1.6 %, the last discharge just over 2 %). Before the knee the error
+    grows with the rate: the 10 A / 30 A HPPC resistances do not carry to 61-92 A."""
     rmse = {c: np.mean([d.rmse_mV for d in _from_full(result, "plain", c)]) for c in (1, 2, 3)}
-    cap = {c: np.mean([d.capacity_error_pct for d in _from_full(result, "plain", c)]) for c in (1, 2, 3)}
-    assert 40 < rmse[1] < 55 and 55 < rmse[2] < 70 and 40 < rmse[3] < 55
-    assert -3.0 < cap[1] < -2.0 and -4.0 < cap[2] < -3.0
-    assert all(r > 20.0 for r in rmse.values())
-    # before the knee the error grows with the rate: the 10 A / 30 A HPPC over-predicts the drop at 2C and 3C
+    both = {c: np.mean([d.rmse_both_above_cutoff_mV for d in _from_full(result, "plain", c)]) for c in (1, 2, 3)}
+    cap3 = [d.capacity_error_pct for d in _from_full(result, "plain", 3)]
+    assert 22 < rmse[2] < 33 and 22 < both[2] < 33
+    assert 35 < rmse[3] < 48 and 35 < both[3] < 48
+    assert 1.0 < np.mean(cap3) < 2.3 and 1.8 < max(abs(c) for c in cap3) < 2.6
     early = [np.mean([d.rmse_to_90pct_mV for d in _from_full(result, "plain", c)]) for c in (1, 2, 3)]
     assert early[0] < early[1] < early[2]
 
 
-def test_temperature_correction_helps_at_2c(result):
-    # Arrhenius resistances through the 10/25/40 degC fits, driven by the mid-cell thermocouple (TC2)
-    plain = np.mean([d.rmse_mV for d in _from_full(result, "plain", 2)])
-    thermal = np.mean([d.rmse_mV for d in _from_full(result, "thermal", 2)])
-    assert thermal < plain - 10.0
-    # the 3C .lvm covers only the first discharge (start not recorded): measured +1.3 %, RMSE ~52 mV
+def test_temperature_correction_at_2c(result):
+    # Arrhenius resistances through the 10/25/40 degC fits, driven by the mid-cell thermocouple (TC2): measured
+    # RMSE 25.4 vs 27.4 mV, capacity error -0.05 vs -0.8 %
+    plain = _from_full(result, "plain", 2)
+    thermal = _from_full(result, "thermal", 2)
+    assert np.mean([d.rmse_mV for d in thermal]) < np.mean([d.rmse_mV for d in plain]) - 1.0
+    assert max(abs(d.capacity_error_pct) for d in thermal) < min(abs(d.capacity_error_pct) for d in plain)
+    # the 3C .lvm covers only the first discharge (start not recorded): measured +3.3 %, RMSE ~52 mV
     (d3,) = result["thermal"][3]
-    assert d3.index == 1 and 0.5 < d3.capacity_error_pct < 2.0 and 45 < d3.rmse_mV < 60
+    assert d3.index == 1 and 2.5 < d3.capacity_error_pct < 4.2 and 45 < d3.rmse_mV < 60
 
 
 def test_lvm_reader_rejects_text(tmp_path):

@@ -150,7 +150,9 @@ def anchored_ocv(rest_soc_pct, rest_ocv_V, shape_soc_pct, shape_ocv_V) -> tuple[
     rs, rv = np.asarray(rest_soc_pct, dtype=float), np.asarray(rest_ocv_V, dtype=float)
     ss, sv = np.asarray(shape_soc_pct, dtype=float), np.asarray(shape_ocv_V, dtype=float)
     inside = (rs >= ss[0]) & (rs <= ss[-1])
-    grid = np.unique(np.concatenate((ss, rs[inside])))
+    # shape points closer than 1e-6 % to a rest point give way to it (equal SOCs would make a flat step)
+    near = np.min(np.abs(ss[:, None] - rs[None, inside]), axis=1) < 1e-6 if inside.any() else np.zeros(ss.size, bool)
+    grid = np.unique(np.concatenate((ss[~near], rs[inside])))
     offset = rv - np.interp(rs, ss, sv)
     out = np.interp(grid, ss, sv) + np.interp(grid, rs, offset)
     if np.any(np.diff(out) <= 0):

@@ -9,6 +9,11 @@ the measured charge to the lower cut-off (capacity error). Nothing here is fitte
 * Predicted capacity: the charge (measured current, integrated as :func:`releaf.diagnostics.capacity.cumulative_Ah`
   does) from the segment start to the first time the model reaches the cut-off; if the measured discharge ends
   first, the last discharge current is held in 1 s steps until the model reaches it.
+* Voltage RMSE (``rmse_mV``): over every loaded sample of the measured discharge, from its first discharge
+  sample to the measured cut-off; where the model reaches the cut-off first it is continued past it (same
+  current, same equations), so an early model knee counts with its full error. ``rmse_both_above_cutoff_mV``
+  keeps only the samples where both the measured and the predicted voltage are above the cut-off (the part of
+  the discharge a cycler would record for both; the capacity error measures the rest).
 * Temperature-corrected variant (optional): resistances at each sample from an Arrhenius law fitted per SOC
   point through the fits at several temperatures, driven by the cell's measured surface temperature.
 
@@ -60,7 +65,10 @@ class DischargePrediction:
         SOC at its first sample is an assumption)
     measured_Ah, predicted_Ah : charge to the cut-off [Ah]
     capacity_error_pct : (predicted - measured) / measured [%]
-    rmse_mV, max_abs_error_mV : voltage error over the loaded samples [mV]
+    rmse_mV, max_abs_error_mV : voltage error over the loaded samples to the measured cut-off, the model
+        continued past its own cut-off [mV]
+    rmse_both_above_cutoff_mV : the same over the loaded samples where measured and predicted voltage are both
+        above the cut-off [mV]
     rmse_to_90pct_mV : the same over the first 90 % of the measured charge (before the knee) [mV]
     t_s, measured_V, predicted_V : the loaded samples, for plots [s, V, V]
     """
@@ -75,6 +83,7 @@ class DischargePrediction:
     rmse_mV: float
     max_abs_error_mV: float
     rmse_to_90pct_mV: float
+    rmse_both_above_cutoff_mV: float
     t_s: np.ndarray
     measured_V: np.ndarray
     predicted_V: np.ndarray
@@ -235,12 +244,14 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
         loaded = np.flatnonzero(is_ < -rest_A)
         err = v_all[loaded] - v[seg][loaded]
         early = loaded[q_all[loaded] <= 0.9 * measured]
+        both = (v_all[loaded] > cutoff_V) & (v[seg][loaded] > cutoff_V)
         out.append(DischargePrediction(
             index=n, start_s=float(t[a]), end_s=float(t[last]), from_full=d.from_full, measured_Ah=measured,
             predicted_Ah=float("nan") if predicted is None else predicted,
             capacity_error_pct=float("nan") if predicted is None else 100.0 * (predicted - measured) / measured,
             rmse_mV=1e3 * float(np.sqrt(np.mean(err**2))), max_abs_error_mV=1e3 * float(np.max(np.abs(err))),
             rmse_to_90pct_mV=1e3 * float(np.sqrt(np.mean((v_all[early] - v[seg][early]) ** 2))),
+            rmse_both_above_cutoff_mV=1e3 * float(np.sqrt(np.mean(err[both] ** 2))),
             t_s=ts_[loaded], measured_V=v[seg][loaded], predicted_V=v_all[loaded],
         ))
     return out
@@ -295,9 +306,11 @@ def validate_ornl(data_dir, *, fits: dict[float, EcmParameters] | None = None,
 
 def summary_table(predictions: dict[int, list[DischargePrediction]]) -> pl.DataFrame:
     """One row per discharge: ``c_rate``, ``discharge``, ``from_full``, ``measured_Ah``, ``predicted_Ah``,
-    ``capacity_error_pct``, ``rmse_mV``, ``rmse_to_90pct_mV``, ``max_abs_error_mV``."""
+    ``capacity_error_pct``, ``rmse_mV``, ``rmse_both_above_cutoff_mV``, ``rmse_to_90pct_mV``,
+    ``max_abs_error_mV``."""
     rows = [{"c_rate": c, "discharge": d.index, "from_full": d.from_full, "measured_Ah": d.measured_Ah,
              "predicted_Ah": d.predicted_Ah, "capacity_error_pct": d.capacity_error_pct, "rmse_mV": d.rmse_mV,
-             "rmse_to_90pct_mV": d.rmse_to_90pct_mV, "max_abs_error_mV": d.max_abs_error_mV}
+             "rmse_both_above_cutoff_mV": d.rmse_both_above_cutoff_mV, "rmse_to_90pct_mV": d.rmse_to_90pct_mV,
+             "max_abs_error_mV": d.max_abs_error_mV}
             for c, preds in predictions.items() for d in preds]
     return pl.DataFrame(rows)
