@@ -34,7 +34,8 @@ METHOD = (
     "of the level above. OCV: the packaged dense table leaf_cell_ocv_25C (C/15 pseudo-OCV anchored to the 25 degC "
     "HPPC rests, scripts/derive_leaf_ocv.py) moved through the rested voltages before each level of this file "
     "by a piecewise-linear offset (releaf.diagnostics.ecm_fit.anchored_ocv; held below the lowest level). "
-    "SOC by coulomb counting from the end of the CC-CV charge (100 %) to the end of the test at 3.0 V (0 %). Resistances are clamped outside the fitted levels."
+    "SOC by coulomb counting from the end of the CC-CV charge (100 %) to the end of the test at 3.0 V (0 %). "
+    "Resistances are clamped outside the fitted levels."
 )
 
 
