@@ -1,0 +1,46 @@
+"""Validation tables of the fast SOH estimator (releaf.diagnostics.soh).
+
+1. retired-cells-pulse (measured, Tao et al.), the fixed split: leave-one-workbook-out, 3 folds; per held-out
+   workbook: MAE [SOH points], MAPE [%], measured coverage of the 90 % conformal interval [%], share of rows
+   flagged out of domain [%], MAE over the rows not flagged, conformal half-width [points].
+2. Leaf modules GENERATED with PyBaMM (coupled SEI / LAM ageing, see releaf.soh_training): 25 % of the aged
+   states held out.
+
+Run: PYBAMM_DISABLE_TELEMETRY=true .venv/bin/python benchmarks/validate_soh.py [--states 200] [--seed 2026]
+(about 5 minutes; nothing is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+
+
+def main() -> None:
+    from releaf import soh_training as tr
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--states", type=int, default=200)
+    ap.add_argument("--socs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--data-dir", default=None)
+    a = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    t0 = time.perf_counter()
+    rows = tr.validate_retired_cells(tr.load_retired_cells(a.data_dir), seed=a.seed)
+    print(tr.format_table(rows, "retired-cells-pulse, leave-one-workbook-out (SOH points / %)"))
+    print(f"[{time.perf_counter() - t0:.0f} s]\n")
+    t0 = time.perf_counter()
+    ds = tr.generate_leaf_dataset(a.states, socs_per_state=a.socs, seed=a.seed)
+    row, _ = tr.validate_leaf(ds, seed=a.seed)
+    print(tr.format_table([row], f"leaf-module-pulse, generated ({a.states} states x {a.socs} SOCs, "
+                                 f"SOH {100 * ds['soh'].min():.0f}-{100 * ds['soh'].max():.0f} %), held-out states"))
+    print(f"[{time.perf_counter() - t0:.0f} s]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Training of the fast-SOH models: data loading, determinism, conformal half-width, the physics coupling."""
+
+import functools
+import os
+
+import numpy as np
+import polars as pl
+from conftest import shared
+
+from releaf.diagnostics import soh
+from releaf.soh_training import fit_model, generate_leaf_dataset, load_retired_cells, scores
+
+os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+
+
+@functools.lru_cache(maxsize=1)
+def data():
+    shared("retired-cells-pulse", "data_Cylind21.xlsx")
+    return load_retired_cells()
+
+
+def test_retired_cells_rows_and_groups():
+    d = data()
+    counts = dict(d.group_by("workbook").len().iter_rows())
+    assert counts == {"Cylind21": 670, "Pouch31": 140, "Pouch52": 150}
+    assert "Q" not in d.columns and "SOE" not in d.columns  # target-derived columns never reach training
+    # every cell (Idx prefix) has all ten SOCs for each of its samples
+    assert d.group_by("cell").agg(pl.col("SOC").n_unique())["SOC"].min() == 10
+
+
+@functools.lru_cache(maxsize=1)
+def small_fit():
+    d = data().filter((pl.col("workbook") == "Pouch52") & (pl.col("SOC") <= 25))
+    x = soh.u21_features(d.select([f"U{k}" for k in range(1, 22)]).to_numpy(), None, None)
+    args = dict(name="t", input_kind="u21", feature_names=soh.U_FEATURES, soc_pct=d["SOC"].to_numpy(),
+                capacity_Ah=d["Qn"].to_numpy(), seed=3, folds=3)
+    return d, x, fit_model(x, d["SOH"].to_numpy(), d["cell"].to_numpy(), **args), args
+
+
+def test_fit_is_deterministic_and_interval_is_split_conformal():
+    d, x, m, args = small_fit()
+    m2 = fit_model(x, d["SOH"].to_numpy(), d["cell"].to_numpy(), **args)
+    assert np.array_equal(m.alpha, m2.alpha) and m.conformal_halfwidth_pct == m2.conformal_halfwidth_pct
+    # the half-width is the ceil(0.9 (n + 1))-th smallest out-of-fold residual: so on the training rows'
+    # out-of-fold residuals (mean reported as oof_mae_pct) at least 90 % lie within it
+    assert m.info["oof_mae_pct"] < m.conformal_halfwidth_pct
+    row = scores(m, x, d["SOH"].to_numpy(), soc_pct=d["SOC"].to_numpy(), capacity_Ah=d["Qn"].to_numpy())
+    assert row["coverage_pct"] >= 90.0 and row["ood_rate_pct"] <= 5.0   # in-sample: trivially inside the domain
+
+
+def test_save_and_reload_round_trip(tmp_path):
+    _, x, m, _ = small_fit()
+    m.save(tmp_path)
+    import json
+
+    meta = json.loads((tmp_path / "t.json").read_text())
+    with np.load(tmp_path / "t.npz", allow_pickle=False) as z:
+        back = soh.SohModel.from_files(meta, {k: z[k] for k in soh.SohModel.ARRAYS})
+    assert np.allclose(soh.predict(back, x)["soh_pct"], soh.predict(m, x)["soh_pct"])
+
+
+def test_generated_leaf_data_couples_fade_and_resistance():
+    ds = generate_leaf_dataset(10, socs_per_state=1, seed=11)
+    again = generate_leaf_dataset(2, socs_per_state=1, seed=11)
+    assert np.array_equal(ds["features"][:2], again["features"])  # seeded: reproducible
+    assert ds["skipped"] == 0 and 0.5 < ds["soh"].min() and ds["soh"].max() <= 1.001
+    sei = np.array([p["L_sei_nm"] for p in ds["params"]])
+    r_end = ds["features"][:, ds["feature_names"].index("p1_r_end")]
+    # thicker SEI -> less capacity and more resistance (rank correlations over the states)
+    rank = lambda a: np.argsort(np.argsort(a))  # noqa: E731
+    assert np.corrcoef(rank(sei), rank(ds["soh"]))[0, 1] < -0.5
+    assert np.corrcoef(rank(ds["soh"]), rank(r_end))[0, 1] < -0.5
+    assert r_end.max() / r_end.min() > 1.3
