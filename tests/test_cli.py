@@ -136,3 +136,18 @@ def test_intake_json_and_heatmap(tmp_path):
 def test_intake_of_a_cycler_file_is_a_user_error():
     result = runner.invoke(app, ["intake", str(MODULE_FILES["1_0c"])])
     assert result.exit_code == 2
+
+
+def test_diagnose_json_has_the_diagnostics_fields_of_issue_4():
+    result = runner.invoke(app, ["diagnose", str(MODULE_FILES["2_75c"]), "--json"])
+    (rec,) = json.loads(result.stdout)
+    for key in ("ocv_table", "hppc", "ecm", "soh_method", "soh_interval_pct", "ood", "soh_estimate"):
+        assert key in rec
+    assert rec["soh_method"] == "capacity" and rec["ocv_table"] == "leaf_cell_ocv_25C"
+
+
+def test_train_soh_help_and_bad_data_folder(tmp_path):
+    assert runner.invoke(app, ["train-soh", "--help"]).exit_code == 0
+    result = runner.invoke(app, ["train-soh", "--model", "retired-cells-pulse", "--data", str(tmp_path),
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 2

@@ -221,6 +221,28 @@ def demo(
     console.print(f"\nreport: [bold]{report_path.resolve()}[/]")
 
 
+@app.command("train-soh")
+@user_errors
+def train_soh(
+    out: Annotated[Path | None, typer.Option(help="folder for the model files; default: the package's models")] = None,
+    data: Annotated[Path | None, typer.Option(help="folder of the retired-cells-pulse workbooks")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="model(s) to train: retired-cells-pulse, leaf-module-pulse")]
+    = None,
+    states: Annotated[int, typer.Option(help="aged states in the generated Leaf set")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of everything random")] = 2026,
+):
+    """Re-train the fast SOH estimator(s) and print their validation (leave-one-workbook-out; held-out states)."""
+    import os as _os
+
+    _os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    from releaf.soh_training import train_soh_model
+
+    which = tuple(model) if model else ("retired-cells-pulse", "leaf-module-pulse")
+    report = train_soh_model(out, data_dir=data, which=which, n_states=states, seed=seed, verbose=True)
+    for name, r in report.items():
+        console.print(f"{name}: wrote {', '.join(r['files'])}")
+
+
 def _print_run(result) -> None:
     s = result.summary
     counts = s["grade_counts"]

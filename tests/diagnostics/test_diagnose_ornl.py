@@ -90,3 +90,43 @@ def test_group_end_voltages_resistances_and_limiting_group(case):
 def test_rate_capability_energy_falls_with_c_rate():
     energies = [diagnose(read(MODULE_FILES[k]), LEAF_MODULE).energy_Wh for k in ("0_3c", "1_0c", "2_0c", "2_75c")]
     assert energies == sorted(energies, reverse=True)
+
+
+def _fast_test(seconds_before: float = 120.0):
+    """The fast pulse protocol on a Leaf module simulated with the 2-RC fit of the ORNL cell (2s2p), after a rest."""
+    import polars as pl
+
+    from releaf import fast_protocol
+    from releaf.diagnostics.ecm import simulate
+    from releaf.diagnostics.ecm_fit import load_fitted_ecm
+    from releaf.schema import SourceMeta, TimeSeries
+
+    t, i = fast_protocol.current_profile(65.0)
+    t = np.concatenate((np.arange(0.0, seconds_before, 1.0), t + seconds_before))
+    i = np.concatenate((np.zeros(int(seconds_before)), i))
+    v = simulate(load_fitted_ecm("leaf_cell_ecm2_25C").scaled(2, 2), t, i, soc0_pct=50.0)["voltage_V"]
+    meta = SourceMeta(path="fast-test.csv", sha256="0" * 64, format="test", vendor="simulated")
+    return TimeSeries(pl.DataFrame({"test_time_s": t, "voltage_V": v, "current_A": i}), meta)
+
+
+def test_fast_pulse_window_is_found_and_estimated_or_refused_with_reasons():
+    from releaf.diagnostics.diagnose import fast_test_window
+
+    ts = _fast_test()
+    window = fast_test_window(ts, 65.0)
+    assert window is not None
+    span = window.data["test_time_s"]
+    assert span[0] == pytest.approx(120.0) and span[-1] - span[0] <= 60.0
+    d = diagnose(ts, LEAF_MODULE)
+    assert d.soh_estimate is not None and d.ood == d.soh_estimate["ood"]
+    if d.ood:  # the packaged Leaf model was trained on a more resistive stand-in cell (see models/README.md)
+        assert d.soh_pct is None and d.soh_method is None and d.soh_estimate["ood_reasons"]
+        assert any("refused" in w for w in d.warnings)
+    else:
+        assert d.soh_method == "fast-pulse" and d.soh_interval_pct[0] <= d.soh_pct <= d.soh_interval_pct[1]
+
+
+def test_capacity_soh_is_measured_not_estimated():
+    d = diagnose(read(MODULE_FILES["1_0c"]), LEAF_MODULE)
+    assert d.soh_method == "capacity" and d.soh_interval_pct is None and d.soh_estimate is None
+    assert d.ocv_table == "leaf_cell_ocv_25C" and d.hppc == ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
 from releaf.diagnostics import capacity, groups, hppc, resistance
 from releaf.ocv import DEFAULT_OCV_TABLE
@@ -70,6 +71,44 @@ def _ecm(ts: TimeSeries, capacity_Ah: float | None, warnings: list[str]) -> dict
     rmse = report.levels["rmse_mV"]
     return {"parameters": params.to_dict(), "rmse_mV_max": float(rmse.max()), "rmse_mV_median": float(rmse.median()),
             "levels": report.levels.drop("window", strict=False).to_dicts()}
+
+
+def fast_test_window(ts: TimeSeries, nominal_capacity_Ah: float) -> TimeSeries | None:
+    """The 60 s window of a fast pulse test (``releaf.fast_protocol``) inside a test, if it has one.
+
+    The window starts 5 s (the protocol's first rest) before the first pulse (current of at least 0.2C) and must be
+    sampled every 0.5 s or faster; whether its pulses match the protocol is for the estimator to judge.
+    """
+    from releaf import fast_protocol
+
+    d = ts.data
+    on = (d["current_A"].abs() > 0.2 * nominal_capacity_Ah).arg_true()
+    if on.len() == 0:
+        return None
+    t = d["test_time_s"]
+    edge = max(int(on[0]) - 1, 0)  # the last rest sample: the pulse starts right after it
+    t0 = float(t[edge]) - fast_protocol.FAST_PULSE_STEPS[0].duration_s
+    window = d.filter((pl.col("test_time_s") >= t0 - 1e-6) & (pl.col("test_time_s") <= t0 + fast_protocol.MAX_WINDOW_S))
+    if window.height < 10 or float(window["test_time_s"].diff().median()) > 0.5:
+        return None
+    return ts.with_data(window)
+
+
+def _fast_soh(ts: TimeSeries, profile: BatteryProfile) -> dict | None:
+    """The fast SOH estimate of the test's pulse window, or None when it has none the estimator accepts."""
+    from releaf.diagnostics import soh as soh_mod
+    from releaf.errors import ReleafInputError
+
+    window = fast_test_window(ts, profile.nominal_capacity_Ah)
+    if window is None:
+        return None
+    try:
+        est = soh_mod.estimate_soh(window, nominal_capacity_Ah=profile.nominal_capacity_Ah)
+    except ReleafInputError:
+        return None
+    return {"soh_pct": est.soh_pct, "soh_interval_pct": list(est.soh_interval_pct),
+            "coverage_nominal": est.coverage_nominal, "ood": est.ood, "ood_reasons": list(est.ood_reasons),
+            "model": f"{est.model_name} {est.model_version}"}
 
 
 def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) -> Diagnosis:
@@ -159,6 +198,12 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
                 f"({profile.series_groups} groups each): SOH not computed; is --profile right?"
             )
     energy = chosen.energy_Wh if chosen else None
+    estimate = _fast_soh(ts, profile) if profile.series_groups == n_groups else None
+    soh_method = "capacity" if soh is not None else None
+    if soh is None and estimate is not None and not estimate["ood"]:
+        soh, soh_method = estimate["soh_pct"], "fast-pulse"
+    if estimate is not None and estimate["ood"]:
+        warnings.append("fast SOH estimate refused: " + "; ".join(estimate["ood_reasons"]))
     hppc_rows = _hppc_rows(ts, cap, len(steps))
     ecm = _ecm(ts, cap, warnings) if fit_ecm and hppc_rows else None
     if fit_ecm and not hppc_rows:
@@ -188,7 +233,10 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
         ocv_table=DEFAULT_OCV_TABLE,
         hppc=hppc_rows,
         ecm=ecm,
-        soh_method="capacity" if soh is not None else None,
+        soh_method=soh_method,
+        soh_interval_pct=tuple(estimate["soh_interval_pct"]) if soh_method == "fast-pulse" else None,
+        ood=estimate["ood"] if estimate is not None else None,
+        soh_estimate=estimate,
     )
 
 
