@@ -146,10 +146,11 @@ def frame_from_lines(path, lines: list[bytes], names: list[str]) -> pl.DataFrame
         raise ReleafInputError(path, f"could not be parsed as CSV: {str(e).splitlines()[0]}") from None
 
 
-def to_float(path, df: pl.DataFrame, column: str, *, source_name: str, first_line_no: int,
-             scale: float = 1.0, allow_empty: bool = False) -> pl.Series:
-    """Parse one text column as float; a non-number names its line and the column as the file calls it."""
-    raw = df[column].str.strip_chars()
+def floats(path, text: pl.Series, *, source_name: str, line_of_row, scale: float = 1.0,
+           allow_empty: bool = False) -> pl.Series:
+    """A text column as float (times ``scale``); a non-number names its line (``line_of_row(i)``) and the
+    column as the file calls it."""
+    raw = text.str.strip_chars()
     values = raw.cast(pl.Float64, strict=False)
     bad = values.is_null() & raw.is_not_null() & (raw != "")
     if not allow_empty:
@@ -158,6 +159,12 @@ def to_float(path, df: pl.DataFrame, column: str, *, source_name: str, first_lin
         i = int(bad.arg_true()[0])
         found = raw[i]
         what = "an empty field" if found in (None, "") else f"text {found!r}"
-        raise ReleafInputError(path, f"{what} where a number was expected", line=first_line_no + i,
-                               column=source_name)
+        raise ReleafInputError(path, f"{what} where a number was expected", line=line_of_row(i), column=source_name)
     return values * scale if scale != 1.0 else values
+
+
+def to_float(path, df: pl.DataFrame, column: str, *, source_name: str, first_line_no: int,
+             scale: float = 1.0, allow_empty: bool = False) -> pl.Series:
+    """Parse one text column of ``df`` as float; lines are counted from ``first_line_no`` (see :func:`floats`)."""
+    return floats(path, df[column], source_name=source_name, line_of_row=lambda i: first_line_no + i, scale=scale,
+                  allow_empty=allow_empty)

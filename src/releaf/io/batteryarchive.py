@@ -41,7 +41,7 @@ import polars as pl
 
 from releaf.errors import ReleafInputError
 from releaf.io import _text
-from releaf.io.mapped import convert, decode, numbers, read_delimited, unit_factor
+from releaf.io.mapped import decode, quantity, read_delimited
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
 
 HEADER = ("Date_Time", "Test_Time (s)", "Cycle_Index", "Current (A)", "Voltage (V)", "Charge_Capacity (Ah)",
@@ -119,16 +119,8 @@ def read_batteryarchive_csv(path) -> TimeSeries:
     def num(role: str, *, allow_empty: bool = True) -> pl.Series:
         c, name, unit = roles[role]
         dim = next(d for r, d in _BASES.values() if r == role)
-        values = numbers(path, raw, c, source_name=name, first_line_no=first, allow_empty=allow_empty)
-        if dim == "count":
-            return values
-        if unit_factor(unit, dim) is None:
-            raise ReleafInputError(path, f"unit {unit!r} not understood for a {dim} column", line=1, column=name)
-        units_found[name] = unit
-        values, note = convert(values, unit, dim, name)
-        if note:
-            conversions.append(note)
-        return values
+        return quantity(path, raw, c, name=name, unit=unit, dimension=dim, first_line_no=first,
+                        units_found=units_found, conversions=conversions, allow_empty=allow_empty)
 
     columns = {"test_time_s": num("test_time_s", allow_empty=False), "voltage_V": num("voltage_V", allow_empty=False),
                "current_A": num("current_A", allow_empty=False)}

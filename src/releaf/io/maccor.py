@@ -133,16 +133,8 @@ def _explain(path, body: bytes, first_line_no: int, err: Exception) -> ReleafInp
 def numbers(path, table: Table, column: str, *, name: str, scale: float = 1.0,
             allow_empty: bool = False) -> pl.Series:
     """One string column as float (times ``scale``); a non-number names its line and the column as in the file."""
-    raw = table.fields[column].str.strip_chars()
-    values = raw.cast(pl.Float64, strict=False)
-    bad = values.is_null() & raw.is_not_null() & (raw != "")
-    if not allow_empty:
-        bad = bad | raw.is_null() | (raw == "")
-    if bad.any():
-        i = int(bad.arg_true()[0])
-        what = "an empty field" if raw[i] in (None, "") else f"text {raw[i]!r}"
-        raise ReleafInputError(path, f"{what} where a number was expected", line=table.line_of_row(i), column=name)
-    return values * scale if scale != 1.0 else values
+    return _text.floats(path, table.fields[column], source_name=name, line_of_row=table.line_of_row, scale=scale,
+                        allow_empty=allow_empty)
 
 
 def durations_s(path, table: Table, column: str, *, name: str) -> pl.Series:

@@ -171,6 +171,25 @@ def _check_field_counts(path, body: list[str], first_line_no: int, expected: int
         raise ReleafInputError(path, f"{n} fields where {expected} were expected{hint}", line=first_line_no + i)
 
 
+def quantity(path, raw: pl.DataFrame, column: str, *, name: str, unit: str | None, dimension: str,
+             first_line_no: int, units_found: dict, conversions: list, allow_empty: bool = True) -> pl.Series:
+    """One text column read as a physical quantity in releaf's canonical unit (counts are left as numbers).
+
+    The unit found is recorded in ``units_found`` and any conversion in ``conversions``; a unit the table does
+    not know is an error naming the column.
+    """
+    values = numbers(path, raw, column, source_name=name, first_line_no=first_line_no, allow_empty=allow_empty)
+    if dimension == "count":
+        return values
+    if unit is None or unit_factor(unit, dimension) is None:
+        raise ReleafInputError(path, f"unit {unit!r} not understood for a {dimension} column", line=1, column=name)
+    units_found[name] = unit
+    values, note = convert(values, unit, dimension, name)
+    if note:
+        conversions.append(note)
+    return values
+
+
 def numbers(path, raw: pl.DataFrame, column: str, *, source_name: str, first_line_no: int, decimal: str = ".",
             allow_empty: bool = False) -> pl.Series:
     """One text column as float, a decimal comma taken as a point; a non-number names its line and column."""
