@@ -71,3 +71,16 @@ def test_generated_leaf_data_couples_fade_and_resistance():
     assert np.corrcoef(rank(sei), rank(ds["soh"]))[0, 1] < -0.5
     assert np.corrcoef(rank(ds["soh"]), rank(r_end))[0, 1] < -0.5
     assert r_end.max() / r_end.min() > 1.3
+
+
+def test_new_stand_in_module_matches_the_ornl_leaf_ecm_pulse_resistances():
+    """The Leaf calibration: a NEW generated module against releaf's ECM fitted on the measured ORNL cell HPPC."""
+    from releaf.soh_training import fresh_module_test, ornl_ecm_module_test
+
+    keys = [f"p{k}_{n}" for k in (1, 2, 3) for n in ("r_first", "r_1s", "r_end")]
+    new = soh.window_features(fresh_module_test(50.0))
+    ornl = soh.window_features(ornl_ecm_module_test(50.0))
+    ratio = np.array([new[k] / ornl[k] for k in keys])
+    # measured 0.86-0.90 (the ORNL cell is itself aged, 30.5 of 33.1 Ah); uncalibrated the stand-in read 2.2-3.2x
+    assert np.all((ratio > 0.8) & (ratio < 1.2)), ratio
+    assert 0.05 < ornl["p1_r_first"] < 0.2      # ~1.6 mOhm x 65 Ah (the ORNL fit's R0 over the module)

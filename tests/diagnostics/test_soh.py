@@ -133,3 +133,24 @@ def test_window_features_read_the_resistance_of_an_ohmic_load():
         for name in ("r_first", "r_1s", "r_end", "r_off"):
             assert f[f"p{k}_{name}"] == pytest.approx(0.65, rel=1e-9)
         assert f[f"p{k}_r_relax"] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("soc_pct", [30.0, 50.0, 70.0])
+def test_ornl_leaf_module_is_in_domain(soc_pct):
+    """The fast test on releaf's ECM fitted to the MEASURED ORNL Leaf cell HPPC (25 degC), as a 2s2p module.
+
+    Before the Leaf calibration of the generated set this was refused (Mahalanobis 7.8-8.4). Measured with the
+    shipped model: in domain (Mahalanobis 1.9-2.4 vs 4.25), estimate 98.7 / 98.4 / 98.1 % at 30 / 50 / 70 % SOC,
+    interval about +/- 8.1 points. The reference: the ORNL cell held 30.5 Ah, so the module 61.0 of 65 Ah = 93.9 %;
+    the point estimate is ~4.5 points high, the interval contains the reference. Not tuned on this check.
+    """
+    from releaf.diagnostics.ecm_fit import load_fitted_ecm
+    from releaf.soh_training import LEAF_MODULE_Ah, ornl_ecm_module_test
+
+    est = soh.estimate_soh(pl.DataFrame(ornl_ecm_module_test(soc_pct)), nominal_capacity_Ah=LEAF_MODULE_Ah)
+    assert not est.ood, est.ood_reasons
+    lo, hi = est.soh_interval_pct
+    assert lo < est.soh_pct < hi
+    reference_pct = 100 * 2 * load_fitted_ecm("leaf_cell_ecm2_25C").capacity_Ah / LEAF_MODULE_Ah
+    assert reference_pct == pytest.approx(93.9, abs=0.1)
+    assert lo <= reference_pct <= hi
