@@ -4,7 +4,9 @@ Prints, per C-rate and discharge, the voltage RMSE (goal <= 20 mV; ``rmse_mV`` o
 the measured cut-off with the model continued past its own cut-off, ``rmse_both_above_cutoff_mV`` over the
 samples where both are above the cut-off) and the capacity error to the 3.0 V
 cut-off (goal <= 2 %), for the 25 °C model and for the temperature-corrected variant (Arrhenius resistances
-through the 10/25/40 °C fits, driven by the mid-cell thermocouple TC2 of the .lvm files); prints the
+through the 10/25/40 °C fits, driven by the mid-cell thermocouple TC2 of the .lvm files) and for the
+"ECM + Butler-Volmer" variant (first RC pair a symmetric Butler-Volmer element, I0 fitted on the 25 °C HPPC
+pulses only); prints the
 temperature trend of R0 and R0+R1+R2 at 50 % SOC; writes a PNG of measured vs predicted voltage.
 
     .venv/bin/python benchmarks/validate_ornl.py [--data DIR] [--png FILE]
@@ -39,6 +41,9 @@ def plot(result: dict, path: Path) -> None:
         t0 = d.t_s[0]
         ax.plot((d.t_s - t0) / 60, d.measured_V, "k-", label="measured")
         ax.plot((d.t_s - t0) / 60, d.predicted_V, "C0--", label="ECM 25 °C")
+        bv = next(p for p in result["butler_volmer"][c_rate] if p.index == d.index)
+        ax.plot((bv.t_s - t0) / 60, bv.predicted_V, "C2-", lw=1,
+                label=f"ECM + Butler-Volmer: RMSE {bv.rmse_mV:.0f} mV, capacity {bv.capacity_error_pct:+.1f} %")
         th = [p for p in result["thermal"][c_rate] if p.index == d.index]
         if not th and result["thermal"][c_rate]:
             th = result["thermal"][c_rate][:1]
@@ -70,7 +75,12 @@ def main(argv=None) -> None:
     elapsed = time.perf_counter() - t0
     print("Temperature trend at 50 % SOC (2-RC fits of the 10/25/40 degC HPPC files):")
     print(validation.temperature_trend(result["fits"]))
-    for label, key in (("25 degC model", "plain"), ("25 degC model + Arrhenius resistances (TC2)", "thermal")):
+    bv = result["bv_fit"]
+    print(f"\nButler-Volmer first RC pair (25 degC HPPC only): I0 = {bv.i0_A:.2f} A, fit RMSE {bv.rmse_mV:.3f} mV "
+          f"(linear limit {bv.rmse_linear_mV:.3f} mV)")
+    print(bv.profile.with_columns(pl.col("rmse_mV").round(4)))
+    for label, key in (("25 degC model", "plain"), ("25 degC model + Arrhenius resistances (TC2)", "thermal"),
+                       ("25 degC model, ECM + Butler-Volmer", "butler_volmer")):
         tab = validation.summary_table(result[key])
         print(f"\n{label}: per discharge")
         print(tab.with_columns(pl.col(pl.Float64).round(2)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from releaf.diagnostics.ecm import EcmParameters, simulate
+from releaf.diagnostics.ecm import EcmParameters, butler_volmer_current_A, simulate
 
 
 def flat(r0=2e-3, r1=1e-3, tau1=30.0, r2=0.5e-3, tau2=600.0, q=30.0):
@@ -48,3 +48,37 @@ def test_dict_round_trip():
     p = flat()
     q = EcmParameters.from_dict(p.to_dict())
     assert q.to_dict() == p.to_dict()
+
+
+def test_butler_volmer_option_off_is_the_linear_model_bit_for_bit():
+    p = flat()
+    t = np.arange(0, 200.0, 0.5)
+    i = np.where(t > 10, -40.0, 0.0)
+    a = simulate(p, t, i, soc0_pct=70.0)
+    b = simulate(p, t, i, soc0_pct=70.0, i0_A=None)
+    for k in a:
+        assert np.array_equal(a[k], b[k])
+
+
+def test_butler_volmer_reduces_to_the_linear_model_at_small_current():
+    p = flat()
+    t = np.arange(0, 120.0, 1.0)
+    for cur, i0 in ((-0.05, 20.0), (-30.0, 1e6)):
+        i = np.where(t > 0, cur, 0.0)
+        lin = simulate(p, t, i, soc0_pct=50.0)["voltage_V"]
+        bv = simulate(p, t, i, soc0_pct=50.0, i0_A=i0)["voltage_V"]
+        # asinh(x) = x (1 - x^2 / 6 + ...): the first pair differs by R1 |i| x^2 / 6 at most
+        x = abs(cur) / (2 * i0)
+        assert np.max(np.abs(bv - lin)) <= 1e-3 * abs(cur) * x**2 / 6 + 1e-15
+
+
+def test_butler_volmer_steady_state_is_the_symmetric_overpotential():
+    # held current, long after tau1: v1 = R1 2 I0 asinh(i / (2 I0)); chord resistance falls with the current
+    p = flat(tau1=5.0)
+    t = np.arange(0, 200.0, 1.0)
+    for cur in (-10.0, -30.0, -90.0, 22.5):
+        out = simulate(p, t, np.where(t > 0, cur, 0.0), soc0_pct=50.0, i0_A=15.0)
+        expected = 1e-3 * 2 * 15.0 * np.arcsinh(cur / 30.0)
+        assert out["v1_V"][-1] == pytest.approx(expected, rel=1e-9)
+    chord = [butler_volmer_current_A(c, 15.0) / c for c in (10.0, 30.0, 90.0)]
+    assert chord[0] > chord[1] > chord[2] and chord[2] == pytest.approx(np.arcsinh(3.0) / 3.0)

@@ -76,8 +76,25 @@ class EcmParameters:
                    source=d.get("source", ""), **arrays)
 
 
+def butler_volmer_current_A(current_A, i0_A: float | None):
+    """The current that drives the first RC pair when it is a Butler-Volmer element [A]:
+    ``2 I0 asinh(i / (2 I0))``, so that its steady-state voltage ``R1 2 I0 asinh(i / (2 I0))`` is the symmetric
+    (alpha = 0.5) Butler-Volmer overpotential with small-signal resistance ``R1`` at zero current, and chord
+    resistance ``R1 asinh(x) / x`` (``x = |i| / (2 I0)``) at ``i``. ``i0_A=None``: the current itself (linear).
+
+    References
+    ----------
+    A. J. Bard, L. R. Faulkner, Electrochemical Methods, 2nd ed., Wiley (2001), section 3.4 (Butler-Volmer,
+    symmetric transfer coefficient: i = 2 i0 sinh(F eta / (2 R T))).
+    """
+    i = np.asarray(current_A, dtype=float)
+    if i0_A is None:
+        return i
+    return 2.0 * i0_A * np.arcsinh(i / (2.0 * i0_A))
+
+
 def simulate(params: EcmParameters, test_time_s, current_A, *, soc0_pct: float,
-             v1_0_V: float = 0.0, v2_0_V: float = 0.0) -> dict[str, np.ndarray]:
+             v1_0_V: float = 0.0, v2_0_V: float = 0.0, i0_A: float | None = None) -> dict[str, np.ndarray]:
     """Terminal voltage of the model under a measured or planned current.
 
     Parameters
@@ -87,6 +104,12 @@ def simulate(params: EcmParameters, test_time_s, current_A, *, soc0_pct: float,
     current_A : current at each sample [A], positive = charge; held from one sample to the next
     soc0_pct : SOC at the first sample [%]
     v1_0_V, v2_0_V : initial RC voltages [V] (0 after a long rest)
+    i0_A : optional exchange-current scale of the first RC pair [A] (of the unit simulated: x parallel for
+        parallel cells). None (default): the linear model. Given: the first pair relaxes towards the Butler-Volmer
+        overpotential ``R1 2 I0 asinh(i / (2 I0))`` instead of ``R1 i`` (:func:`butler_volmer_current_A`; a
+        static non-linearity ahead of the linear RC dynamics, i.e. a Hammerstein element), so ``R1`` is its
+        small-signal resistance at zero current and its effective resistance falls at high current. The
+        ohmic R0 and the slow pair stay linear. ``i0_A`` -> infinity gives the linear model.
 
     Returns
     -------
@@ -94,6 +117,7 @@ def simulate(params: EcmParameters, test_time_s, current_A, *, soc0_pct: float,
     """
     t = np.asarray(test_time_s, dtype=float)
     i = np.asarray(current_A, dtype=float)
+    i_ct = butler_volmer_current_A(i, i0_A)
     n = len(t)
     soc = np.empty(n)
     v1 = np.empty(n)
@@ -111,7 +135,7 @@ def simulate(params: EcmParameters, test_time_s, current_A, *, soc0_pct: float,
         a1 = np.exp(-dt[k] / tau1) if tau1 > 0 else 0.0
         a2 = np.exp(-dt[k] / tau2) if tau2 > 0 else 0.0
         ik = i[k + 1]  # the cycler logs the current that flowed up to this sample
-        v1[k + 1] = v1[k] * a1 + r1 * (1.0 - a1) * ik
+        v1[k + 1] = v1[k] * a1 + r1 * (1.0 - a1) * i_ct[k + 1]
         v2[k + 1] = v2[k] * a2 + r2 * (1.0 - a2) * ik
         soc[k + 1] = s + per_As * ik * dt[k]
     p = params.at(soc)

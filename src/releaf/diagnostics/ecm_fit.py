@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 import numpy as np
@@ -279,6 +279,26 @@ def _level_windows(tab: pl.DataFrame, t, i, rest_A: float) -> list[tuple[int, in
     return out
 
 
+def _windows(t, v, i, soc, tab: pl.DataFrame, ocv_soc, ocv_v) -> list[tuple]:
+    """Per level ``(level, first, last, relaxation, pulses_end, window)``: the samples of the level fit."""
+    rest_A = hppc.REST_FRACTION * float(np.max(np.abs(i)))
+    windows = []
+    for lv, a, pulses_end, b in _level_windows(tab, t, i, rest_A):
+        sl = slice(a, b + 1)
+        pulse = np.arange(b - a + 1) <= pulses_end - a
+        # the SOC step is simulated but not fitted: between two levels the OCV is known only at the ends
+        loaded = np.flatnonzero(np.abs(i[sl]) > rest_A)
+        relaxed = np.arange(b - a + 1) > loaded[-1]
+        relaxation = bool(relaxed.any() and loaded[-1] > pulses_end - a)
+        ocv_w = np.interp(soc[sl], ocv_soc, ocv_v)
+        if not relaxation:
+            ocv_w = _ocv_slope_above(soc[sl], soc[a], ocv_soc, ocv_v)
+        w = _Window(i=i[sl], target=v[sl] - ocv_w, runs=_dt_runs(t[sl]), pulse=pulse,
+                    fitted=pulse | relaxed if relaxation else pulse, v=v[sl])
+        windows.append((lv, a, b, relaxation, pulses_end, w))
+    return windows
+
+
 def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape: str | None = DEFAULT_OCV_TABLE,
                 temperature_C: float | None = None) -> tuple[EcmParameters, EcmFitReport]:
     """Two-RC Thevenin parameters per SOC level of an HPPC test.
@@ -323,22 +343,7 @@ def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape: st
     else:
         ocv_soc, ocv_v = (np.asarray(x, dtype=float) for x in ocv)
         ocv_source = "given"
-    rest_A = hppc.REST_FRACTION * float(np.max(np.abs(i)))
-    rows = []
-    windows = []
-    for lv, a, pulses_end, b in _level_windows(tab, t, i, rest_A):
-        sl = slice(a, b + 1)
-        pulse = np.arange(b - a + 1) <= pulses_end - a
-        # the SOC step is simulated but not fitted: between two levels the OCV is known only at the ends
-        loaded = np.flatnonzero(np.abs(i[sl]) > rest_A)
-        relaxed = np.arange(b - a + 1) > loaded[-1]
-        relaxation = bool(relaxed.any() and loaded[-1] > pulses_end - a)
-        ocv_w = np.interp(soc[sl], ocv_soc, ocv_v)
-        if not relaxation:
-            ocv_w = _ocv_slope_above(soc[sl], soc[a], ocv_soc, ocv_v)
-        w = _Window(i=i[sl], target=v[sl] - ocv_w, runs=_dt_runs(t[sl]), pulse=pulse,
-                    fitted=pulse | relaxed if relaxation else pulse, v=v[sl])
-        windows.append((lv, a, b, relaxation, w))
+    windows = [x[:4] + x[5:] for x in _windows(t, v, i, soc, tab, ocv_soc, ocv_v)]
     fitted = {}  # SOC -> (tau1, R2, tau2) of the levels fitted with their relaxation
     results = {}
     for lv, a, _, relaxation, w in windows:
@@ -404,3 +409,121 @@ def load_fitted_ecm(name: str = "leaf_cell_ecm2_25C") -> EcmParameters:
         return EcmParameters.from_dict(json.loads(text)["parameters"])
     except (ValueError, KeyError, TypeError) as err:
         raise ReleafInputError(fname, f"not a releaf ECM table: {err}") from None
+
+
+I0_BOUNDS_A = (1.0, 1000.0)
+STEP_ONSET_S = 30.0
+
+
+@dataclass(frozen=True)
+class ButlerVolmerFit:
+    """A 2-RC model whose first pair is a Butler-Volmer element (see :func:`releaf.diagnostics.ecm.simulate`).
+
+    Attributes
+    ----------
+    params : R0, R2 and the zero-current R1 refitted per level at ``i0_A``; OCV, time constants and capacity of
+        the linear fit (simulate with ``i0_A=i0_A``)
+    i0_A : exchange-current scale of the first pair [A] (of the tested unit)
+    linear : the linear fit it starts from (:func:`fit_ecm_2rc`)
+    profile : ``i0_A`` [A] and ``rmse_mV`` over all fitted samples of all levels, for a grid of I0 and for the
+        linear limit (``i0_A`` = inf)
+    rmse_linear_mV, rmse_mV : the same for the linear limit and at the fitted I0 [mV]
+    """
+
+    params: EcmParameters
+    i0_A: float
+    linear: EcmParameters
+    profile: pl.DataFrame
+    rmse_linear_mV: float
+    rmse_mV: float
+
+
+def fit_butler_volmer_2rc(ts, *, capacity_Ah: float | None = None, ocv_shape: str | None = DEFAULT_OCV_TABLE,
+                          temperature_C: float | None = None, step_onset_s: float = STEP_ONSET_S,
+                          i0_bounds_A: tuple[float, float] = I0_BOUNDS_A) -> ButlerVolmerFit:
+    """One exchange-current scale I0 for the whole test, from the current dependence of the HPPC steps.
+
+    The time constants of every level are those of :func:`fit_ecm_2rc`. For a given I0 the model is linear in
+    R0, R1 (zero-current) and R2 (the first pair driven by ``2 I0 asinh(i / (2 I0))``), solved per level by
+    non-negative least squares over the samples :func:`fit_ecm_2rc` fits (the discharge pulse, the rest, the
+    regen pulse, the relaxation after the SOC step) plus the first ``step_onset_s`` of the SOC-step discharge,
+    so that the three current magnitudes of the test (discharge pulse, regen pulse, SOC step) all enter. I0 is
+    the value that minimises the summed squared error over all levels (log grid, then a bounded scalar search).
+    A level with no relaxation holds R2 (as :func:`fit_ecm_2rc` does). The Butler-Volmer element is symmetric
+    (transfer coefficient 0.5): a charge (regen) pulse enters with its sign through the odd ``asinh``.
+
+    Parameters
+    ----------
+    ts : the HPPC test, current + = charge
+    capacity_Ah, ocv_shape, temperature_C : as :func:`fit_ecm_2rc`
+    step_onset_s : how much of the SOC-step discharge to fit [s] (its OCV change is small: 10 A for 30 s is
+        0.15 % SOC of a 56 Ah cell)
+    i0_bounds_A : search range of I0 [A]
+
+    Returns
+    -------
+    :class:`ButlerVolmerFit`
+
+    References
+    ----------
+    Bard & Faulkner, Electrochemical Methods, 2nd ed. (2001), section 3.4. Golub & Pereyra (1973),
+    doi:10.1137/0710036 (linear parameters solved inside a one-dimensional non-linear search).
+    """
+    from scipy.optimize import minimize_scalar
+
+    linear, report = fit_ecm_2rc(ts, capacity_Ah=capacity_Ah, ocv_shape=ocv_shape, temperature_C=temperature_C)
+    df, name, _ = hppc._frame(ts)
+    t, v, i, step = hppc._arrays(df, name)
+    tab = hppc.hppc_table(ts, capacity_Ah=capacity_Ah)
+    soc, _, _, _ = hppc.soc_from_top_pct(t, i, step, capacity_Ah=capacity_Ah)
+    lv_rows = {r["level"]: r for r in report.levels.iter_rows(named=True)}
+    prepared, level_soc = [], []
+    for lv, a, b, relaxation, pulses_end, w in _windows(t, v, i, soc, tab, report.ocv_soc_pct, report.ocv_V):
+        tw = t[a : b + 1]
+        onset = (np.arange(tw.size) > pulses_end - a) & (tw <= t[pulses_end] + step_onset_s)
+        onset &= np.abs(w.i) > hppc.REST_FRACTION * float(np.max(np.abs(i)))
+        mask = w.fitted | onset
+        r = lv_rows[lv]
+        u2 = rc_unit_response(w.i, w.runs, r["tau2_s"])[mask]
+        prepared.append((w, mask, r["tau1_s"], u2, relaxation, r["r2_mOhm"] * 1e-3))
+        level_soc.append(float(soc[a]))
+
+    def solve(i0):
+        sse, n, out = 0.0, 0, []
+        for w, mask, tau1, u2, relaxation, r2 in prepared:
+            i_ct = w.i if i0 is None else 2.0 * i0 * np.arcsinh(w.i / (2.0 * i0))
+            u1 = rc_unit_response(i_ct, w.runs, tau1)[mask]
+            y = w.target[mask]
+            if relaxation:
+                x, _ = nnls(np.column_stack((w.i[mask], u1, u2)), y)
+            else:
+                x01, _ = nnls(np.column_stack((w.i[mask], u1)), y - r2 * u2)
+                x = np.array([x01[0], x01[1], r2])
+            res = np.column_stack((w.i[mask], u1, u2)) @ x - y
+            sse += float(res @ res)
+            n += res.size
+            out.append(x)
+        return sse, n, out
+
+    grid = np.geomspace(*i0_bounds_A, 25)
+    sse_grid = [solve(g)[0] for g in grid]
+    k = int(np.argmin(sse_grid))
+    lo, hi = np.log(grid[max(k - 1, 0)]), np.log(grid[min(k + 1, grid.size - 1)])
+    best = minimize_scalar(lambda x: solve(float(np.exp(x)))[0], bounds=(lo, hi), method="bounded",
+                           options={"xatol": 1e-4})
+    i0 = float(np.exp(best.x))
+    sse, n, xs = solve(i0)
+    sse_lin, n_lin, _ = solve(None)
+    # levels in window order -> SOC order
+    level_soc = np.array(level_soc)
+    order = np.argsort(level_soc)
+    xs, level_soc = np.array(xs)[order], level_soc[order]
+    grid_soc = linear.soc_pct
+    params = replace(linear, r0_Ohm=np.interp(grid_soc, level_soc, xs[:, 0]),
+                     r1_Ohm=np.interp(grid_soc, level_soc, xs[:, 1]), r2_Ohm=np.interp(grid_soc, level_soc, xs[:, 2]),
+                     source=f"{linear.source}; first RC pair Butler-Volmer, I0 {i0:.4g} A "
+                            "(releaf.diagnostics.ecm_fit.fit_butler_volmer_2rc)")
+    profile = pl.DataFrame({"i0_A": [*grid.tolist(), float("inf")],
+                            "rmse_mV": [1e3 * np.sqrt(s_ / n) for s_ in sse_grid] + [1e3 * np.sqrt(sse_lin / n_lin)]})
+    return ButlerVolmerFit(params=params, i0_A=i0, linear=linear, profile=profile,
+                           rmse_linear_mV=1e3 * float(np.sqrt(sse_lin / n_lin)), rmse_mV=1e3 * float(np.sqrt(sse / n)))

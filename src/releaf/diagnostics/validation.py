@@ -14,6 +14,9 @@ the measured charge to the lower cut-off (capacity error). Nothing here is fitte
   current, same equations), so an early model knee counts with its full error. ``rmse_both_above_cutoff_mV``
   keeps only the samples where both the measured and the predicted voltage are above the cut-off (the part of
   the discharge a cycler would record for both; the capacity error measures the rest).
+* Butler-Volmer variant: the first RC pair driven by ``2 I0 asinh(i / (2 I0))`` (small-signal resistance R1 at
+  zero current, lower chord resistance at high current), I0 and R0/R1/R2 refitted on the 25 degC HPPC only
+  (:func:`releaf.diagnostics.ecm_fit.fit_butler_volmer_2rc`).
 * Temperature-corrected variant (optional): resistances at each sample from an Arrhenius law fitted per SOC
   point through the fits at several temperatures, driven by the cell's measured surface temperature.
 
@@ -34,7 +37,7 @@ import polars as pl
 import releaf.io
 from releaf.diagnostics import capacity
 from releaf.diagnostics.ecm import EcmParameters, simulate
-from releaf.diagnostics.ecm_fit import fit_ecm_2rc
+from releaf.diagnostics.ecm_fit import ButlerVolmerFit, fit_butler_volmer_2rc, fit_ecm_2rc
 from releaf.errors import ReleafInputError
 
 HPPC_FILES = {10.0: "cell-low-current-hppc-10c.csv", 25.0: "cell-low-current-hppc-25c-2.csv",
@@ -190,7 +193,8 @@ def _first_crossing(t, v, q, cutoff_V: float, from_k: int) -> float | None:
 
 
 def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V, one_c_A: float = ORNL_1C_A,
-                       temperature=None, include_partial: bool = True) -> list[DischargePrediction]:
+                       temperature=None, include_partial: bool = True,
+                       i0_A: float | None = None) -> list[DischargePrediction]:
     """The model against every discharge to the cut-off in a test.
 
     Parameters
@@ -203,6 +207,8 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
         :func:`arrhenius_resistances`) and a measured temperature trace; the prediction then uses
         :func:`simulate_with_temperature` (samples outside the trace are skipped)
     include_partial : also predict a discharge whose start was not recorded (assumed from 100 % SOC)
+    i0_A : Butler-Volmer exchange-current scale of the first RC pair [A] (:func:`releaf.diagnostics.ecm.simulate`;
+        None: linear); not used with ``temperature``
 
     Returns
     -------
@@ -231,7 +237,7 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
         t_all = np.concatenate((ts_, ts_[-1] + EXTEND_DT_S * np.arange(1, ext_n + 1)))
         i_all = np.concatenate((is_, np.full(ext_n, i_end)))
         if temperature is None:
-            v_all = simulate(params, t_all, i_all, soc0_pct=100.0)["voltage_V"]
+            v_all = simulate(params, t_all, i_all, soc0_pct=100.0, i0_A=i0_A)["voltage_V"]
         else:
             resist, t_T, temp_C = temperature
             v_all = simulate_with_temperature(params, resist, t_all, i_all, np.interp(t_all, t_T, temp_C),
@@ -280,13 +286,23 @@ def temperature_trend(fits: dict[float, EcmParameters], soc_pct: float = 50.0) -
     return pl.DataFrame(rows)
 
 
+def fit_ornl_butler_volmer(data_dir, temperature_C: float = 25.0) -> ButlerVolmerFit:
+    """The 2-RC fit with a Butler-Volmer first pair (:func:`releaf.diagnostics.ecm_fit.fit_butler_volmer_2rc`) of
+    the ORNL cell HPPC file at ``temperature_C``."""
+    path = Path(data_dir) / "ornl-leaf" / HPPC_FILES[temperature_C]
+    return fit_butler_volmer_2rc(releaf.io.read(path), temperature_C=temperature_C)
+
+
 def validate_ornl(data_dir, *, fits: dict[float, EcmParameters] | None = None,
                   thermocouple: int = LVM_MID_CELL) -> dict:
-    """The 25 degC model against the ORNL 1C/2C/3C discharges, plain and temperature-corrected.
+    """The 25 degC model against the ORNL 1C/2C/3C discharges, plain, temperature-corrected and with a
+    Butler-Volmer first RC pair.
 
     Returns
     -------
-    ``{"fits": ..., "plain": {c_rate: [DischargePrediction]}, "thermal": {c_rate: [...]}}``; ``thermal`` uses
+    ``{"fits": ..., "plain": {c_rate: [DischargePrediction]}, "thermal": {c_rate: [...]}, "butler_volmer":
+    {c_rate: [...]}, "bv_fit": ButlerVolmerFit}``; ``butler_volmer`` uses :func:`fit_ornl_butler_volmer` (I0 and
+    the refitted resistances from the 25 degC HPPC only); ``thermal`` uses
     Arrhenius resistances through the 10/25/40 degC fits driven by thermocouple ``thermocouple`` (0-based) of
     the matching ``.lvm`` file (discharges beyond the end of that file are left out: the 3C file covers only
     the first discharge).
@@ -295,13 +311,15 @@ def validate_ornl(data_dir, *, fits: dict[float, EcmParameters] | None = None,
     fits = fit_ornl_hppc(data_dir) if fits is None else fits
     model = fits[25.0]
     resist = arrhenius_resistances(fits)
-    plain, thermal = {}, {}
+    bv = fit_ornl_butler_volmer(data_dir)
+    plain, thermal, butler_volmer = {}, {}, {}
     for c_rate, name in DISCHARGE_FILES.items():
         ts = releaf.io.read(folder / name)
         plain[c_rate] = predict_discharges(model, ts)
+        butler_volmer[c_rate] = predict_discharges(bv.params, ts, i0_A=bv.i0_A)
         t_T, temps = read_lvm_temperatures(folder / LVM_FILES[c_rate])
         thermal[c_rate] = predict_discharges(model, ts, temperature=(resist, t_T, temps[:, thermocouple]))
-    return {"fits": fits, "plain": plain, "thermal": thermal}
+    return {"fits": fits, "plain": plain, "thermal": thermal, "butler_volmer": butler_volmer, "bv_fit": bv}
 
 
 def summary_table(predictions: dict[int, list[DischargePrediction]]) -> pl.DataFrame:
