@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 
 from releaf.diagnostics import capacity, groups, hppc, resistance
 from releaf.ocv import DEFAULT_OCV_TABLE
@@ -82,16 +81,20 @@ def fast_test_window(ts: TimeSeries, nominal_capacity_Ah: float) -> TimeSeries |
     from releaf import fast_protocol
 
     d = ts.data
-    on = (d["current_A"].abs() > 0.2 * nominal_capacity_Ah).arg_true()
-    if on.len() == 0:
+    i = d["current_A"].to_numpy()
+    on = np.abs(i) > 0.2 * nominal_capacity_Ah
+    if not on.any():
         return None
-    t = d["test_time_s"]
-    edge = max(int(on[0]) - 1, 0)  # the last rest sample: the pulse starts right after it
+    t = d["test_time_s"].to_numpy()
+    first = int(np.argmax(on))
+    edge = max(first - 1, 0)  # the last rest sample: the pulse starts right after it
     t0 = float(t[edge]) - fast_protocol.FAST_PULSE_STEPS[0].duration_s
-    window = d.filter((pl.col("test_time_s") >= t0 - 1e-6) & (pl.col("test_time_s") <= t0 + fast_protocol.MAX_WINDOW_S))
-    if window.height < 10 or float(window["test_time_s"].diff().median()) > 0.5:
+    a, b = np.searchsorted(t, [t0 - 1e-6, t0 + fast_protocol.MAX_WINDOW_S + 1e-6])
+    starts = np.count_nonzero(np.diff(on[a:b].astype(np.int8)) == 1) + int(on[a])
+    # cheap pre-checks before the estimator: the protocol's number of pulses, fast enough sampling
+    if b - a < 10 or starts != len(fast_protocol.pulse_edges_s()) or float(np.median(np.diff(t[a:b]))) > 0.5:
         return None
-    return ts.with_data(window)
+    return ts.with_data(d.slice(int(a), int(b - a)))
 
 
 def _fast_soh(ts: TimeSeries, profile: BatteryProfile) -> dict | None:
