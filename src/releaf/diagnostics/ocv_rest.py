@@ -70,7 +70,7 @@ class RelaxationFit:
         return self.v_inf_V + sum(a * np.exp(-t / tau) for a, tau in zip(self.amplitude_V, self.tau_s, strict=True))
 
 
-def _exp_model(t, v_inf, *p):
+def relaxation_V(t, v_inf, *p):
     out = np.full_like(t, v_inf, dtype=float)
     for a, tau in zip(p[0::2], p[1::2], strict=True):
         out = out + a * np.exp(-t / tau)
@@ -115,11 +115,11 @@ def fit_relaxation(t_s, voltage_V, *, n_exp: int = 1, max_tau_factor: float = MA
     hi = [float(v.max()) + 1.0] + [amp_hi, tau_hi] * n_exp
     p0 = np.clip(p0, np.array(lo) + 1e-12, np.array(hi) - 1e-12)
     try:
-        p, _ = curve_fit(_exp_model, t, v, p0=p0, bounds=(lo, hi), maxfev=20000)
+        p, _ = curve_fit(relaxation_V, t, v, p0=p0, bounds=(lo, hi), maxfev=20000)
     except (RuntimeError, ValueError):
         return failed
     pairs = sorted(zip(p[1::2], p[2::2], strict=True), key=lambda x: x[1])
-    rmse = float(1000.0 * np.sqrt(np.mean((v - _exp_model(t, *p)) ** 2)))
+    rmse = float(1000.0 * np.sqrt(np.mean((v - relaxation_V(t, *p)) ** 2)))
     at_bound = any(tau >= 0.999 * tau_hi for _, tau in pairs)
     return RelaxationFit(float(p[0]), tuple(float(a) for a, _ in pairs), tuple(float(tau) for _, tau in pairs),
                          rmse, at_bound, not at_bound)

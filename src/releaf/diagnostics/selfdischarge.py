@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 from scipy.optimize import curve_fit
 
-from releaf.diagnostics.ocv_rest import _exp_model, anchor_capacities_Ah, rest_mask, soc_by_counting, split_runs
+from releaf.diagnostics.ocv_rest import anchor_capacities_Ah, relaxation_V, rest_mask, soc_by_counting, split_runs
 from releaf.ocv import load_ocv_table
 from releaf.schema import TimeSeries
 
@@ -71,7 +71,7 @@ class DriftFit:
 
 def _model(t, v_inf, k, *p):
     """The relaxation of :func:`releaf.diagnostics.ocv_rest.fit_relaxation` plus a linear drift ``k t``."""
-    return _exp_model(t, v_inf, *p) + k * t
+    return relaxation_V(t, v_inf, *p) + k * t
 
 
 def fit_drift(t_s, voltage_V, *, n_exp: int = 2, max_tau_fraction: float = MAX_TAU_FRACTION) -> DriftFit:
