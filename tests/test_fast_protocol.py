@@ -58,3 +58,13 @@ def test_bad_input():
         fp.current_profile(0.0)
     with pytest.raises(ReleafInputError):
         fp.pack_test_time_s(48, 0)
+
+
+def test_throughput_table_by_hand():
+    # one operator, 90 s handling per module, a 60 s test: the operator is the bottleneck whatever the channel count,
+    # 48 x 90 s of handling plus the last module's 60 s test = 73 min
+    rows = fp.throughput_table((8, 48), n_modules=48, handling_s=90.0, operators=1)
+    assert [r["pack_minutes"] for r in rows] == [73.0, 73.0]
+    # one operator per channel on 8 channels: 6 rounds of (90 s + 60 s) = 15 min
+    (row,) = fp.throughput_table((8,), n_modules=48, handling_s=90.0, operators=8)
+    assert row["pack_minutes"] == 15.0

@@ -35,7 +35,6 @@ battdat (battery-data-toolkit), Argonne National Laboratory: columns that carry 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -247,6 +246,3 @@ def step_type_from_current(current_A: pl.Expr, threshold_A: float = 1e-3) -> pl.
         .otherwise(pl.lit("rest"))
     )
 
-
-def is_finite_number(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

@@ -28,7 +28,7 @@ G. L. Plett, Battery Management Systems, Vol. I (2015), ch. 2 (ECM) and 7 (tempe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -261,13 +261,6 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
             t_s=ts_[loaded], measured_V=v[seg][loaded], predicted_V=v_all[loaded],
         ))
     return out
-
-
-def at_temperature(params: EcmParameters, resistances, temperature_C: float) -> EcmParameters:
-    """``params`` with R0, R1, R2 from ``resistances`` (:func:`arrhenius_resistances`) at one temperature."""
-    r0, r1, r2 = resistances(params.soc_pct, np.full(params.soc_pct.size, temperature_C))
-    return replace(params, r0_Ohm=r0, r1_Ohm=r1, r2_Ohm=r2, temperature_C=temperature_C,
-                   source=f"{params.source}; Arrhenius resistances at {temperature_C:g} degC")
 
 
 def fit_ornl_hppc(data_dir) -> dict[float, EcmParameters]:
