@@ -11,10 +11,10 @@ issue 3 adds the cross-peer ingest benchmark.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import polars as pl
+from _timing import best_of
 
 from releaf.diagnostics import diagnose
 from releaf.io import read
@@ -22,14 +22,6 @@ from releaf.profiles import LEAF_MODULE
 
 FILES = sorted((Path(__file__).resolve().parents[1] / "data" / "ornl-leaf").glob("module123-*.csv"))
 
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bare(path: Path):
