@@ -6,12 +6,15 @@ samples where both are above the cut-off) and the capacity error to the 3.0 V
 cut-off (goal <= 2 %), for the 25 °C model and for the temperature-corrected variant (Arrhenius resistances
 through the 10/25/40 °C fits, driven by the mid-cell thermocouple TC2 of the .lvm files) and for the
 "ECM + Butler-Volmer" variant (first RC pair a symmetric Butler-Volmer element, I0 fitted on the 25 °C HPPC
-pulses only); prints the
+pulses only), and for the electro-thermal variant (Butler-Volmer + Arrhenius resistances + a lumped thermal model
+fitted on the 1C thermocouple trace only, heated by the model's own overpotential: no measured temperature needed,
+every discharge predicted; its predicted temperature is compared with TC2 where the .lvm covers); prints the
 temperature trend of R0 and R0+R1+R2 at 50 % SOC; writes a PNG of measured vs predicted voltage.
 
     .venv/bin/python benchmarks/validate_ornl.py [--data DIR] [--png FILE]
 
-Nothing is fitted on the discharge files. Data: Wiggins, Allu, Wang, doi:10.5281/zenodo.2580327 (MIT).
+No voltage of a discharge file is fitted (the electro-thermal variant's two thermal parameters come from the 1C
+thermocouple trace and the 1C file's measured heat). Data: Wiggins, Allu, Wang, doi:10.5281/zenodo.2580327 (MIT).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from releaf.diagnostics import validation
@@ -44,6 +48,9 @@ def plot(result: dict, path: Path) -> None:
         bv = next(p for p in result["butler_volmer"][c_rate] if p.index == d.index)
         ax.plot((bv.t_s - t0) / 60, bv.predicted_V, "C2-", lw=1,
                 label=f"ECM + Butler-Volmer: RMSE {bv.rmse_mV:.0f} mV, capacity {bv.capacity_error_pct:+.1f} %")
+        et = next(p for p in result["electrothermal"][c_rate] if p.index == d.index)
+        ax.plot((et.t_s - t0) / 60, et.predicted_V, "C1-", lw=1,
+                label=f"+ Arrhenius + thermal model: RMSE {et.rmse_mV:.0f} mV, capacity {et.capacity_error_pct:+.1f} %")
         th = [p for p in result["thermal"][c_rate] if p.index == d.index]
         if not th and result["thermal"][c_rate]:
             th = result["thermal"][c_rate][:1]
@@ -60,6 +67,22 @@ def plot(result: dict, path: Path) -> None:
     fig.suptitle("ORNL 2013 Nissan Leaf cell: 2-RC ECM fitted on the 25 °C HPPC vs measured discharges")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def temperature_check(result: dict, data_dir: Path) -> pl.DataFrame:
+    """Electro-thermal variant: predicted against measured (TC2) temperature where the .lvm trace covers the
+    discharge."""
+    rows = []
+    for c_rate, preds in result["electrothermal"].items():
+        t_T, temps = validation.read_lvm_temperatures(data_dir / "ornl-leaf" / validation.LVM_FILES[c_rate])
+        for d in preds:
+            if d.t_s[-1] > t_T[-1]:
+                continue
+            measured = np.interp(d.t_s, t_T, temps[:, validation.LVM_MID_CELL])
+            rows.append({"c_rate": c_rate, "discharge": d.index, "measured_peak_C": float(measured.max()),
+                         "predicted_peak_C": float(d.predicted_temperature_C.max()),
+                         "rmse_K": float(np.sqrt(np.mean((d.predicted_temperature_C - measured) ** 2)))})
+    return pl.DataFrame(rows)
 
 
 def main(argv=None) -> None:
@@ -79,8 +102,13 @@ def main(argv=None) -> None:
     print(f"\nButler-Volmer first RC pair (25 degC HPPC only): I0 = {bv.i0_A:.2f} A, fit RMSE {bv.rmse_mV:.3f} mV "
           f"(linear limit {bv.rmse_linear_mV:.3f} mV)")
     print(bv.profile.with_columns(pl.col("rmse_mV").round(4)))
+    th = result["thermal_fit"]
+    print(f"\nLumped thermal model (fitted on the 1C temperature trace only: {th.source}): tau {th.tau_s:.0f} s, "
+          f"R_th {th.r_th_K_per_W:.3f} K/W, C_th {th.heat_capacity_J_per_K:.0f} J/K, fit RMSE {th.rmse_K:.2f} K")
+    print(temperature_check(result, args.data).with_columns(pl.col(pl.Float64).round(2)))
     for label, key in (("25 degC model", "plain"), ("25 degC model + Arrhenius resistances (TC2)", "thermal"),
-                       ("25 degC model, ECM + Butler-Volmer", "butler_volmer")):
+                       ("25 degC model, ECM + Butler-Volmer", "butler_volmer"),
+                       ("25 degC model, ECM + Butler-Volmer + Arrhenius + lumped thermal model", "electrothermal")):
         tab = validation.summary_table(result[key])
         print(f"\n{label}: per discharge")
         print(tab.with_columns(pl.col(pl.Float64).round(2)))

@@ -86,15 +86,54 @@ def test_goals_missed_are_the_measured_figures(result):
 
 
 def test_temperature_correction_at_2c(result):
-    # Arrhenius resistances through the 10/25/40 degC fits, driven by the mid-cell thermocouple (TC2): measured
-    # RMSE 25.4 vs 27.4 mV, capacity error -0.05 vs -0.8 %
+    # Arrhenius factors (fits at 10/25/40 degC, relative to 25 degC) driven by the mid-cell thermocouple (TC2):
+    # measured RMSE 20.3-20.7 vs 24.9-25.8 mV, capacity error within 0.2 % vs -0.8 %
     plain = _from_full(result, "plain", 2)
     thermal = _from_full(result, "thermal", 2)
-    assert np.mean([d.rmse_mV for d in thermal]) < np.mean([d.rmse_mV for d in plain]) - 1.0
+    assert np.mean([d.rmse_mV for d in thermal]) < np.mean([d.rmse_mV for d in plain]) - 3.0
     assert max(abs(d.capacity_error_pct) for d in thermal) < min(abs(d.capacity_error_pct) for d in plain)
-    # the 3C .lvm covers only the first discharge (start not recorded): measured +3.3 %, RMSE ~52 mV
+    # the 3C .lvm covers only the first discharge (start not recorded): measured +3.5 %, RMSE ~56 mV
     (d3,) = result["thermal"][3]
-    assert d3.index == 1 and 2.5 < d3.capacity_error_pct < 4.2 and 45 < d3.rmse_mV < 60
+    assert d3.index == 1 and 2.5 < d3.capacity_error_pct < 4.2 and 45 < d3.rmse_mV < 62
+
+
+def test_at_25c_the_electrothermal_simulation_is_the_isothermal_one(result):
+    # independent of the thermal code path: a measured temperature of exactly 25 degC must give ecm.simulate
+    from releaf.diagnostics.ecm import simulate
+
+    bv = result["bv_fit"]
+    resist = validation.arrhenius_resistances(result["fits"])
+    t = np.arange(0.0, 1800.0, 1.0)
+    i = np.where((t // 300) % 2 == 0, -60.0, 0.0)
+    iso = simulate(bv.params, t, i, soc0_pct=95.0, i0_A=bv.i0_A)["voltage_V"]
+    et = validation.simulate_electrothermal(bv.params, resist, t, i, soc0_pct=95.0, i0_A=bv.i0_A,
+                                            temperature_C=np.full(t.size, 25.0))["voltage_V"]
+    np.testing.assert_allclose(et, iso, atol=1e-9)
+    with pytest.raises(ValueError):
+        validation.simulate_electrothermal(bv.params, resist, t, i, soc0_pct=95.0)
+
+
+def test_electrothermal_variant_measured_figures(result):
+    """Butler-Volmer + Arrhenius + lumped thermal model (tau and R_th fitted on the 1C thermocouple trace only),
+    no measured temperature. Measured, discharges from full: 1C 12.4-12.6 mV, +0.4 to +0.6 %; 2C 19.7-19.8 mV,
+    -0.1 to +0.2 % (the 2C goals met); 3C 50.8-58.7 mV, +3.0 to +4.1 % (worse than without heating: the 3C gap
+    is not thermal). Predicted temperature within 1 K RMSE of TC2 at 1C and 2C, peak 2-2.5 K low at 2C."""
+    th = result["thermal_fit"]
+    assert 1000 < th.tau_s < 2500 and 0.5 < th.r_th_K_per_W < 1.3 and th.rmse_K < 0.6
+    et = {c: _from_full(result, "electrothermal", c) for c in (1, 2, 3)}
+    for c in (1, 2):
+        for d in et[c]:
+            assert d.rmse_mV <= 20.0 and d.rmse_both_above_cutoff_mV <= 20.0 and abs(d.capacity_error_pct) <= 2.0
+    assert all(49 < d.rmse_mV < 61 and 2.8 < d.capacity_error_pct < 4.4 for d in et[3])
+    bv3 = _from_full(result, "butler_volmer", 3)
+    assert np.mean([d.rmse_mV for d in et[3]]) > np.mean([d.rmse_mV for d in bv3]) + 10
+    # the predicted temperature against the thermocouple (independent measurement, not fitted at 2C)
+    for c in (1, 2):
+        t_T, temps = validation.read_lvm_temperatures(shared("ornl-leaf", validation.LVM_FILES[c]))
+        for d in et[c]:
+            measured = np.interp(d.t_s, t_T, temps[:, validation.LVM_MID_CELL])
+            assert np.sqrt(np.mean((d.predicted_temperature_C - measured) ** 2)) < 1.0
+            assert 0.0 < measured.max() - d.predicted_temperature_C.max() < 3.0
 
 
 def test_lvm_reader_rejects_text(tmp_path):

@@ -36,8 +36,9 @@ import polars as pl
 
 import releaf.io
 from releaf.diagnostics import capacity
-from releaf.diagnostics.ecm import EcmParameters, simulate
+from releaf.diagnostics.ecm import EcmParameters, butler_volmer_current_A, simulate
 from releaf.diagnostics.ecm_fit import ButlerVolmerFit, fit_butler_volmer_2rc, fit_ecm_2rc
+from releaf.diagnostics.thermal import LumpedThermal, fit_lumped_thermal, irreversible_heat_W
 from releaf.errors import ReleafInputError
 
 HPPC_FILES = {10.0: "cell-low-current-hppc-10c.csv", 25.0: "cell-low-current-hppc-25c-2.csv",
@@ -54,6 +55,8 @@ LVM_PERIOD_S = 3.0
 LVM_MID_CELL = 1  # TC2, mid-cell (ORNL README)
 EXTEND_DT_S = 1.0
 KELVIN = 273.15
+# the ORNL cell tests ran at 25 degC ambient (the HPPC file names; the ambient thermocouple TC4 reads 24.8-26.0)
+ORNL_AMBIENT_C = 25.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class DischargePrediction:
         above the cut-off [mV]
     rmse_to_90pct_mV : the same over the first 90 % of the measured charge (before the knee) [mV]
     t_s, measured_V, predicted_V : the loaded samples, for plots [s, V, V]
+    predicted_temperature_C : the model's temperature at the loaded samples (electro-thermal variants) [degC]
     """
 
     index: int
@@ -90,6 +94,7 @@ class DischargePrediction:
     t_s: np.ndarray
     measured_V: np.ndarray
     predicted_V: np.ndarray
+    predicted_temperature_C: np.ndarray | None = None
 
 
 def read_lvm_temperatures(path) -> tuple[np.ndarray, np.ndarray]:
@@ -153,31 +158,77 @@ def arrhenius_resistances(fits: dict[float, EcmParameters], reference_C: float =
     return at
 
 
-def simulate_with_temperature(params: EcmParameters, resistances, test_time_s, current_A, temperature_C, *,
-                              soc0_pct: float) -> np.ndarray:
-    """Terminal voltage like :func:`releaf.diagnostics.ecm.simulate`, with R0, R1, R2 from ``resistances(soc,
-    temperature)`` at each sample (OCV, time constants and capacity from ``params``) [V]."""
+def simulate_electrothermal(params: EcmParameters, resistances, test_time_s, current_A, *, soc0_pct: float,
+                            temperature_C=None, thermal: LumpedThermal | None = None, i0_A: float | None = None,
+                            reference_C: float = 25.0) -> dict[str, np.ndarray]:
+    """Terminal voltage like :func:`releaf.diagnostics.ecm.simulate`, with resistances that follow the temperature.
+
+    R0, R1, R2 of ``params`` (which hold at ``reference_C``) are multiplied at each sample by
+    ``resistances(soc, T) / resistances(soc, reference_C)`` (:func:`arrhenius_resistances`); a Butler-Volmer
+    exchange current ``i0_A`` follows the charge-transfer resistance, ``i0 ~ T / R1`` (``R_ct = R T / (F i0)``).
+    The temperature is either measured (``temperature_C``, one value per sample) or simulated with a lumped
+    thermal model heated by the model's own overpotential (``thermal``; :mod:`releaf.diagnostics.thermal`),
+    starting at its ambient. OCV, time constants and capacity are those of ``params``.
+
+    Returns
+    -------
+    ``voltage_V``, ``soc_pct``, ``temperature_C`` [V, %, degC], one value per sample.
+    """
+    if (temperature_C is None) == (thermal is None):
+        raise ValueError("give either a measured temperature_C or a thermal model")
     t = np.asarray(test_time_s, dtype=float)
     i = np.asarray(current_A, dtype=float)
-    temp = np.asarray(temperature_C, dtype=float)
     n = t.size
-    soc = np.empty(n)
-    v1 = np.zeros(n)
-    v2 = np.zeros(n)
-    r0 = np.empty(n)
+    soc, temp, volt = np.empty(n), np.empty(n), np.empty(n)
     soc[0] = soc0_pct
+    temp[0] = thermal.ambient_C if thermal is not None else float(temperature_C[0])
+    v1 = v2 = 0.0
     per_As = 100.0 / (3600.0 * params.capacity_Ah)
-    dt = np.diff(t)
-    for k in range(n - 1):
-        p = params.at(soc[k])
-        _, r1, r2 = resistances(soc[k], temp[k])
-        a1, a2 = np.exp(-dt[k] / p["tau1_s"]), np.exp(-dt[k] / p["tau2_s"])
-        v1[k + 1] = v1[k] * a1 + r1 * (1.0 - a1) * i[k + 1]
-        v2[k + 1] = v2[k] * a2 + r2 * (1.0 - a2) * i[k + 1]
-        soc[k + 1] = soc[k] + per_As * i[k + 1] * dt[k]
+    ref_K = reference_C + KELVIN
     for k in range(n):
-        r0[k] = resistances(soc[k], temp[k])[0]
-    return params.at(soc)["ocv_V"] + i * r0 + v1 + v2
+        p = params.at(soc[k])
+        factor = np.array(resistances(soc[k], temp[k])) / np.array(resistances(soc[k], reference_C))
+        r0, r1, r2 = p["r0_Ohm"] * factor[0], p["r1_Ohm"] * factor[1], p["r2_Ohm"] * factor[2]
+        volt[k] = p["ocv_V"] + i[k] * r0 + v1 + v2
+        if k == n - 1:
+            break
+        dt, ik = t[k + 1] - t[k], i[k + 1]  # the current logged at k+1 flowed over the interval
+        i0 = None if i0_A is None else i0_A * (temp[k] + KELVIN) / ref_K / factor[1]
+        a1, a2 = np.exp(-dt / p["tau1_s"]), np.exp(-dt / p["tau2_s"])
+        heat = float(irreversible_heat_W(ik, p["ocv_V"] + ik * r0 + v1 + v2, p["ocv_V"]))
+        v1 = v1 * a1 + r1 * (1.0 - a1) * float(butler_volmer_current_A(ik, i0))
+        v2 = v2 * a2 + r2 * (1.0 - a2) * ik
+        soc[k + 1] = soc[k] + per_As * ik * dt
+        temp[k + 1] = thermal.advance_C(temp[k], heat, dt) if thermal is not None else float(temperature_C[k + 1])
+    return {"voltage_V": volt, "soc_pct": soc, "temperature_C": temp}
+
+
+def fit_ornl_thermal(data_dir, params: EcmParameters, *, c_rate: int = 1, thermocouple: int = LVM_MID_CELL,
+                     ambient_C: float = ORNL_AMBIENT_C) -> LumpedThermal:
+    """Lumped thermal model of the ORNL cell from the thermocouple trace of one discharge test (voltage unused).
+
+    The heat is ``i (v - OCV)`` from the MEASURED current and voltage of the whole test (discharges, CC-CV
+    charges, rests), the OCV from ``params`` at a coulomb-counted SOC (clamped to 0-100 %, starting at the SOC
+    whose OCV is the first rested voltage); it is held over the cycler's sampling intervals and read on the
+    thermocouple's 3 s grid. Only the temperature is fitted, so the test's voltages stay a prediction.
+    """
+    folder = Path(data_dir) / "ornl-leaf"
+    df = releaf.io.read(folder / DISCHARGE_FILES[c_rate]).data
+    t = df["test_time_s"].to_numpy().astype(float)
+    v = df["voltage_V"].to_numpy().astype(float)
+    i = df["current_A"].to_numpy().astype(float)
+    soc = np.empty(t.size)
+    soc[0] = float(np.interp(v[0], params.ocv_V, params.soc_pct))
+    per_As = 100.0 / (3600.0 * params.capacity_Ah)
+    for k in range(t.size - 1):
+        soc[k + 1] = min(100.0, max(0.0, soc[k] + per_As * i[k + 1] * (t[k + 1] - t[k])))
+    heat = irreversible_heat_W(i, v, np.interp(soc, params.soc_pct, params.ocv_V))
+    t_T, temps = read_lvm_temperatures(folder / LVM_FILES[c_rate])
+    keep = (t_T > t[0]) & (t_T <= t[-1])
+    heat_on_grid = heat[np.searchsorted(t, t_T[keep], side="left")]
+    return fit_lumped_thermal(t_T[keep], heat_on_grid, temps[keep, thermocouple], ambient_C=ambient_C,
+                              source=f"{LVM_FILES[c_rate]} TC{thermocouple + 1} with the heat of "
+                                     f"{DISCHARGE_FILES[c_rate]} (ambient {ambient_C:g} degC)")
 
 
 def _first_crossing(t, v, q, cutoff_V: float, from_k: int) -> float | None:
@@ -193,8 +244,8 @@ def _first_crossing(t, v, q, cutoff_V: float, from_k: int) -> float | None:
 
 
 def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V, one_c_A: float = ORNL_1C_A,
-                       temperature=None, include_partial: bool = True,
-                       i0_A: float | None = None) -> list[DischargePrediction]:
+                       include_partial: bool = True, i0_A: float | None = None, resistances=None,
+                       temperature=None, thermal: LumpedThermal | None = None) -> list[DischargePrediction]:
     """The model against every discharge to the cut-off in a test.
 
     Parameters
@@ -203,12 +254,14 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
     ts : the discharge test (TimeSeries), current + = charge
     cutoff_V : lower cut-off [V]
     one_c_A : 1C current [A] (sets rest and recharge thresholds of the segmentation)
-    temperature : optional ``(resistances, t_s, temperature_C)``: resistances ``f(soc, T)`` (see
-        :func:`arrhenius_resistances`) and a measured temperature trace; the prediction then uses
-        :func:`simulate_with_temperature` (samples outside the trace are skipped)
     include_partial : also predict a discharge whose start was not recorded (assumed from 100 % SOC)
     i0_A : Butler-Volmer exchange-current scale of the first RC pair [A] (:func:`releaf.diagnostics.ecm.simulate`;
-        None: linear); not used with ``temperature``
+        None: linear)
+    resistances : ``f(soc, T)`` (:func:`arrhenius_resistances`), needed with ``temperature`` or ``thermal``
+    temperature : optional measured trace ``(t_s, temperature_C)``: the prediction uses
+        :func:`simulate_electrothermal` with it (discharges that end after the trace are skipped)
+    thermal : optional lumped thermal model: :func:`simulate_electrothermal` heats the cell from its ambient at
+        the start of each discharge segment (after the charge and rest before it)
 
     Returns
     -------
@@ -227,7 +280,7 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
         if not d.reached_cutoff or not (d.from_full or include_partial):
             continue
         a, last = d.start_index, d.end_index
-        if temperature is not None and t[last] > temperature[1][-1]:
+        if temperature is not None and t[last] > temperature[0][-1]:
             continue
         seg = slice(a, last + 1)
         ts_, is_ = t[seg], i[seg]
@@ -236,12 +289,14 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
         ext_n = int(np.ceil(0.2 * params.capacity_Ah * 3600.0 / abs(i_end) / EXTEND_DT_S))
         t_all = np.concatenate((ts_, ts_[-1] + EXTEND_DT_S * np.arange(1, ext_n + 1)))
         i_all = np.concatenate((is_, np.full(ext_n, i_end)))
-        if temperature is None:
+        temp_all = None
+        if temperature is None and thermal is None:
             v_all = simulate(params, t_all, i_all, soc0_pct=100.0, i0_A=i0_A)["voltage_V"]
         else:
-            resist, t_T, temp_C = temperature
-            v_all = simulate_with_temperature(params, resist, t_all, i_all, np.interp(t_all, t_T, temp_C),
-                                              soc0_pct=100.0)
+            measured_C = None if temperature is None else np.interp(t_all, *temperature)
+            sim = simulate_electrothermal(params, resistances, t_all, i_all, soc0_pct=100.0, i0_A=i0_A,
+                                          temperature_C=measured_C, thermal=thermal)
+            v_all, temp_all = sim["voltage_V"], sim["temperature_C"]
         s_all = None if step is None else np.concatenate((step[seg], np.full(ext_n, step[last])))
         q_all = -capacity.cumulative_Ah(t_all, i_all, s_all)
         first_loaded = int(np.flatnonzero(is_ < -rest_A)[0])
@@ -259,6 +314,7 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
             rmse_to_90pct_mV=1e3 * float(np.sqrt(np.mean((v_all[early] - v[seg][early]) ** 2))),
             rmse_both_above_cutoff_mV=1e3 * float(np.sqrt(np.mean(err[both] ** 2))),
             t_s=ts_[loaded], measured_V=v[seg][loaded], predicted_V=v_all[loaded],
+            predicted_temperature_C=None if temp_all is None else temp_all[loaded],
         ))
     return out
 
@@ -288,31 +344,38 @@ def fit_ornl_butler_volmer(data_dir, temperature_C: float = 25.0) -> ButlerVolme
 
 def validate_ornl(data_dir, *, fits: dict[float, EcmParameters] | None = None,
                   thermocouple: int = LVM_MID_CELL) -> dict:
-    """The 25 degC model against the ORNL 1C/2C/3C discharges, plain, temperature-corrected and with a
-    Butler-Volmer first RC pair.
+    """The 25 degC model against the ORNL 1C/2C/3C discharges: plain, temperature-corrected, with a
+    Butler-Volmer first RC pair, and electro-thermal.
 
     Returns
     -------
     ``{"fits": ..., "plain": {c_rate: [DischargePrediction]}, "thermal": {c_rate: [...]}, "butler_volmer":
-    {c_rate: [...]}, "bv_fit": ButlerVolmerFit}``; ``butler_volmer`` uses :func:`fit_ornl_butler_volmer` (I0 and
-    the refitted resistances from the 25 degC HPPC only); ``thermal`` uses
-    Arrhenius resistances through the 10/25/40 degC fits driven by thermocouple ``thermocouple`` (0-based) of
-    the matching ``.lvm`` file (discharges beyond the end of that file are left out: the 3C file covers only
-    the first discharge).
+    {c_rate: [...]}, "electrothermal": {c_rate: [...]}, "bv_fit": ButlerVolmerFit, "thermal_fit":
+    LumpedThermal}``; ``butler_volmer`` uses :func:`fit_ornl_butler_volmer` (I0 and the refitted resistances from
+    the 25 degC HPPC only); ``thermal`` uses Arrhenius resistances through the 10/25/40 degC fits driven by
+    thermocouple ``thermocouple`` (0-based) of the matching ``.lvm`` file (discharges beyond the end of that file
+    are left out: the 3C file covers only the first discharge); ``electrothermal`` is the Butler-Volmer model with
+    the same Arrhenius resistances and a lumped thermal model (:func:`fit_ornl_thermal`, fitted on the 1C
+    temperature trace only) that the model's own heat warms, so every discharge is predicted without a
+    measured temperature.
     """
     folder = Path(data_dir) / "ornl-leaf"
     fits = fit_ornl_hppc(data_dir) if fits is None else fits
     model = fits[25.0]
     resist = arrhenius_resistances(fits)
     bv = fit_ornl_butler_volmer(data_dir)
-    plain, thermal, butler_volmer = {}, {}, {}
+    thermal_fit = fit_ornl_thermal(data_dir, bv.params, thermocouple=thermocouple)
+    plain, thermal, butler_volmer, electrothermal = {}, {}, {}, {}
     for c_rate, name in DISCHARGE_FILES.items():
         ts = releaf.io.read(folder / name)
         plain[c_rate] = predict_discharges(model, ts)
         butler_volmer[c_rate] = predict_discharges(bv.params, ts, i0_A=bv.i0_A)
         t_T, temps = read_lvm_temperatures(folder / LVM_FILES[c_rate])
-        thermal[c_rate] = predict_discharges(model, ts, temperature=(resist, t_T, temps[:, thermocouple]))
-    return {"fits": fits, "plain": plain, "thermal": thermal, "butler_volmer": butler_volmer, "bv_fit": bv}
+        thermal[c_rate] = predict_discharges(model, ts, resistances=resist, temperature=(t_T, temps[:, thermocouple]))
+        electrothermal[c_rate] = predict_discharges(bv.params, ts, i0_A=bv.i0_A, resistances=resist,
+                                                    thermal=thermal_fit)
+    return {"fits": fits, "plain": plain, "thermal": thermal, "butler_volmer": butler_volmer,
+            "electrothermal": electrothermal, "bv_fit": bv, "thermal_fit": thermal_fit}
 
 
 def summary_table(predictions: dict[int, list[DischargePrediction]]) -> pl.DataFrame:
