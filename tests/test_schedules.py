@@ -8,8 +8,10 @@ from itertools import groupby
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from releaf import schedules
+from releaf.cli import app
 from releaf.errors import ReleafInputError
 from releaf.fast_protocol import FAST_PULSE_STEPS, Step
 
@@ -227,6 +229,30 @@ def test_arbin_refuses_a_layout_it_has_not_seen():
         schedules.arbin_schedule_sdu(TEMPLATE, -65.0)
     with pytest.raises(ReleafInputError):
         schedules.arbin_schedule_sdu(TEMPLATE, 65.0, current_range="Range1\r\n[Evil]")
+
+
+# --- CLI --------------------------------------------------------------------------------------------------------------
+
+def test_cli_writes_both_files(tmp_path):
+    template = tmp_path / "site.sdu"
+    template.write_bytes(TEMPLATE.encode("latin-1"))
+    result = CliRunner().invoke(app, ["fast-protocol", "--capacity-Ah", "65", "--maccor", str(tmp_path / "f.000"),
+                                      "--arbin", str(tmp_path / "f.sdu"), "--arbin-template", str(template)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "f.000").read_bytes() == schedules.maccor_procedure_xml(65.0).encode()
+    assert (tmp_path / "f.sdu").read_bytes() == schedules.arbin_schedule_sdu(TEMPLATE, 65.0).encode("latin-1")
+    assert "-130" in result.output
+
+
+def test_cli_bad_input_exit_2(tmp_path):
+    runner = CliRunner()
+    for args in (["--capacity-Ah", "0", "--maccor", str(tmp_path / "f.000")], ["--arbin", str(tmp_path / "f.sdu")],
+                 ["--arbin", str(tmp_path / "f.sdu"), "--arbin-template", str(tmp_path / "missing.sdu")],
+                 ["--maccor", str(tmp_path / "no" / "such" / "dir" / "f.000")]):
+        result = runner.invoke(app, ["fast-protocol", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "f.000").exists()
 
 
 def test_default_steps_are_the_fast_protocol():
