@@ -243,6 +243,59 @@ def train_soh(
         console.print(f"{name}: wrote {', '.join(r['files'])}")
 
 
+@app.command("fast-protocol")
+@user_errors
+def fast_protocol(
+    capacity_Ah: Annotated[float, typer.Option("--capacity-Ah", help="nominal capacity of the unit [Ah]; 1C = this "
+                                                                       "many A")] = 65.0,
+    series_groups: Annotated[int, typer.Option(help="cell groups in series (voltage limits are per group)")] = 2,
+    maccor: Annotated[Path | None, typer.Option(help="write the test as a Maccor MIMS procedure file (.000)")] = None,
+    arbin: Annotated[Path | None, typer.Option(help="write the test as an Arbin MITS Pro schedule (.sdu); needs "
+                                                    "--arbin-template")] = None,
+    arbin_template: Annotated[Path | None, typer.Option(help="a schedule saved by the MITS Pro that will run the "
+                                                             "test; its signature and settings are kept")] = None,
+    arbin_current_range: Annotated[str, typer.Option(help="current range of every Arbin step (e.g. Range1, "
+                                                          "Parallel-High): one that carries 2C")] = "Range1",
+):
+    """The 60 s fast pulse test: print its steps for this unit and write them as cycler files.
+
+    The files follow the layout of real published Maccor procedures and Arbin schedules but have not been loaded
+    into MIMS or MITS Pro by releaf: check them in the vendor editor before the first run (docs/fast-test-protocol.md).
+    """
+    from releaf import fast_protocol as fp
+    from releaf import schedules
+    from releaf.errors import ReleafInputError
+
+    files: list[tuple[Path, bytes]] = []
+    if maccor is not None:
+        text = schedules.maccor_procedure_xml(capacity_Ah, series_groups=series_groups)
+        files.append((maccor, text.encode("utf-8")))
+    if arbin is not None:
+        if arbin_template is None:
+            raise ReleafInputError("--arbin", "needs --arbin-template, a schedule saved by your MITS Pro")
+        try:
+            template = arbin_template.read_bytes().decode("latin-1")
+        except OSError as err:
+            raise ReleafInputError(arbin_template, f"cannot read the template: {err.strerror}") from None
+        text = schedules.arbin_schedule_sdu(template, capacity_Ah, series_groups=series_groups,
+                                            current_range=arbin_current_range, template_name=arbin_template)
+        files.append((arbin, text.encode("latin-1")))
+    if maccor is None and arbin is None:
+        fp.current_profile(capacity_Ah)  # validates the capacity like the writers do
+    table = Table("step", "kind", "current A", "duration s", "record every s", box=box.SIMPLE_HEAD,
+                  title=f"fast pulse test, {capacity_Ah:g} Ah unit, {fp.protocol_duration_s():g} s")
+    for row in fp.step_table(capacity_Ah):
+        table.add_row(str(row["step"]), row["kind"], f"{row['current_A']:g}", f"{row['duration_s']:g}",
+                      f"{row['record_every_s']:g}")
+    console.print(table)
+    for path, data in files:
+        try:
+            path.write_bytes(data)
+        except OSError as err:
+            raise ReleafInputError(path, f"cannot write: {err.strerror}") from None
+        console.print(f"wrote {path}")
+
+
 def _print_run(result) -> None:
     s = result.summary
     counts = s["grade_counts"]

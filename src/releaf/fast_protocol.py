@@ -17,6 +17,7 @@ leaves the test at the SOC it came in with. Preconditions (not on the channel): 
 ``profiles_data/leaf_cell_ocv_25C.csv``); 25 +/- 3 degC. Limits: group voltage 3.0–4.2 V, |current| <= 130 A.
 
 The currents are C-rates of the unit's nominal capacity, so the same list serves a cell or another module type.
+``releaf.schedules`` writes the list as a Maccor procedure file and an Arbin schedule (``releaf fast-protocol``).
 
 References
 ----------
@@ -124,11 +125,11 @@ def step_table(nominal_capacity_Ah: float = 65.0, steps=FAST_PULSE_STEPS) -> lis
 
 def maccor_procedure_text(nominal_capacity_Ah: float = 65.0, *, series_groups: int = 2,
                           steps=FAST_PULSE_STEPS) -> str:
-    """The step list as a Maccor procedure table, for transcription in the MIMS procedure editor.
+    """The step list as a Maccor procedure table, for reading or typing into the MIMS procedure editor.
 
-    Maccor stores procedures in its own (versioned) file format which releaf cannot validate without the vendor
-    software, so this is the table an operator types in, not an importable file. Columns follow the editor:
-    step, type, mode, value, limit (end condition), goto, report (data record interval).
+    Columns follow the editor: step, type, mode, value, limit (end condition), goto, report (data record interval).
+    The importable procedure file (``.000``, XML) is written by ``releaf.schedules.maccor_procedure_xml``; this table
+    is the human-readable check of it.
     """
     v_lo, v_hi = (v * series_groups for v in GROUP_V_LIMITS_V)
     lines = [f"; releaf fast SOH pulse test, {protocol_duration_s(steps):.0f} s, unit {nominal_capacity_Ah:g} Ah",
