@@ -50,19 +50,24 @@ def current_steps(current_A, *, min_step_A: float, step_index=None) -> list[Curr
     i = np.asarray(current_A, dtype=float)
     n = len(i)
     jumps = np.flatnonzero(np.abs(np.diff(i)) >= min_step_A)
-    s = None if step_index is None else np.asarray(step_index)
-    steps = []
-    for j, k in enumerate(jumps):
-        # the step cannot outlast the next jump, so only that window is scanned
-        stop = int(jumps[j + 1]) + 1 if j + 1 < len(jumps) else n
-        after = i[k + 1]
-        held = np.abs(i[k + 1 : stop] - after) < min_step_A / 2
-        if s is not None:
-            held &= s[k + 1 : stop] == s[k + 1]
-        off = np.flatnonzero(~held)
-        last = k + (int(off[0]) if off.size else stop - 1 - k)
-        steps.append(CurrentStep(int(k), int(last), float(i[k]), float(after)))
-    return steps
+    if jumps.size == 0:
+        return []
+    # A step cannot outlast the next jump, so the samples after each jump up to the next one (a partition of the
+    # rest of the test) are compared with that step's first sample, all steps at once.
+    first = jumps + 1
+    seg = np.repeat(np.arange(jumps.size), np.diff(np.append(first, n)))
+    tail = slice(int(first[0]), n)
+    held = np.abs(i[tail] - i[first][seg]) < min_step_A / 2
+    if step_index is not None:
+        s = np.asarray(step_index)
+        held &= s[tail] == s[first][seg]
+    breaks = np.flatnonzero(~held) + first[0]
+    ends = np.append(first[1:], n)  # one past each step's window
+    k = np.searchsorted(breaks, first)
+    nxt = breaks[np.minimum(k, breaks.size - 1)] if breaks.size else ends
+    last = np.where((k < breaks.size) & (nxt < ends), nxt, ends) - 1
+    return [CurrentStep(b, e, ib, ia) for b, e, ib, ia in
+            zip(jumps.tolist(), last.tolist(), i[jumps].tolist(), i[first].tolist(), strict=True)]
 
 
 def _r_mOhm(dv: float, di: float) -> float:
@@ -106,7 +111,8 @@ def step_resistance(
     x = t0 + np.asarray(READ_TIMES_S)
     inside = (x >= ts[0] - 1e-9) & (x <= ts[-1] + 1e-9)
     di_at = np.interp(x, ts, cur) - i[b]
-    rows = np.vstack([v, *group_voltages_V]) if group_voltages_V else v[None, :]
+    # only the step's samples of each voltage (stacking whole columns would copy the test per step)
+    rows = (v, *(np.asarray(g, dtype=float) for g in group_voltages_V))
     dv_at = np.array([np.interp(x, ts, row[a : last + 1]) - row[b] for row in rows])
     with np.errstate(divide="ignore", invalid="ignore"):
         r_at = 1000.0 * dv_at / di_at
