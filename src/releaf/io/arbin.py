@@ -23,6 +23,7 @@ Arbin Instruments, MITS Pro data export (CSV/Excel channel sheets).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from collections.abc import Iterator
@@ -231,16 +232,16 @@ def _meta(path: Path, plan: _Plan, sha256: str | None = None) -> SourceMeta:
     )
 
 
-def _fast(path: Path, plan: _Plan) -> pl.DataFrame | None:
-    """The whole file through polars' parser and into canonical columns in one query, or None when it needs the
-    careful path to explain a problem.
+def _fast(source: Path | bytes, plan: _Plan) -> pl.DataFrame | None:
+    """The whole file (its path, or its bytes when already in memory) through polars' parser and into canonical
+    columns in one query, or None when it needs the careful path to explain a problem.
 
     polars fills a short line with nulls and, reading only some columns, does not notice a long one; the caller
     therefore also compares the file's comma count with ``fields x lines`` (:func:`_fields_consistent`).
     """
     schema = _schema(plan)
     try:
-        df = (pl.scan_csv(path, has_header=False, skip_rows=1, new_columns=list(schema), schema=schema,
+        df = (pl.scan_csv(source, has_header=False, skip_rows=1, new_columns=list(schema), schema=schema,
                           quote_char=None, truncate_ragged_lines=False, encoding="utf8-lossy")
               .select(_canonical_exprs(plan)).collect())
     except (pl.exceptions.PolarsError, OSError):
@@ -295,11 +296,17 @@ def read_arbin_csv(path) -> TimeSeries:
     """
     path = Path(path)
     plan = _plan(path, *_read_header(path))
-    with _text.hashing(path, count=b",") as digest:  # hashed (and commas counted) on another thread
-        df = _fast(path, plan)
-    if df is None or not _fields_consistent(plan, df.height, digest.separators):
+    if path.stat().st_size <= _text.IN_MEMORY_BYTES:
+        data = path.read_bytes()
+        df = _fast(data, plan)
+        sha256, commas = hashlib.sha256(data).hexdigest(), _text.count_byte(data, b",")
+    else:
+        with _text.hashing(path, count=b",") as digest:  # hashed (and commas counted) on another thread
+            df = _fast(path, plan)
+        sha256, commas = digest.hexdigest(), digest.separators
+    if df is None or not _fields_consistent(plan, df.height, commas):
         df = _canonical(_careful(path, plan), plan)
-    return validate(TimeSeries(df, _meta(path, plan, digest.hexdigest())), line_of_row=lambda i: FIRST_DATA_LINE + i)
+    return validate(TimeSeries(df, _meta(path, plan, sha256)), line_of_row=lambda i: FIRST_DATA_LINE + i)
 
 
 def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]:
