@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from releaf.errors import ReleafInputError
@@ -157,10 +158,45 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
     if casts:
         df = df.with_columns(casts)
 
-    if _any_problem(df):
+    if not _surely_clean(df) and _any_problem(df):
         _find_problem(df, file, line)
     return ts.with_data(df)
 
+
+def _surely_clean(df: pl.DataFrame) -> bool:
+    """True when the table certainly passes every check of :func:`_any_problem`, decided with numpy on the
+    columns' buffers (a polars query per table is a fixed cost that dominates a small file); False means
+    "not sure" (nulls, NaN, or a problem found) and the polars checks decide.
+    """
+    finite = _finite_columns(df)
+    key = _duplicate_key(df)
+    temperatures = _temperature_columns(df)
+    if any(df[c].null_count() for c in (*finite, *key)) or any(df.schema[c] != pl.Float64 for c in finite):
+        return False
+    values = {c: df[c].to_numpy() for c in {*finite, *key}}
+    if not all(np.isfinite(values[c]).all() for c in finite):
+        return False
+    if (np.diff(values["test_time_s"]) < 0).any():
+        return False
+    same = np.ones(df.height - 1, dtype=bool)
+    for c in key:  # finite floats and null-free integers: numpy's == is polars' eq_missing here
+        same &= values[c][1:] == values[c][:-1]
+    if same.any():
+        return False
+    if _outside_np(values["voltage_V"], -MAX_ABS_VOLTAGE_V, MAX_ABS_VOLTAGE_V) or _outside_np(
+            values["current_A"], -MAX_ABS_CURRENT_A, MAX_ABS_CURRENT_A):
+        return False
+    for c in temperatures:
+        if df.schema[c] != pl.Float64:
+            return False
+        t = df[c].to_numpy()  # nulls become NaN; a NaN of the file is out of range for polars, not for numpy
+        if np.count_nonzero(np.isnan(t)) != df[c].null_count() or _outside_np(t, *TEMPERATURE_RANGE_C):
+            return False
+    return True
+
+
+def _outside_np(values: np.ndarray, lo: float, hi: float) -> bool:
+    return bool(((values < lo) | (values > hi)).any())
 
 
 def _finite_columns(df: pl.DataFrame) -> list[str]:
