@@ -149,12 +149,13 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
             raise ReleafInputError(file, f"required column {name!r} is missing (found: {', '.join(df.columns)})")
     if df.height == 0:
         raise ReleafInputError(file, "no data rows")
+    schema = df.schema  # built anew on every access
     casts = []
     for col in COLUMNS:
-        if col.name in df.columns and col.dtype is not pl.Datetime and df.schema[col.name] != col.dtype:
+        if col.name in schema and col.dtype is not pl.Datetime and schema[col.name] != col.dtype:
             casts.append(pl.col(col.name).cast(col.dtype, strict=False))
-    casts += [pl.col(c).cast(pl.Float64, strict=False) for c in df.columns
-              if c.startswith((GROUP_VOLTAGE_PREFIX, TEMPERATURE_PREFIX)) and df.schema[c] != pl.Float64]
+    casts += [pl.col(c).cast(pl.Float64, strict=False) for c in schema
+              if c.startswith((GROUP_VOLTAGE_PREFIX, TEMPERATURE_PREFIX)) and schema[c] != pl.Float64]
     if casts:
         df = df.with_columns(casts)
 
@@ -168,10 +169,11 @@ def _surely_clean(df: pl.DataFrame) -> bool:
     columns' buffers (a polars query per table is a fixed cost that dominates a small file); False means
     "not sure" (nulls, NaN, or a problem found) and the polars checks decide.
     """
+    schema = df.schema
     finite = _finite_columns(df)
     key = _duplicate_key(df)
     temperatures = _temperature_columns(df)
-    if any(df[c].null_count() for c in (*finite, *key)) or any(df.schema[c] != pl.Float64 for c in finite):
+    if any(df[c].null_count() for c in (*finite, *key)) or any(schema[c] != pl.Float64 for c in finite):
         return False
     values = {c: df[c].to_numpy() for c in {*finite, *key}}
     if not all(np.isfinite(values[c]).all() for c in finite):
@@ -187,7 +189,7 @@ def _surely_clean(df: pl.DataFrame) -> bool:
             values["current_A"], -MAX_ABS_CURRENT_A, MAX_ABS_CURRENT_A):
         return False
     for c in temperatures:
-        if df.schema[c] != pl.Float64:
+        if schema[c] != pl.Float64:
             return False
         t = df[c].to_numpy()  # nulls become NaN; a NaN of the file is out of range for polars, not for numpy
         if np.count_nonzero(np.isnan(t)) != df[c].null_count() or _outside_np(t, *TEMPERATURE_RANGE_C):
