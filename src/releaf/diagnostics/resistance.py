@@ -21,6 +21,7 @@ from releaf.records import PulseResistance
 # The ohmic reading must come from samples at most this far apart (the definition of r0).
 R0_MAX_GAP_S = 1.0
 READ_TIMES_S = (0.1, 1.0, 10.0)
+_READ_TIMES_S = np.asarray(READ_TIMES_S)
 
 
 @dataclass(frozen=True)
@@ -108,17 +109,18 @@ def step_resistance(
     t0 = t[b]
     ts, cur = t[a : last + 1], i[a : last + 1]
     # all read times, for the terminal and every group voltage, in one interpolation each
-    x = t0 + np.asarray(READ_TIMES_S)
-    inside = (x >= ts[0] - 1e-9) & (x <= ts[-1] + 1e-9)
+    x = t0 + _READ_TIMES_S
+    lo, hi = ts[0] - 1e-9, ts[-1] + 1e-9
+    inside = [lo <= xk <= hi for xk in x.tolist()]
     di_at = np.interp(x, ts, cur) - i[b]
     # only the step's samples of each voltage (stacking whole columns would copy the test per step)
     rows = (v, *(np.asarray(g, dtype=float) for g in group_voltages_V))
     dv_at = np.array([np.interp(x, ts, row[a : last + 1]) - row[b] for row in rows])
     with np.errstate(divide="ignore", invalid="ignore"):
-        r_at = 1000.0 * dv_at / di_at
+        r_at = (1000.0 * dv_at / di_at).tolist()
 
     def at(k: int, row: int = 0) -> float | None:
-        return float(r_at[row, k]) if inside[k] else None
+        return r_at[row][k] if inside[k] else None
 
     n_groups = len(group_voltages_V)
     group_r0 = ()
