@@ -143,6 +143,97 @@ def step_resistance(
     )
 
 
+def step_resistances(
+    test_time_s,
+    voltage_V,
+    current_A,
+    steps: list[CurrentStep],
+    *,
+    group_voltages_V: tuple[np.ndarray, ...] = (),
+    soc_pct: list[float | None] | None = None,
+) -> list[PulseResistance]:
+    """:func:`step_resistance` of every step, the same values computed for all steps at once.
+
+    Each column is read at the steps' read times with one ``np.interp`` over the whole test (see
+    :func:`read_in_steps`) instead of one per step and column.
+
+    Parameters
+    ----------
+    test_time_s, voltage_V, current_A : canonical columns [s, V, A]
+    steps : the steps (see :func:`current_steps`)
+    group_voltages_V : per-series-group voltages, for the per-group resistances
+    soc_pct : state of charge at each step [%] (None where unknown), or None
+
+    Returns
+    -------
+    One :class:`releaf.records.PulseResistance` per step, equal to :func:`step_resistance` of it.
+    """
+    t = np.asarray(test_time_s, dtype=float)
+    v = np.asarray(voltage_V, dtype=float)
+    i = np.asarray(current_A, dtype=float)
+    groups = tuple(np.asarray(g, dtype=float) for g in group_voltages_V)
+    socs = [None] * len(steps) if soc_pct is None else list(soc_pct)
+    if not steps or not _sorted(t):
+        return [step_resistance(t, v, i, s, group_voltages_V=groups, soc_pct=x)
+                for s, x in zip(steps, socs, strict=True)]
+    b = np.fromiter((s.before for s in steps), dtype=np.intp, count=len(steps))
+    last = np.fromiter((s.last for s in steps), dtype=np.intp, count=len(steps))
+    a = b + 1
+    x = t[b][:, None] + _READ_TIMES_S
+    inside = ((x >= (t[a] - 1e-9)[:, None]) & (x <= (t[last] + 1e-9)[:, None])).tolist()
+    rows = (v, *groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        di_at = read_in_steps(t, i, x, a, last) - i[b][:, None]
+        r_at = [(1000.0 * (read_in_steps(t, row, x, a, last) - row[b][:, None]) / di_at).tolist() for row in rows]
+        di = i[a] - i[b]
+        r0 = [(1000.0 * (row[a] - row[b]) / di).tolist() for row in rows]
+        r_end = (1000.0 * (v[last] - v[b]) / (i[last] - i[b])).tolist()
+    has_r0 = (t[a] - t[b] <= R0_MAX_GAP_S + 1e-9).tolist()
+    # per column and read time, the value of every step (None where the step does not reach that time)
+    read = [[[r[j] if ins[j] else None for r, ins in zip(col, inside, strict=True)] for j in range(3)]
+            for col in r_at]
+    no_groups = [()] * len(steps)
+    group_r0 = list(zip(*r0[1:], strict=True)) if groups else no_groups
+    group_r1 = list(zip(*(col[1] for col in read[1:]), strict=True)) if groups else no_groups
+    group_r10 = list(zip(*(col[2] for col in read[1:]), strict=True)) if groups else no_groups
+    return [
+        PulseResistance(
+            time_s=t_b, soc_pct=soc, current_before_A=i_b, current_after_A=i_a, duration_s=t_l - t_b,
+            r0_mOhm=r0_k if ok else None, r_0p1s_mOhm=r01, r_1s_mOhm=r1, r_10s_mOhm=r10, r_end_mOhm=r_e,
+            group_r0_mOhm=g0 if ok else (), group_r_1s_mOhm=g1, group_r_10s_mOhm=g10,
+        )
+        for t_b, t_l, i_b, i_a, soc, ok, r0_k, r01, r1, r10, r_e, g0, g1, g10 in zip(
+            t[b].tolist(), t[last].tolist(), i[b].tolist(), i[a].tolist(), socs, has_r0, r0[0], *read[0], r_end,
+            group_r0, group_r1, group_r10, strict=True)
+    ]
+
+
+def read_in_steps(test_time_s: np.ndarray, values: np.ndarray, x_s: np.ndarray, first: np.ndarray,
+                  last: np.ndarray) -> np.ndarray:
+    """``values`` interpolated at ``x_s`` inside each step's samples ``first..last``, for all steps at once.
+
+    Equal to ``np.interp(x, test_time_s[first:last + 1], values[first:last + 1])`` per step, with one ``np.interp``
+    over the whole test: on a sorted time axis a time at or after the step's first sample and before its last is
+    bracketed by the same two samples, and outside them the step's interpolation holds its end values.
+
+    Parameters
+    ----------
+    test_time_s : sample times [s], non-decreasing and without NaN (:func:`_sorted`)
+    values : the column to read, same length
+    x_s : read times [s], one row per step (or one time per step)
+    first, last : first and last sample of each step
+    """
+    ends = (test_time_s[first], test_time_s[last], values[first], values[last])
+    t_first, t_last, v_first, v_last = (e[:, None] for e in ends) if x_s.ndim == 2 else ends
+    inner = np.interp(x_s, test_time_s, values)
+    return np.where(x_s < t_first, v_first, np.where(x_s >= t_last, v_last, inner))
+
+
+def _sorted(t: np.ndarray) -> bool:
+    """Non-decreasing and free of NaN: where :func:`read_in_steps` holds."""
+    return bool((np.diff(t) >= 0).all())
+
+
 def pick_r0(resistances, *, target_soc_pct: float = 50.0, rest_A: float) -> PulseResistance | None:
     """The step whose ohmic resistance represents the unit: a discharge pulse from rest nearest ``target_soc_pct``.
 
