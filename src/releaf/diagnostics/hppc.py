@@ -114,14 +114,16 @@ def hppc_pulses(current_A, test_time_s, step_index=None, *, min_step_A: float | 
     rest = REST_FRACTION * i_max if rest_A is None else rest_A
     if not min_step > 0:
         return []
-    out, level, last_end = [], 0, None
+    out, level, last_end, breaks = [], 0, None, None
     for s in current_steps(i, min_step_A=min_step, step_index=step_index):
         if s.before < after_index:
             continue
         from_rest = abs(s.current_before_A) <= rest and abs(s.current_after_A) >= min_step
         if not from_rest:
             continue
-        s = _whole_pulse(s, i, step_index, rest)
+        if breaks is None:
+            breaks = _pulse_breaks(i, step_index, rest)
+        s = _whole_pulse(s, i, step_index, rest, breaks)
         if t[s.last] - t[s.before] > max_pulse_s:
             continue
         if last_end is None or t[s.before] - last_end > level_gap_s:
@@ -131,24 +133,34 @@ def hppc_pulses(current_A, test_time_s, step_index=None, *, min_step_A: float | 
     return out
 
 
-def _whole_pulse(s: CurrentStep, i: np.ndarray, step_index, rest_A: float) -> CurrentStep:
+def _whole_pulse(s: CurrentStep, i: np.ndarray, step_index, rest_A: float, breaks: np.ndarray | None = None
+                 ) -> CurrentStep:
     """Extend a step from rest over the whole pulse: while the current keeps its sign above rest (and the cycler
     step does not change). A pulse limited by the voltage ramps up or tapers (the regen pulse near 4.2 V); the
-    constant-current step alone would end at its first sample."""
+    constant-current step alone would end at its first sample. ``breaks``: :func:`_pulse_breaks` of the test, if
+    already known."""
     a = s.before + 1
     steps = None if step_index is None else np.asarray(step_index)
-    last, start, size = len(i) - 1, a, 256
-    while start < len(i):  # windows of growing size: a pulse is short, the test after it long
-        end = min(start + size, len(i))
-        same = (np.sign(i[start:end]) == np.sign(i[a])) & (np.abs(i[start:end]) > rest_A)
-        if steps is not None:
-            same &= steps[start:end] == steps[a]
-        off = np.flatnonzero(~same)
-        if off.size:
-            last = start + int(off[0]) - 1
-            break
-        start, size = end, 4 * size
+    starts = np.sign(i[a]) == np.sign(i[a]) and abs(i[a]) > rest_A and (steps is None or steps[a] == steps[a])
+    if not starts:  # the sample after the step is not part of a pulse
+        return s
+    breaks = _pulse_breaks(i, steps, rest_A) if breaks is None else breaks
+    k = int(np.searchsorted(breaks, a, side="right"))
+    last = int(breaks[k]) - 1 if k < breaks.size else len(i) - 1
     return CurrentStep(s.before, max(last, s.last), s.current_before_A, s.current_after_A)
+
+
+def _pulse_breaks(i: np.ndarray, step_index, rest_A: float) -> np.ndarray:
+    """Samples where a pulse running up to the sample before cannot go on: the current changes sign or is at rest
+    (or NaN), or the cycler changes step. Checked between neighbours, which is the same as checking every sample
+    against the pulse's first one: equal signs and steps chain."""
+    sign = np.sign(i)
+    stop = np.ones(len(i), dtype=bool)
+    stop[1:] = (sign[1:] != sign[:-1]) | ~(np.abs(i[1:]) > rest_A)
+    if step_index is not None:
+        steps = np.asarray(step_index)
+        stop[1:] |= steps[1:] != steps[:-1]
+    return np.flatnonzero(stop)
 
 
 def _r_at(t, v, i, step: CurrentStep, x_s: float) -> float | None:
