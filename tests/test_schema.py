@@ -87,4 +87,4 @@ def test_numpy_shortcut_never_passes_a_table_the_checks_reject(cols):
                        "temperature_C": temp, "step_index": step},
                       schema={**dict.fromkeys(("test_time_s", "voltage_V", "current_A", "group_voltage_V_1",
                                                "temperature_C"), pl.Float64), "step_index": pl.Int64})
-    assert not (_surely_clean(df) and _any_problem(df))
+    assert not (_surely_clean(df, df.schema) and _any_problem(df))

@@ -158,24 +158,25 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
               if c.startswith((GROUP_VOLTAGE_PREFIX, TEMPERATURE_PREFIX)) and schema[c] != pl.Float64]
     if casts:
         df = df.with_columns(casts)
+        schema = df.schema
 
-    if not _surely_clean(df) and _any_problem(df):
+    if not _surely_clean(df, schema) and _any_problem(df):
         _find_problem(df, file, line)
     return ts.with_data(df)
 
 
-def _surely_clean(df: pl.DataFrame) -> bool:
+def _surely_clean(df: pl.DataFrame, schema: pl.Schema) -> bool:
     """True when the table certainly passes every check of :func:`_any_problem`, decided with numpy on the
     columns' buffers (a polars query per table is a fixed cost that dominates a small file); False means
-    "not sure" (nulls, NaN, or a problem found) and the polars checks decide.
+    "not sure" (nulls, NaN, or a problem found) and the polars checks decide. ``schema``: ``df.schema``.
     """
-    schema = df.schema
+    series = dict(zip(df.columns, df.get_columns(), strict=True))  # one call, not a lookup per column
     finite = _finite_columns(df)
     key = _duplicate_key(df)
     temperatures = _temperature_columns(df)
-    if any(df[c].null_count() for c in (*finite, *key)) or any(schema[c] != pl.Float64 for c in finite):
+    if any(series[c].null_count() for c in (*finite, *key)) or any(schema[c] != pl.Float64 for c in finite):
         return False
-    values = {c: df[c].to_numpy() for c in {*finite, *key}}
+    values = {c: series[c].to_numpy() for c in {*finite, *key}}
     if not all(np.isfinite(values[c]).all() for c in finite):
         return False
     if (np.diff(values["test_time_s"]) < 0).any():
@@ -191,8 +192,8 @@ def _surely_clean(df: pl.DataFrame) -> bool:
     for c in temperatures:
         if schema[c] != pl.Float64:
             return False
-        t = df[c].to_numpy()  # nulls become NaN; a NaN of the file is out of range for polars, not for numpy
-        if np.count_nonzero(np.isnan(t)) != df[c].null_count() or _outside_np(t, *TEMPERATURE_RANGE_C):
+        t = series[c].to_numpy()  # nulls become NaN; a NaN of the file is out of range for polars, not for numpy
+        if np.count_nonzero(np.isnan(t)) != series[c].null_count() or _outside_np(t, *TEMPERATURE_RANGE_C):
             return False
     return True
 

@@ -101,7 +101,8 @@ class Head:
 
     @property
     def first_line(self) -> str:
-        return self.text.split("\n", 1)[0].rstrip("\r")
+        end = self.text.find("\n")  # not split: that would copy the rest of the head on every access
+        return (self.text if end < 0 else self.text[:end]).rstrip("\r")
 
     @property
     def is_binary(self) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ _UNIT_SCALE = {
 _DEFAULT_UNIT = {"test_time": "s", "step_time": "s", "current": "a", "voltage": "v", "charge_capacity": "ah",
                  "discharge_capacity": "ah", "charge_energy": "wh", "discharge_energy": "wh", "temperature": "c",
                  "step_index": "1", "cycle_index": "1", "datetime": "1", "date_time": "1"}
+_SEPARATORS = re.compile(r"[\s_]+")
 _NAME = re.compile(r"^\s*(?P<base>[^()]*?)\s*(\((?P<unit>[^()]*)\))?\s*$")
 _DATETIME_FORMATS = ("%m/%d/%Y %H:%M:%S%.f", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%Y-%m-%d %H:%M:%S%.f",
                      "%Y-%m-%dT%H:%M:%S%.f", "%d/%m/%Y %H:%M:%S%.f", "%d.%m.%Y %H:%M:%S%.f")
@@ -60,6 +62,9 @@ _MITS_DATE_PLACES = np.array([1e5, 1e4, 0, 1e3, 1e2, 0, 1e9, 1e8, 1e7, 1e6])
 _MITS_TIME_US = np.array([36e9, 36e8, 0, 6e8, 6e7, 0, 1e7, 1e6, 0, 1e5, 1e4, 1e3, 1e2, 1e1, 1])
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _AUX = re.compile(r"aux_(voltage|temperature)_(\d+)")
+_AUX_ORDER = re.compile(r"aux_\w+?_(\d+)")
+# MITS Pro's DateTime text, the common case of _DATETIME_FORMATS[0] (ASCII digits, as strptime's %m wants)
+_MITS_TEXT = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\.([0-9]{1,6})")
 FIRST_DATA_LINE = 2
 
 
@@ -67,7 +72,7 @@ def _split(name: str) -> tuple[str, str | None]:
     m = _NAME.match(name)
     if m is None:
         return name.strip().lower(), None
-    base = re.sub(r"[\s_]+", "_", m.group("base").strip().lower())
+    base = _SEPARATORS.sub("_", m.group("base").strip().lower())
     unit = m.group("unit")
     return base, (unit.strip().lower() if unit else None)
 
@@ -201,6 +206,14 @@ def _datetime_format(text: str) -> str | None:
     """The first of ``_DATETIME_FORMATS`` that reads ``text`` (month first is Arbin's US default), or None."""
     from datetime import datetime
 
+    m = _MITS_TEXT.fullmatch(text)
+    if m:  # strptime is slow; with this layout the first format reads the text iff it is a real date and time
+        month, day, year, hour, minute, second, fraction = m.groups()
+        try:
+            datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), int(fraction.ljust(6, "0")))
+            return _DATETIME_FORMATS[0]
+        except ValueError:
+            pass
     for fmt in _DATETIME_FORMATS:
         try:
             datetime.strptime(text, fmt.replace("%.f", ".%f"))
@@ -285,8 +298,10 @@ def _read_header(path: Path) -> tuple[list[str], list[str] | None]:
     if sniff(head) != "arbin-csv":
         raise ReleafInputError(path, "not an Arbin CSV: the header needs Data_Point, Test_Time, Current and "
                                      "Voltage columns", line=1)
-    lines = head.text.split("\n", 2)
-    first_row = lines[1].rstrip("\r").split(",") if len(lines) > 2 else None
+    text = head.text
+    start = text.find("\n") + 1
+    end = text.find("\n", start) if start else -1
+    first_row = text[start:end].rstrip("\r").split(",") if end >= 0 else None  # a whole line only
     return head.first_line.split(","), first_row
 
 
@@ -410,16 +425,17 @@ def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]
 
 
 def _aux_order(base: str):
-    m = re.fullmatch(r"aux_\w+?_(\d+)", base)
+    m = _AUX_ORDER.fullmatch(base)
     return (base.rsplit("_", 1)[0], int(m.group(1))) if m else (base, 0)
 
 
 def _sibling_metadata(path: Path) -> dict[str, str]:
     """The Arbin test record ``<stem>_Metadata.csv`` next to the data file, if there is one."""
-    for candidate in (path.with_name(path.stem + "_Metadata.csv"), path.with_name(path.stem + "_metadata.csv")):
-        if candidate.is_file():
+    stem = os.path.join(os.path.dirname(path), path.stem)  # os.path: pathlib's with_name is slow for a lookup
+    for candidate in (stem + "_Metadata.csv", stem + "_metadata.csv"):
+        if os.path.isfile(candidate):
             try:
-                table = pl.read_csv(io.BytesIO(candidate.read_bytes()), infer_schema=False, n_rows=1)
+                table = pl.read_csv(io.BytesIO(Path(candidate).read_bytes()), infer_schema=False, n_rows=1)
             except pl.exceptions.PolarsError:
                 return {}
             return {_split(k)[0]: v for k, v in table.row(0, named=True).items() if k and v is not None}
