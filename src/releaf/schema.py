@@ -149,7 +149,7 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
             raise ReleafInputError(file, f"required column {name!r} is missing (found: {', '.join(df.columns)})")
     if df.height == 0:
         raise ReleafInputError(file, "no data rows")
-    schema = df.schema  # built anew on every access
+    schema = dict(zip(df.columns, df.dtypes, strict=True))  # df.schema builds a Schema object on every access
     casts = []
     for col in COLUMNS:
         if col.name in schema and col.dtype is not pl.Datetime and schema[col.name] != col.dtype:
@@ -158,17 +158,17 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
               if c.startswith((GROUP_VOLTAGE_PREFIX, TEMPERATURE_PREFIX)) and schema[c] != pl.Float64]
     if casts:
         df = df.with_columns(casts)
-        schema = df.schema
+        schema = dict(zip(df.columns, df.dtypes, strict=True))
 
     if not _surely_clean(df, schema) and _any_problem(df):
         _find_problem(df, file, line)
     return ts.with_data(df)
 
 
-def _surely_clean(df: pl.DataFrame, schema: pl.Schema) -> bool:
+def _surely_clean(df: pl.DataFrame, schema: dict) -> bool:
     """True when the table certainly passes every check of :func:`_any_problem`, decided with numpy on the
     columns' buffers (a polars query per table is a fixed cost that dominates a small file); False means
-    "not sure" (nulls, NaN, or a problem found) and the polars checks decide. ``schema``: ``df.schema``.
+    "not sure" (nulls, NaN, or a problem found) and the polars checks decide. ``schema``: column name → dtype.
     """
     series = dict(zip(df.columns, df.get_columns(), strict=True))  # one call, not a lookup per column
     finite = _finite_columns(df)

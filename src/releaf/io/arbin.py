@@ -66,6 +66,7 @@ _AUX_ORDER = re.compile(r"aux_\w+?_(\d+)")
 # MITS Pro's DateTime text, the common case of _DATETIME_FORMATS[0] (ASCII digits, as strptime's %m wants)
 _MITS_TEXT = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\.([0-9]{1,6})")
 FIRST_DATA_LINE = 2
+_ARBIN_CSV_COLUMNS = frozenset({"data_point", "test_time", "current", "voltage"})  # what makes a file arbin-csv
 
 
 def _split(name: str) -> tuple[str, str | None]:
@@ -80,7 +81,7 @@ def _split(name: str) -> tuple[str, str | None]:
 def sniff(head: _text.Head) -> str | None:
     """``arbin-csv``, ``arbin-metadata`` or None, from the first bytes of a file."""
     bases = {_split(n)[0] for n in head.first_line.split(",")}
-    if {"data_point", "test_time", "current", "voltage"} <= bases:
+    if _ARBIN_CSV_COLUMNS <= bases:
         return "arbin-csv"
     if {"test_id", "iv_ch_id", "schedule_file_name"} <= bases:
         return "arbin-metadata"
@@ -109,10 +110,10 @@ class _Plan:
     datetime_format: str | None = None  # strptime format of a text DateTime, found on the first data row
 
 
-def _plan(path, header: list[str], first_row: list[str] | None = None) -> _Plan:
+def _plan(path, header: list[str], first_row: list[str] | None = None,
+          split: list[tuple[str, str | None]] | None = None) -> _Plan:
     found: dict[str, tuple[int, str, str | None]] = {}
-    for k, name in enumerate(header):
-        base, unit = _split(name)
+    for k, (name, (base, unit)) in enumerate(zip(header, split or [_split(n) for n in header], strict=True)):
         found.setdefault(base, (k, name, unit))
     sources, units_found, conversions = {}, {}, []
 
@@ -175,7 +176,8 @@ def _canonical(raw: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
 
     def col(target: str) -> pl.Series:
         src = s[target]
-        c = file_columns[f"c{src.index}"].cast(pl.Float64)
+        c = file_columns[f"c{src.index}"]
+        c = c if c.dtype == pl.Float64 else c.cast(pl.Float64)
         return c * src.scale if src.scale != 1.0 else c
 
     out = [col("test_time_s").alias("test_time_s"), col("voltage_V").alias("voltage_V"),
@@ -287,17 +289,20 @@ def _schema(plan: _Plan) -> dict[str, type[pl.DataType]]:
     return {f"c{k}": (pl.Float64 if k in used else pl.String) for k in range(len(plan.header))}
 
 
-def _read_header(path: Path) -> tuple[list[str], list[str] | None]:
-    """The header's column names and the first data row's fields (None if the file has no data row yet)."""
+def _read_header(path: Path) -> tuple[list[str], list[str] | None, list[tuple[str, str | None]]]:
+    """The header's column names, the first data row's fields (None if the file has no data row yet) and the
+    names split into base and unit (:func:`_split`, for :func:`_plan`)."""
     head = _text.head_of(path)
-    if sniff(head) != "arbin-csv":
+    header = head.first_line.split(",")
+    split = [_split(n) for n in header]
+    if not _ARBIN_CSV_COLUMNS <= {base for base, _ in split}:  # sniff(head) != "arbin-csv", names split once
         raise ReleafInputError(path, "not an Arbin CSV: the header needs Data_Point, Test_Time, Current and "
                                      "Voltage columns", line=1)
     text = head.text
     start = text.find("\n") + 1
     end = text.find("\n", start) if start else -1
     first_row = text[start:end].rstrip("\r").split(",") if end >= 0 else None  # a whole line only
-    return head.first_line.split(","), first_row
+    return header, first_row, split
 
 
 def _meta(path: Path, plan: _Plan, sha256: str | None = None) -> SourceMeta:
