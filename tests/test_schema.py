@@ -70,3 +70,21 @@ def test_duplicated_row_is_named_but_a_shared_time_stamp_is_not():
     assert err.value.line == 4
     # a step change logged at the same instant (different current) is a real sample
     validate(table(test_time_s=[0.0, 1.0, 1.0], current_A=[0.0, -10.0, 0.0]))
+
+
+_VALUES = st.one_of(st.none(), st.sampled_from([0.0, -0.0, 1.0, 2.0, 200.0, -70.0, 2000.5, math.nan, math.inf,
+                                                 -math.inf]))
+
+
+@given(st.integers(1, 6).flatmap(lambda n: st.tuples(*(st.lists(_VALUES, min_size=n, max_size=n) for _ in range(5)),
+                                                     st.lists(st.one_of(st.none(), st.integers(0, 1)), min_size=n,
+                                                              max_size=n))))
+def test_numpy_shortcut_never_passes_a_table_the_checks_reject(cols):
+    from releaf.schema import _any_problem, _surely_clean
+
+    t, v, i, g, temp, step = cols
+    df = pl.DataFrame({"test_time_s": t, "voltage_V": v, "current_A": i, "group_voltage_V_1": g,
+                       "temperature_C": temp, "step_index": step},
+                      schema={**dict.fromkeys(("test_time_s", "voltage_V", "current_A", "group_voltage_V_1",
+                                               "temperature_C"), pl.Float64), "step_index": pl.Int64})
+    assert not (_surely_clean(df, df.schema) and _any_problem(df))

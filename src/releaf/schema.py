@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from releaf.errors import ReleafInputError
@@ -148,19 +149,57 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
             raise ReleafInputError(file, f"required column {name!r} is missing (found: {', '.join(df.columns)})")
     if df.height == 0:
         raise ReleafInputError(file, "no data rows")
+    schema = dict(zip(df.columns, df.dtypes, strict=True))  # df.schema builds a Schema object on every access
     casts = []
     for col in COLUMNS:
-        if col.name in df.columns and col.dtype is not pl.Datetime and df.schema[col.name] != col.dtype:
+        if col.name in schema and col.dtype is not pl.Datetime and schema[col.name] != col.dtype:
             casts.append(pl.col(col.name).cast(col.dtype, strict=False))
-    casts += [pl.col(c).cast(pl.Float64, strict=False) for c in df.columns
-              if c.startswith((GROUP_VOLTAGE_PREFIX, TEMPERATURE_PREFIX)) and df.schema[c] != pl.Float64]
+    casts += [pl.col(c).cast(pl.Float64, strict=False) for c in schema
+              if c.startswith((GROUP_VOLTAGE_PREFIX, TEMPERATURE_PREFIX)) and schema[c] != pl.Float64]
     if casts:
         df = df.with_columns(casts)
+        schema = dict(zip(df.columns, df.dtypes, strict=True))
 
-    if _any_problem(df):
+    if not _surely_clean(df, schema) and _any_problem(df):
         _find_problem(df, file, line)
     return ts.with_data(df)
 
+
+def _surely_clean(df: pl.DataFrame, schema: dict) -> bool:
+    """True when the table certainly passes every check of :func:`_any_problem`, decided with numpy on the
+    columns' buffers (a polars query per table is a fixed cost that dominates a small file); False means
+    "not sure" (nulls, NaN, or a problem found) and the polars checks decide. ``schema``: column name → dtype.
+    """
+    series = dict(zip(df.columns, df.get_columns(), strict=True))  # one call, not a lookup per column
+    finite = _finite_columns(df)
+    key = _duplicate_key(df)
+    temperatures = _temperature_columns(df)
+    if any(series[c].null_count() for c in (*finite, *key)) or any(schema[c] != pl.Float64 for c in finite):
+        return False
+    values = {c: series[c].to_numpy() for c in {*finite, *key}}
+    if not all(np.isfinite(values[c]).all() for c in finite):
+        return False
+    if (np.diff(values["test_time_s"]) < 0).any():
+        return False
+    same = np.ones(df.height - 1, dtype=bool)
+    for c in key:  # finite floats and null-free integers: numpy's == is polars' eq_missing here
+        same &= values[c][1:] == values[c][:-1]
+    if same.any():
+        return False
+    if _outside_np(values["voltage_V"], -MAX_ABS_VOLTAGE_V, MAX_ABS_VOLTAGE_V) or _outside_np(
+            values["current_A"], -MAX_ABS_CURRENT_A, MAX_ABS_CURRENT_A):
+        return False
+    for c in temperatures:
+        if schema[c] != pl.Float64:
+            return False
+        t = series[c].to_numpy()  # nulls become NaN; a NaN of the file is out of range for polars, not for numpy
+        if np.count_nonzero(np.isnan(t)) != series[c].null_count() or _outside_np(t, *TEMPERATURE_RANGE_C):
+            return False
+    return True
+
+
+def _outside_np(values: np.ndarray, lo: float, hi: float) -> bool:
+    return bool(((values < lo) | (values > hi)).any())
 
 
 def _finite_columns(df: pl.DataFrame) -> list[str]:

@@ -137,3 +137,23 @@ def test_summary_over_temperature_shows_the_expected_trend():
 def test_missing_column_is_a_user_error():
     with pytest.raises(ReleafInputError, match="current_A"):
         hppc.hppc_table(pl.DataFrame({"test_time_s": [0.0, 1.0], "voltage_V": [3.7, 3.7]}))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([0.0, -1.0, 5.0, -5.0, 2.0, 0.01, -0.01, float("nan")]), min_size=2, max_size=80),
+       st.lists(st.integers(0, 2), min_size=80, max_size=80), st.booleans(), st.sampled_from([0.0, 0.05, 1.0]))
+def test_pulse_end_from_breaks_equals_a_scan_from_the_pulse_start(current, steps, with_steps, rest):
+    """Ends found from neighbour-to-neighbour breaks equal scanning every later sample against the first one."""
+    from releaf.diagnostics.hppc import _whole_pulse
+    from releaf.diagnostics.resistance import current_steps
+
+    i = np.asarray(current)
+    step_index = np.asarray(steps[: len(i)]) if with_steps else None
+    for s in current_steps(i, min_step_A=1.0, step_index=step_index):
+        a = s.before + 1
+        same = (np.sign(i[a:]) == np.sign(i[a])) & (np.abs(i[a:]) > rest)
+        if step_index is not None:
+            same &= step_index[a:] == step_index[a]
+        off = np.flatnonzero(~same)
+        last = a + (int(off[0]) - 1 if off.size else len(same) - 1)
+        assert _whole_pulse(s, i, step_index, rest).last == max(last, s.last)

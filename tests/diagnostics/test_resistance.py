@@ -50,3 +50,22 @@ def test_pick_r0_prefers_discharge_pulse_nearest_50_pct():
 
     rs = [pr(90, 0, -30, 1.0), pr(52, 0, 22.5, 2.0), pr(45, 0, -30, 3.0), pr(20, 0, -30, 4.0)]
     assert resistance.pick_r0(rs, rest_A=0.5).r0_mOhm == 3.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 0.05, 0.1, 0.9, 1.0, 5.0, 10.0]), min_size=2, max_size=60),
+       st.lists(st.sampled_from([0.0, -1.0, 5.0, -5.0, 2.0]), min_size=60, max_size=60), st.booleans())
+def test_all_steps_at_once_equal_one_step_at_a_time(dt, current, shuffled):
+    """Whole-test interpolation must read exactly what per-step interpolation reads, duplicate times included."""
+    t = np.cumsum(dt) + 0.3
+    if shuffled:  # unsorted time: the per-step path
+        t = t[::-1].copy()
+    i = np.asarray(current[: len(t)])
+    v = 4.0 + 0.01 * np.sin(np.arange(len(t)))
+    groups = (v / 2 + 0.001, v / 2)
+    steps = resistance.current_steps(i, min_step_A=1.0)
+    socs = [float(k) if k % 2 else None for k in range(len(steps))]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        one = [resistance.step_resistance(t, v, i, s, group_voltages_V=groups, soc_pct=x)
+               for s, x in zip(steps, socs, strict=True)]
+    assert repr(resistance.step_resistances(t, v, i, steps, group_voltages_V=groups, soc_pct=socs)) == repr(one)

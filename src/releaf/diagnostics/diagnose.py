@@ -52,10 +52,10 @@ def _hppc_rows(ts: TimeSeries, capacity_Ah: float | None, n_steps: int) -> tuple
     """Resistance per HPPC pulse when the test has pulses at two or more SOC levels (else nothing)."""
     if n_steps < 4:
         return ()
-    tab = hppc.hppc_table(ts, capacity_Ah=capacity_Ah)
-    if tab.height == 0 or tab["level"].n_unique() < 2:
+    rows = hppc.hppc_records(ts, capacity_Ah=capacity_Ah)
+    if len({r["level"] for r in rows}) < 2:
         return ()
-    return tuple(tab.to_dicts())
+    return tuple(rows)
 
 
 def _ecm(ts: TimeSeries, capacity_Ah: float | None, warnings: list[str]) -> dict | None:
@@ -170,10 +170,8 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     cap = chosen.capacity_Ah if chosen else None
     steps = resistance.current_steps(i, min_step_A=MIN_STEP_C_RATE * profile.nominal_capacity_Ah, step_index=step)
     taps = tuple(group_v) if ts.group_columns else ()
-    rs = tuple(
-        resistance.step_resistance(t, v, i, s, group_voltages_V=taps, soc_pct=_soc_at(s.before, q, discharges, cap))
-        for s in steps
-    )
+    rs = tuple(resistance.step_resistances(t, v, i, steps, group_voltages_V=taps,
+                                           soc_pct=[_soc_at(s.before, q, discharges, cap) for s in steps]))
     r0_step = resistance.pick_r0(rs, rest_A=rest_A)
     if r0_step is None:
         warnings.append("no current step sampled within 1 s: ohmic resistance not measurable")

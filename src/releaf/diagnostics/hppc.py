@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from releaf.diagnostics.capacity import cumulative_Ah
-from releaf.diagnostics.resistance import CurrentStep, current_steps, step_resistance
+from releaf.diagnostics.resistance import CurrentStep, _sorted, current_steps, read_in_steps, step_resistances
 from releaf.errors import ReleafInputError
 from releaf.schema import GROUP_VOLTAGE_PREFIX, TimeSeries
 
@@ -114,14 +114,16 @@ def hppc_pulses(current_A, test_time_s, step_index=None, *, min_step_A: float | 
     rest = REST_FRACTION * i_max if rest_A is None else rest_A
     if not min_step > 0:
         return []
-    out, level, last_end = [], 0, None
+    out, level, last_end, breaks = [], 0, None, None
     for s in current_steps(i, min_step_A=min_step, step_index=step_index):
         if s.before < after_index:
             continue
         from_rest = abs(s.current_before_A) <= rest and abs(s.current_after_A) >= min_step
         if not from_rest:
             continue
-        s = _whole_pulse(s, i, step_index, rest)
+        if breaks is None:
+            breaks = _pulse_breaks(i, step_index, rest)
+        s = _whole_pulse(s, i, step_index, rest, breaks)
         if t[s.last] - t[s.before] > max_pulse_s:
             continue
         if last_end is None or t[s.before] - last_end > level_gap_s:
@@ -131,17 +133,34 @@ def hppc_pulses(current_A, test_time_s, step_index=None, *, min_step_A: float | 
     return out
 
 
-def _whole_pulse(s: CurrentStep, i: np.ndarray, step_index, rest_A: float) -> CurrentStep:
+def _whole_pulse(s: CurrentStep, i: np.ndarray, step_index, rest_A: float, breaks: np.ndarray | None = None
+                 ) -> CurrentStep:
     """Extend a step from rest over the whole pulse: while the current keeps its sign above rest (and the cycler
     step does not change). A pulse limited by the voltage ramps up or tapers (the regen pulse near 4.2 V); the
-    constant-current step alone would end at its first sample."""
+    constant-current step alone would end at its first sample. ``breaks``: :func:`_pulse_breaks` of the test, if
+    already known."""
     a = s.before + 1
-    same = (np.sign(i[a:]) == np.sign(i[a])) & (np.abs(i[a:]) > rest_A)
-    if step_index is not None:
-        same &= np.asarray(step_index)[a:] == step_index[a]
-    off = np.flatnonzero(~same)
-    last = a + (int(off[0]) - 1 if off.size else len(same) - 1)
+    steps = None if step_index is None else np.asarray(step_index)
+    starts = np.sign(i[a]) == np.sign(i[a]) and abs(i[a]) > rest_A and (steps is None or steps[a] == steps[a])
+    if not starts:  # the sample after the step is not part of a pulse
+        return s
+    breaks = _pulse_breaks(i, steps, rest_A) if breaks is None else breaks
+    k = int(np.searchsorted(breaks, a, side="right"))
+    last = int(breaks[k]) - 1 if k < breaks.size else len(i) - 1
     return CurrentStep(s.before, max(last, s.last), s.current_before_A, s.current_after_A)
+
+
+def _pulse_breaks(i: np.ndarray, step_index, rest_A: float) -> np.ndarray:
+    """Samples where a pulse running up to the sample before cannot go on: the current changes sign or is at rest
+    (or NaN), or the cycler changes step. Checked between neighbours, which is the same as checking every sample
+    against the pulse's first one: equal signs and steps chain."""
+    sign = np.sign(i)
+    stop = np.ones(len(i), dtype=bool)
+    stop[1:] = (sign[1:] != sign[:-1]) | ~(np.abs(i[1:]) > rest_A)
+    if step_index is not None:
+        steps = np.asarray(step_index)
+        stop[1:] |= steps[1:] != steps[:-1]
+    return np.flatnonzero(stop)
 
 
 def _r_at(t, v, i, step: CurrentStep, x_s: float) -> float | None:
@@ -152,6 +171,22 @@ def _r_at(t, v, i, step: CurrentStep, x_s: float) -> float | None:
         return None
     di = float(np.interp(tx, t[a:last + 1], i[a:last + 1])) - i[step.before]
     return float(1000.0 * (np.interp(tx, t[a:last + 1], v[a:last + 1]) - v[step.before]) / di)
+
+
+def _r_at_steps(t, voltages, i, steps: list[CurrentStep], x_s: float) -> list[list[float | None]]:
+    """:func:`_r_at` of every step for each of ``voltages`` (one list per voltage), all steps at once (see
+    :func:`releaf.diagnostics.resistance.read_in_steps`)."""
+    if not steps or not _sorted(t):
+        return [[_r_at(t, v, i, s, x_s) for s in steps] for v in voltages]
+    b = np.fromiter((s.before for s in steps), dtype=np.intp, count=len(steps))
+    last = np.fromiter((s.last for s in steps), dtype=np.intp, count=len(steps))
+    a = b + 1
+    tx = t[b] + x_s
+    readable = (~((t[a] > tx + 1e-9) | (t[last] < tx - 1e-9))).tolist()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        di = read_in_steps(t, i, tx, a, last) - i[b]
+        r = [(1000.0 * (read_in_steps(t, v, tx, a, last) - v[b]) / di).tolist() for v in voltages]
+    return [[r[n][k] if readable[k] else None for k in range(len(steps))] for n in range(len(voltages))]
 
 
 def hppc_table(ts, *, capacity_Ah: float | None = None, temperature_C: float | None = None,
@@ -179,6 +214,20 @@ def hppc_table(ts, *, capacity_Ah: float | None = None, temperature_C: float | N
     ------
     ReleafInputError : required columns missing, or no charge removed after the top of the test.
     """
+    rows, n_groups = _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s)
+    return pl.DataFrame(rows, schema=_schema(n_groups)) if rows else _empty(n_groups)
+
+
+def hppc_records(ts, *, capacity_Ah: float | None = None, temperature_C: float | None = None,
+                 min_step_A: float | None = None, max_pulse_s: float = MAX_PULSE_S) -> list[dict]:
+    """The rows of :func:`hppc_table` as dicts (its columns, in its order and types), without building the table.
+
+    Parameters and errors as :func:`hppc_table`; for callers that only iterate the pulses (the diagnosis).
+    """
+    return _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s)[0]
+
+
+def _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s) -> tuple[list[dict], int]:
     df, name, group_cols = _frame(ts)
     t, v, i, step = _arrays(df, name)
     try:
@@ -187,30 +236,40 @@ def hppc_table(ts, *, capacity_Ah: float | None = None, temperature_C: float | N
         raise ReleafInputError(name, err.message) from None
     pulses = hppc_pulses(i, t, step, min_step_A=min_step_A, max_pulse_s=max_pulse_s, after_index=top)
     if not pulses:
-        return _empty(len(group_cols))
+        return [], len(group_cols)
     groups = [df[c].to_numpy().astype(float) for c in group_cols]
     temp = df["temperature_C"].to_numpy().astype(float) if "temperature_C" in df.columns else None
+    temperature_C = None if temperature_C is None else float(temperature_C)  # a Float64 column of the table
+    steps = [s for _, s in pulses]
+    rs = step_resistances(t, v, i, steps, group_voltages_V=tuple(groups))
+    r30 = _r_at_steps(t, (v, *groups), i, steps, READ_30S)
+    before = [s.before for s in steps]
+    t_before, soc_before, v_before = t[before].tolist(), soc[before].tolist(), v[before].tolist()
+    finite_temp = temp is not None and bool(np.isfinite(temp).all())
+    group_keys = [(f"r0_mOhm_g{g}", f"r_1s_mOhm_g{g}", f"r_10s_mOhm_g{g}", f"r_30s_mOhm_g{g}")
+                  for g in range(1, len(groups) + 1)]
     rows = []
-    for level, s in pulses:
-        r = step_resistance(t, v, i, s, group_voltages_V=tuple(groups))
-        if temp is not None and np.isfinite(temp[s.before + 1 : s.last + 1]).any():
+    for k, ((level, s), r) in enumerate(zip(pulses, rs, strict=True)):
+        if finite_temp:  # np.mean's own sum and division, without its checks
+            temp_C = float(np.add.reduce(temp[s.before + 1 : s.last + 1])) / (s.last - s.before)
+        elif temp is not None and np.isfinite(temp[s.before + 1 : s.last + 1]).any():
             temp_C = float(np.nanmean(temp[s.before + 1 : s.last + 1]))
         else:
             temp_C = temperature_C
         row = {
-            "level": level, "time_s": float(t[s.before]), "soc_pct": float(soc[s.before]),
+            "level": level, "time_s": t_before[k], "soc_pct": soc_before[k],
             "direction": "charge" if s.current_after_A > 0 else "discharge", "current_A": s.current_after_A,
-            "duration_s": r.duration_s, "rest_voltage_V": float(v[s.before]), "r0_mOhm": r.r0_mOhm,
-            "r_1s_mOhm": r.r_1s_mOhm, "r_10s_mOhm": r.r_10s_mOhm, "r_30s_mOhm": _r_at(t, v, i, s, READ_30S),
+            "duration_s": r.duration_s, "rest_voltage_V": v_before[k], "r0_mOhm": r.r0_mOhm,
+            "r_1s_mOhm": r.r_1s_mOhm, "r_10s_mOhm": r.r_10s_mOhm, "r_30s_mOhm": r30[0][k],
             "r_end_mOhm": r.r_end_mOhm, "temperature_C": temp_C,
         }
-        for k, g in enumerate(groups, start=1):
-            row[f"r0_mOhm_g{k}"] = r.group_r0_mOhm[k - 1] if r.group_r0_mOhm else None
-            row[f"r_1s_mOhm_g{k}"] = r.group_r_1s_mOhm[k - 1]
-            row[f"r_10s_mOhm_g{k}"] = r.group_r_10s_mOhm[k - 1]
-            row[f"r_30s_mOhm_g{k}"] = _r_at(t, g, i, s, READ_30S)
+        for g, (k0, k1, k10, k30) in enumerate(group_keys):
+            row[k0] = r.group_r0_mOhm[g] if r.group_r0_mOhm else None
+            row[k1] = r.group_r_1s_mOhm[g]
+            row[k10] = r.group_r_10s_mOhm[g]
+            row[k30] = r30[g + 1][k]
         rows.append(row)
-    return pl.DataFrame(rows, schema=_schema(len(groups)))
+    return rows, len(groups)
 
 
 def _schema(n_groups: int) -> dict:

@@ -21,6 +21,7 @@ from releaf.records import PulseResistance
 # The ohmic reading must come from samples at most this far apart (the issue's definition of r0).
 R0_MAX_GAP_S = 1.0
 READ_TIMES_S = (0.1, 1.0, 10.0)
+_READ_TIMES_S = np.asarray(READ_TIMES_S)
 
 
 @dataclass(frozen=True)
@@ -50,19 +51,24 @@ def current_steps(current_A, *, min_step_A: float, step_index=None) -> list[Curr
     i = np.asarray(current_A, dtype=float)
     n = len(i)
     jumps = np.flatnonzero(np.abs(np.diff(i)) >= min_step_A)
-    s = None if step_index is None else np.asarray(step_index)
-    steps = []
-    for j, k in enumerate(jumps):
-        # the step cannot outlast the next jump, so only that window is scanned
-        stop = int(jumps[j + 1]) + 1 if j + 1 < len(jumps) else n
-        after = i[k + 1]
-        held = np.abs(i[k + 1 : stop] - after) < min_step_A / 2
-        if s is not None:
-            held &= s[k + 1 : stop] == s[k + 1]
-        off = np.flatnonzero(~held)
-        last = k + (int(off[0]) if off.size else stop - 1 - k)
-        steps.append(CurrentStep(int(k), int(last), float(i[k]), float(after)))
-    return steps
+    if jumps.size == 0:
+        return []
+    # A step cannot outlast the next jump, so the samples after each jump up to the next one (a partition of the
+    # rest of the test) are compared with that step's first sample, all steps at once.
+    first = jumps + 1
+    seg = np.repeat(np.arange(jumps.size), np.diff(np.append(first, n)))
+    tail = slice(int(first[0]), n)
+    held = np.abs(i[tail] - i[first][seg]) < min_step_A / 2
+    if step_index is not None:
+        s = np.asarray(step_index)
+        held &= s[tail] == s[first][seg]
+    breaks = np.flatnonzero(~held) + first[0]
+    ends = np.append(first[1:], n)  # one past each step's window
+    k = np.searchsorted(breaks, first)
+    nxt = breaks[np.minimum(k, breaks.size - 1)] if breaks.size else ends
+    last = np.where((k < breaks.size) & (nxt < ends), nxt, ends) - 1
+    return [CurrentStep(b, e, ib, ia) for b, e, ib, ia in
+            zip(jumps.tolist(), last.tolist(), i[jumps].tolist(), i[first].tolist(), strict=True)]
 
 
 def _r_mOhm(dv: float, di: float) -> float:
@@ -103,16 +109,18 @@ def step_resistance(
     t0 = t[b]
     ts, cur = t[a : last + 1], i[a : last + 1]
     # all read times, for the terminal and every group voltage, in one interpolation each
-    x = t0 + np.asarray(READ_TIMES_S)
-    inside = (x >= ts[0] - 1e-9) & (x <= ts[-1] + 1e-9)
+    x = t0 + _READ_TIMES_S
+    lo, hi = ts[0] - 1e-9, ts[-1] + 1e-9
+    inside = [lo <= xk <= hi for xk in x.tolist()]
     di_at = np.interp(x, ts, cur) - i[b]
-    rows = np.vstack([v, *group_voltages_V]) if group_voltages_V else v[None, :]
+    # only the step's samples of each voltage (stacking whole columns would copy the test per step)
+    rows = (v, *(np.asarray(g, dtype=float) for g in group_voltages_V))
     dv_at = np.array([np.interp(x, ts, row[a : last + 1]) - row[b] for row in rows])
     with np.errstate(divide="ignore", invalid="ignore"):
-        r_at = 1000.0 * dv_at / di_at
+        r_at = (1000.0 * dv_at / di_at).tolist()
 
     def at(k: int, row: int = 0) -> float | None:
-        return float(r_at[row, k]) if inside[k] else None
+        return r_at[row][k] if inside[k] else None
 
     n_groups = len(group_voltages_V)
     group_r0 = ()
@@ -133,6 +141,97 @@ def step_resistance(
         group_r_1s_mOhm=tuple(at(1, g + 1) for g in range(n_groups)),
         group_r_10s_mOhm=tuple(at(2, g + 1) for g in range(n_groups)),
     )
+
+
+def step_resistances(
+    test_time_s,
+    voltage_V,
+    current_A,
+    steps: list[CurrentStep],
+    *,
+    group_voltages_V: tuple[np.ndarray, ...] = (),
+    soc_pct: list[float | None] | None = None,
+) -> list[PulseResistance]:
+    """:func:`step_resistance` of every step, the same values computed for all steps at once.
+
+    Each column is read at the steps' read times with one ``np.interp`` over the whole test (see
+    :func:`read_in_steps`) instead of one per step and column.
+
+    Parameters
+    ----------
+    test_time_s, voltage_V, current_A : canonical columns [s, V, A]
+    steps : the steps (see :func:`current_steps`)
+    group_voltages_V : per-series-group voltages, for the per-group resistances
+    soc_pct : state of charge at each step [%] (None where unknown), or None
+
+    Returns
+    -------
+    One :class:`releaf.records.PulseResistance` per step, equal to :func:`step_resistance` of it.
+    """
+    t = np.asarray(test_time_s, dtype=float)
+    v = np.asarray(voltage_V, dtype=float)
+    i = np.asarray(current_A, dtype=float)
+    groups = tuple(np.asarray(g, dtype=float) for g in group_voltages_V)
+    socs = [None] * len(steps) if soc_pct is None else list(soc_pct)
+    if not steps or not _sorted(t):
+        return [step_resistance(t, v, i, s, group_voltages_V=groups, soc_pct=x)
+                for s, x in zip(steps, socs, strict=True)]
+    b = np.fromiter((s.before for s in steps), dtype=np.intp, count=len(steps))
+    last = np.fromiter((s.last for s in steps), dtype=np.intp, count=len(steps))
+    a = b + 1
+    x = t[b][:, None] + _READ_TIMES_S
+    inside = ((x >= (t[a] - 1e-9)[:, None]) & (x <= (t[last] + 1e-9)[:, None])).tolist()
+    rows = (v, *groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        di_at = read_in_steps(t, i, x, a, last) - i[b][:, None]
+        r_at = [(1000.0 * (read_in_steps(t, row, x, a, last) - row[b][:, None]) / di_at).tolist() for row in rows]
+        di = i[a] - i[b]
+        r0 = [(1000.0 * (row[a] - row[b]) / di).tolist() for row in rows]
+        r_end = (1000.0 * (v[last] - v[b]) / (i[last] - i[b])).tolist()
+    has_r0 = (t[a] - t[b] <= R0_MAX_GAP_S + 1e-9).tolist()
+    # per column and read time, the value of every step (None where the step does not reach that time)
+    read = [[[r[j] if ins[j] else None for r, ins in zip(col, inside, strict=True)] for j in range(3)]
+            for col in r_at]
+    no_groups = [()] * len(steps)
+    group_r0 = list(zip(*r0[1:], strict=True)) if groups else no_groups
+    group_r1 = list(zip(*(col[1] for col in read[1:]), strict=True)) if groups else no_groups
+    group_r10 = list(zip(*(col[2] for col in read[1:]), strict=True)) if groups else no_groups
+    return [
+        PulseResistance(
+            time_s=t_b, soc_pct=soc, current_before_A=i_b, current_after_A=i_a, duration_s=t_l - t_b,
+            r0_mOhm=r0_k if ok else None, r_0p1s_mOhm=r01, r_1s_mOhm=r1, r_10s_mOhm=r10, r_end_mOhm=r_e,
+            group_r0_mOhm=g0 if ok else (), group_r_1s_mOhm=g1, group_r_10s_mOhm=g10,
+        )
+        for t_b, t_l, i_b, i_a, soc, ok, r0_k, r01, r1, r10, r_e, g0, g1, g10 in zip(
+            t[b].tolist(), t[last].tolist(), i[b].tolist(), i[a].tolist(), socs, has_r0, r0[0], *read[0], r_end,
+            group_r0, group_r1, group_r10, strict=True)
+    ]
+
+
+def read_in_steps(test_time_s: np.ndarray, values: np.ndarray, x_s: np.ndarray, first: np.ndarray,
+                  last: np.ndarray) -> np.ndarray:
+    """``values`` interpolated at ``x_s`` inside each step's samples ``first..last``, for all steps at once.
+
+    Equal to ``np.interp(x, test_time_s[first:last + 1], values[first:last + 1])`` per step, with one ``np.interp``
+    over the whole test: on a sorted time axis a time at or after the step's first sample and before its last is
+    bracketed by the same two samples, and outside them the step's interpolation holds its end values.
+
+    Parameters
+    ----------
+    test_time_s : sample times [s], non-decreasing and without NaN (:func:`_sorted`)
+    values : the column to read, same length
+    x_s : read times [s], one row per step (or one time per step)
+    first, last : first and last sample of each step
+    """
+    ends = (test_time_s[first], test_time_s[last], values[first], values[last])
+    t_first, t_last, v_first, v_last = (e[:, None] for e in ends) if x_s.ndim == 2 else ends
+    inner = np.interp(x_s, test_time_s, values)
+    return np.where(x_s < t_first, v_first, np.where(x_s >= t_last, v_last, inner))
+
+
+def _sorted(t: np.ndarray) -> bool:
+    """Non-decreasing and free of NaN: where :func:`read_in_steps` holds."""
+    return bool((np.diff(t) >= 0).all())
 
 
 def pick_r0(resistances, *, target_soc_pct: float = 50.0, rest_A: float) -> PulseResistance | None:
