@@ -141,8 +141,9 @@ def _whole_pulse(s: CurrentStep, i: np.ndarray, step_index, rest_A: float, break
     already known."""
     a = s.before + 1
     steps = None if step_index is None else np.asarray(step_index)
-    starts = np.sign(i[a]) == np.sign(i[a]) and abs(i[a]) > rest_A and (steps is None or steps[a] == steps[a])
-    if not starts:  # the sample after the step is not part of a pulse
+    # the sample after the step opens a pulse only above rest, with a known cycler step (x != x: NaN)
+    starts = abs(i[a]) > rest_A and (steps is None or steps[a] == steps[a])
+    if not starts:
         return s
     breaks = _pulse_breaks(i, steps, rest_A) if breaks is None else breaks
     k = int(np.searchsorted(breaks, a, side="right"))
