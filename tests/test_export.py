@@ -143,3 +143,15 @@ def test_hypothesis_round_trip(tmp_path, ts):
     write_batteryarchive(ts, tmp_path / "h_timeseries.csv")
     back = read(tmp_path / "h_timeseries.csv")
     assert_same(ts.data, back.data, BA_COLUMNS)
+
+
+def test_a_current_that_changes_sign_between_two_samples_is_not_read_as_flipped(tmp_path):
+    # found by test_hypothesis_round_trip: -2 A then +1 A in one step; the trapezoid of that interval (-0.5 A)
+    # grows the discharge counter while the logged current is positive, which once made the reader flip the sign
+    df = pl.DataFrame({"test_time_s": [1.0, 2.0], "voltage_V": [3.7, 3.7], "current_A": [-2.0, 1.0],
+                       "step_index": [0, 0]})
+    ts = validate(TimeSeries(df, SourceMeta("mem", "", "test", "test")))
+    write_bdf(ts, tmp_path / "s.bdf.csv")
+    back = read(tmp_path / "s.bdf.csv")
+    assert back.data["current_A"].to_list() == [-2.0, 1.0]
+    assert not any("flipped" in c for c in back.meta.conversions)

@@ -250,7 +250,10 @@ def _inverted_sign(current: pl.Series, step_type: pl.Series | None, q_charge, q_
                 return f"{wrong} of {n_dis + n_chg} charge/discharge rows carry the opposite sign in 'Step Type'"
             return None
     if q_discharge is not None:
-        growing = (q_discharge.diff() > 0).fill_null(False) & moving
+        # only intervals with one direction throughout: where the current changes sign, an integrated counter may
+        # grow either way (a trapezoid of -2 A then +1 A discharges)
+        steady = (current * current.shift(1) > 0).fill_null(False)
+        growing = (q_discharge.diff() > 0).fill_null(False) & steady
         if growing.any() and int((growing & (current > 0)).sum()) > 0.5 * int(growing.sum()):
             return "the discharge capacity grows while the current is positive"
     return None
