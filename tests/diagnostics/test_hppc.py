@@ -157,3 +157,12 @@ def test_pulse_end_from_breaks_equals_a_scan_from_the_pulse_start(current, steps
         off = np.flatnonzero(~same)
         last = a + (int(off[0]) - 1 if off.size else len(same) - 1)
         assert _whole_pulse(s, i, step_index, rest).last == max(last, s.last)
+
+
+def test_records_are_the_table_rows_and_min_levels_drops_a_single_level():
+    one_level = _synthetic_hppc(2.0, 1.0, 10.0)
+    assert hppc.hppc_records(one_level, temperature_C=25.0) == hppc.hppc_table(one_level, temperature_C=25.0).to_dicts()
+    assert hppc.hppc_records(one_level, temperature_C=25.0, min_levels=2) == []
+    ten_levels = _read(ORNL_HPPC[25.0])
+    rows = hppc.hppc_records(ten_levels, min_levels=2)
+    assert rows == hppc.hppc_table(ten_levels).to_dicts() and len({r["level"] for r in rows}) == 10

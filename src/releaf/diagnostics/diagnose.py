@@ -52,10 +52,7 @@ def _hppc_rows(ts: TimeSeries, capacity_Ah: float | None, n_steps: int) -> tuple
     """Resistance per HPPC pulse when the test has pulses at two or more SOC levels (else nothing)."""
     if n_steps < 4:
         return ()
-    rows = hppc.hppc_records(ts, capacity_Ah=capacity_Ah)
-    if len({r["level"] for r in rows}) < 2:
-        return ()
-    return tuple(rows)
+    return tuple(hppc.hppc_records(ts, capacity_Ah=capacity_Ah, min_levels=2))
 
 
 def _ecm(ts: TimeSeries, capacity_Ah: float | None, warnings: list[str]) -> dict | None:

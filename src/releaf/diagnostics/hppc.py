@@ -220,15 +220,17 @@ def hppc_table(ts, *, capacity_Ah: float | None = None, temperature_C: float | N
 
 
 def hppc_records(ts, *, capacity_Ah: float | None = None, temperature_C: float | None = None,
-                 min_step_A: float | None = None, max_pulse_s: float = MAX_PULSE_S) -> list[dict]:
+                 min_step_A: float | None = None, max_pulse_s: float = MAX_PULSE_S, min_levels: int = 1) -> list[dict]:
     """The rows of :func:`hppc_table` as dicts (its columns, in its order and types), without building the table.
 
     Parameters and errors as :func:`hppc_table`; for callers that only iterate the pulses (the diagnosis).
+    ``min_levels``: no rows at all (and no resistance computed) when the pulses span fewer SOC levels.
     """
-    return _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s)[0]
+    return _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s, min_levels)[0]
 
 
-def _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s) -> tuple[list[dict], int]:
+def _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s, min_levels: int = 1
+                ) -> tuple[list[dict], int]:
     df, name, group_cols = _frame(ts)
     t, v, i, step = _arrays(df, name)
     try:
@@ -236,7 +238,7 @@ def _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s) -> tupl
     except ReleafInputError as err:
         raise ReleafInputError(name, err.message) from None
     pulses = hppc_pulses(i, t, step, min_step_A=min_step_A, max_pulse_s=max_pulse_s, after_index=top)
-    if not pulses:
+    if not pulses or len({level for level, _ in pulses}) < min_levels:
         return [], len(group_cols)
     groups = [df[c].to_numpy().astype(float) for c in group_cols]
     temp = df["temperature_C"].to_numpy().astype(float) if "temperature_C" in df.columns else None
