@@ -65,14 +65,15 @@ def _synthetic_test(true: EcmParameters, i0_A: float | None = None):
     return pl.DataFrame({"test_time_s": t, "voltage_V": v, "current_A": i, "step_index": np.array(step)})
 
 
-def test_fit_recovers_a_known_two_rc_cell():
+@pytest.mark.parametrize("fit_soc_step", [False, True])
+def test_fit_recovers_a_known_two_rc_cell(fit_soc_step):
     soc, ocv = load_ocv_table()
     n = soc.size
     true = EcmParameters(capacity_Ah=30.0, soc_pct=soc, ocv_V=ocv, r0_Ohm=np.full(n, 1.6e-3),
                          r1_Ohm=np.full(n, 0.8e-3), tau1_s=np.full(n, 8.0), r2_Ohm=np.full(n, 1.5e-3),
                          tau2_s=np.full(n, 300.0))
     df = _synthetic_test(true)
-    params, report = ecm_fit.fit_ecm_2rc(df, capacity_Ah=30.0, ocv=(soc, ocv))
+    params, report = ecm_fit.fit_ecm_2rc(df, capacity_Ah=30.0, ocv=(soc, ocv), fit_soc_step=fit_soc_step)
     lv = report.levels.filter(pl.col("window") == "level")
     assert lv.height == 3
     np.testing.assert_allclose(lv["r0_mOhm"], 1.6, rtol=0.02)
@@ -81,6 +82,8 @@ def test_fit_recovers_a_known_two_rc_cell():
     np.testing.assert_allclose(lv["r2_mOhm"], 1.5, rtol=0.05)
     np.testing.assert_allclose(lv["tau2_s"], 300.0, rtol=0.05)
     assert lv["rmse_mV"].max() < 0.5
+    # the whole level: the 1080 s step adds 1080 one-second samples to every window that has a relaxation
+    assert (lv["n_samples"].to_numpy() > 1000).all() == fit_soc_step
     # the lowest level (no rest after it) borrows R2, tau2 and still finds R0, R1, tau1
     low = report.levels.filter(pl.col("window") == "pulses").row(0, named=True)
     assert low["r0_mOhm"] == pytest.approx(1.6, rel=0.02) and low["tau1_s"] == pytest.approx(8.0, rel=0.05)

@@ -61,38 +61,51 @@ def test_rmse_definitions(result):
             assert both.sum() > 0.95 * both.size
 
 
-def test_goals_met_at_1c_and_capacity_at_2c(result):
-    """With the dense OCV table (C/15 pseudo-OCV anchored to the HPPC rests): measured 1C RMSE 12.6-13.5 mV,
-    capacity +0.3 to +0.4 %; 2C capacity -0.7 to -0.9 %."""
+def test_goals_met_at_1c_and_capacity_at_2c_and_3c(result):
+    """The whole-level fit (pulses, 10 A SOC step and relaxation of every HPPC level): measured 1C RMSE
+    12.9-13.7 mV, capacity +0.1 to +0.3 %; 2C capacity -0.9 to -1.1 %; 3C capacity +1.4 to +1.8 %."""
     for d in _from_full(result, "plain", 1):
         assert d.rmse_mV <= 20.0 and d.rmse_both_above_cutoff_mV <= 20.0
         assert abs(d.capacity_error_pct) <= 2.0
-    for d in _from_full(result, "plain", 2):
-        assert abs(d.capacity_error_pct) <= 2.0
+    for c in (2, 3):
+        for d in _from_full(result, "plain", c):
+            assert abs(d.capacity_error_pct) <= 2.0
 
 
 def test_goals_missed_are_the_measured_figures(result):
-    """Measured (25 degC model, discharges from full): RMSE 27 mV at 2C and 42 mV at 3C (both definitions within
-    1 mV), 3C capacity +1.1 to +2.1 % (mean +1.6 %, the last discharge just over 2 %). Before the knee the error
-    grows with the rate: the 10 A / 30 A HPPC resistances do not carry to 61-92 A."""
+    """Measured (25 degC model, discharges from full): RMSE 21-23 mV at 2C and 30-33 mV at 3C (both definitions
+    within 2 mV). Before the knee the error grows with the rate: the 10-30 A HPPC resistances do not carry to
+    61-92 A."""
     rmse = {c: np.mean([d.rmse_mV for d in _from_full(result, "plain", c)]) for c in (1, 2, 3)}
     both = {c: np.mean([d.rmse_both_above_cutoff_mV for d in _from_full(result, "plain", c)]) for c in (1, 2, 3)}
-    cap3 = [d.capacity_error_pct for d in _from_full(result, "plain", 3)]
-    assert 22 < rmse[2] < 33 and 22 < both[2] < 33
-    assert 35 < rmse[3] < 48 and 35 < both[3] < 48
-    assert 1.0 < np.mean(cap3) < 2.3 and 1.8 < max(abs(c) for c in cap3) < 2.6
+    assert 20.5 < rmse[2] < 24 and 19.5 < both[2] < 23
+    assert 27 < rmse[3] < 33 and 26 < both[3] < 32
     early = [np.mean([d.rmse_to_90pct_mV for d in _from_full(result, "plain", c)]) for c in (1, 2, 3)]
     assert early[0] < early[1] < early[2]
 
 
+def test_fitting_the_soc_steps_is_what_carries_to_high_rates(result):
+    # the same validation with the pulses and relaxations only (the SOC step simulated, not fitted): measured
+    # 2C 26-29 mV, 3C 41-43 mV, 3C capacity up to +2.1 %
+    pulses_only = validation.validate_ornl(shared("ornl-leaf").parent, fit_soc_step=False)
+    for c, gain_mV in ((2, 4.0), (3, 9.0)):
+        whole = np.mean([d.rmse_mV for d in _from_full(result, "plain", c)])
+        old = np.mean([d.rmse_mV for d in _from_full(pulses_only, "plain", c)])
+        assert whole < old - gain_mV
+    assert max(d.capacity_error_pct for d in _from_full(pulses_only, "plain", 3)) > 2.0
+    one_c = [d.rmse_mV for d in _from_full(result, "plain", 1)]
+    one_c_old = [d.rmse_mV for d in _from_full(pulses_only, "plain", 1)]
+    assert abs(np.mean(one_c) - np.mean(one_c_old)) < 1.0
+
+
 def test_temperature_correction_at_2c(result):
     # Arrhenius factors (fits at 10/25/40 degC, relative to 25 degC) driven by the mid-cell thermocouple (TC2):
-    # measured RMSE 20.3-20.7 vs 24.9-25.8 mV, capacity error within 0.2 % vs -0.8 %
+    # measured RMSE 15.0-15.3 vs 21.0-21.9 mV, capacity error -0.4 to -0.6 % vs -0.9 to -1.1 %
     plain = _from_full(result, "plain", 2)
     thermal = _from_full(result, "thermal", 2)
     assert np.mean([d.rmse_mV for d in thermal]) < np.mean([d.rmse_mV for d in plain]) - 3.0
     assert max(abs(d.capacity_error_pct) for d in thermal) < min(abs(d.capacity_error_pct) for d in plain)
-    # the 3C .lvm covers only the first discharge (start not recorded): measured +3.5 %, RMSE ~56 mV
+    # the 3C .lvm covers only the first discharge (start not recorded): measured +2.7 %, RMSE ~52 mV
     (d3,) = result["thermal"][3]
     assert d3.index == 1 and 2.5 < d3.capacity_error_pct < 4.2 and 45 < d3.rmse_mV < 62
 
@@ -115,8 +128,8 @@ def test_at_25c_the_electrothermal_simulation_is_the_isothermal_one(result):
 
 def test_electrothermal_variant_measured_figures(result):
     """Butler-Volmer + Arrhenius + lumped thermal model (tau and R_th fitted on the 1C thermocouple trace only),
-    no measured temperature. Measured, discharges from full: 1C 12.4-12.6 mV, +0.4 to +0.6 %; 2C 19.7-19.8 mV,
-    -0.1 to +0.2 % (the 2C goals met); 3C 50.8-58.7 mV, +3.0 to +4.1 % (worse than without heating: the 3C gap
+    no measured temperature. Measured, discharges from full: 1C 13.2-13.4 mV, +0.2 to +0.4 %; 2C 16.5-16.8 mV,
+    -0.3 to -0.5 % (the 2C goals met); 3C 45.5-55.0 mV, +2.3 to +3.4 % (worse than without heating: the 3C gap
     is not thermal). Predicted temperature within 1 K RMSE of TC2 at 1C and 2C, peak 2-2.5 K low at 2C."""
     th = result["thermal_fit"]
     assert 1000 < th.tau_s < 2500 and 0.5 < th.r_th_K_per_W < 1.3 and th.rmse_K < 0.6
@@ -124,7 +137,7 @@ def test_electrothermal_variant_measured_figures(result):
     for c in (1, 2):
         for d in et[c]:
             assert d.rmse_mV <= 20.0 and d.rmse_both_above_cutoff_mV <= 20.0 and abs(d.capacity_error_pct) <= 2.0
-    assert all(49 < d.rmse_mV < 61 and 2.8 < d.capacity_error_pct < 4.4 for d in et[3])
+    assert all(43 < d.rmse_mV < 58 and 2.0 < d.capacity_error_pct < 3.8 for d in et[3])
     bv3 = _from_full(result, "butler_volmer", 3)
     assert np.mean([d.rmse_mV for d in et[3]]) > np.mean([d.rmse_mV for d in bv3]) + 10
     # the predicted temperature against the thermocouple (independent measurement, not fitted at 2C)
@@ -146,11 +159,11 @@ def test_lvm_reader_rejects_text(tmp_path):
 
 
 def test_butler_volmer_variant_measured_figures(result):
-    """ECM + Butler-Volmer first pair, I0 fitted on the 25 degC HPPC only (measured: 17.9 A). Measured, discharges
-    from full (mean; both RMSE definitions): 1C 12.9 / 12.8 mV, +0.36 %; 2C 21.7 / 21.5 mV, -0.51 %; 3C 38.6 /
-    36.0 mV, +2.36 % (max 2.86 %). It lowers the voltage error at 2C (27.4 -> 21.7 mV) and 3C (41.8 -> 38.6 mV) but
-    raises the 3C capacity error (+1.6 -> +2.4 %): the goals at 2C/3C stay missed."""
-    assert 14.0 < result["bv_fit"].i0_A < 23.0
+    """ECM + Butler-Volmer first pair, I0 fitted on the 25 degC HPPC only (measured: 26.1 A). Measured, discharges
+    from full (mean; both RMSE definitions): 1C 13.2 / 13.2 mV, +0.2 %; 2C 19.4 / 18.7 mV, -0.8 %; 3C 34.6 /
+    32.7 mV, +1.8 % (max 2.4 %). Better voltage at 2C than the linear model, worse at 3C (more so near the knee)
+    and a worse 3C capacity."""
+    assert 20.0 < result["bv_fit"].i0_A < 33.0
     bv = {c: _from_full(result, "butler_volmer", c) for c in (1, 2, 3)}
     plain = {c: _from_full(result, "plain", c) for c in (1, 2, 3)}
     assert [len(bv[c]) for c in (1, 2, 3)] == [4, 4, 4]
@@ -160,13 +173,11 @@ def test_butler_volmer_variant_measured_figures(result):
 
     for d in bv[1]:
         assert d.rmse_mV <= 20.0 and d.rmse_both_above_cutoff_mV <= 20.0 and abs(d.capacity_error_pct) <= 2.0
-    assert 20.0 < mean(bv[2], "rmse_mV") < 23.5 and 20.0 < mean(bv[2], "rmse_both_above_cutoff_mV") < 23.5
+    assert 18.0 < mean(bv[2], "rmse_mV") < 20.0 and 17.5 < mean(bv[2], "rmse_both_above_cutoff_mV") < 20.0
     assert max(abs(d.capacity_error_pct) for d in bv[2]) <= 2.0
-    assert 36.0 < mean(bv[3], "rmse_mV") < 41.0 and 33.5 < mean(bv[3], "rmse_both_above_cutoff_mV") < 38.5
-    assert 2.0 < mean(bv[3], "capacity_error_pct") < 2.7 and 2.5 < max(d.capacity_error_pct for d in bv[3]) < 3.2
-    # against the linear model: better voltage at 2C and 3C (before the knee most of all), worse 3C capacity
-    for c in (2, 3):
-        assert mean(bv[c], "rmse_mV") < mean(plain[c], "rmse_mV") - 2.5
-        assert mean(bv[c], "rmse_to_90pct_mV") < mean(plain[c], "rmse_to_90pct_mV") - 4.0
+    assert 32.0 < mean(bv[3], "rmse_mV") < 37.5 and 30.0 < mean(bv[3], "rmse_both_above_cutoff_mV") < 35.5
+    assert 1.5 < mean(bv[3], "capacity_error_pct") < 2.1 and 2.2 < max(d.capacity_error_pct for d in bv[3]) < 2.7
+    assert mean(bv[2], "rmse_mV") < mean(plain[2], "rmse_mV") - 1.5
+    assert mean(bv[3], "rmse_mV") > mean(plain[3], "rmse_mV")
     assert abs(mean(bv[1], "rmse_mV") - mean(plain[1], "rmse_mV")) < 0.5
     assert mean(bv[3], "capacity_error_pct") > mean(plain[3], "capacity_error_pct")

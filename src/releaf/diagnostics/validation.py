@@ -319,10 +319,12 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
     return out
 
 
-def fit_ornl_hppc(data_dir) -> dict[float, EcmParameters]:
-    """The 2-RC fits of the three ORNL cell HPPC files, by ambient temperature [degC]."""
+def fit_ornl_hppc(data_dir, *, fit_soc_step: bool = True) -> dict[float, EcmParameters]:
+    """The 2-RC fits of the three ORNL cell HPPC files, by ambient temperature [degC]; ``fit_soc_step`` as
+    :func:`releaf.diagnostics.ecm_fit.fit_ecm_2rc` (here True: the whole HPPC level, its 10 A step included)."""
     folder = Path(data_dir) / "ornl-leaf"
-    return {T: fit_ecm_2rc(releaf.io.read(folder / name), temperature_C=T)[0] for T, name in HPPC_FILES.items()}
+    return {T: fit_ecm_2rc(releaf.io.read(folder / name), temperature_C=T, fit_soc_step=fit_soc_step)[0]
+            for T, name in HPPC_FILES.items()}
 
 
 def temperature_trend(fits: dict[float, EcmParameters], soc_pct: float = 50.0) -> pl.DataFrame:
@@ -335,15 +337,15 @@ def temperature_trend(fits: dict[float, EcmParameters], soc_pct: float = 50.0) -
     return pl.DataFrame(rows)
 
 
-def fit_ornl_butler_volmer(data_dir, temperature_C: float = 25.0) -> ButlerVolmerFit:
+def fit_ornl_butler_volmer(data_dir, temperature_C: float = 25.0, *, fit_soc_step: bool = True) -> ButlerVolmerFit:
     """The 2-RC fit with a Butler-Volmer first pair (:func:`releaf.diagnostics.ecm_fit.fit_butler_volmer_2rc`) of
     the ORNL cell HPPC file at ``temperature_C``."""
     path = Path(data_dir) / "ornl-leaf" / HPPC_FILES[temperature_C]
-    return fit_butler_volmer_2rc(releaf.io.read(path), temperature_C=temperature_C)
+    return fit_butler_volmer_2rc(releaf.io.read(path), temperature_C=temperature_C, fit_soc_step=fit_soc_step)
 
 
-def validate_ornl(data_dir, *, fits: dict[float, EcmParameters] | None = None,
-                  thermocouple: int = LVM_MID_CELL) -> dict:
+def validate_ornl(data_dir, *, fits: dict[float, EcmParameters] | None = None, thermocouple: int = LVM_MID_CELL,
+                  fit_soc_step: bool = True) -> dict:
     """The 25 degC model against the ORNL 1C/2C/3C discharges: plain, temperature-corrected, with a
     Butler-Volmer first RC pair, and electro-thermal.
 
@@ -357,13 +359,14 @@ def validate_ornl(data_dir, *, fits: dict[float, EcmParameters] | None = None,
     are left out: the 3C file covers only the first discharge); ``electrothermal`` is the Butler-Volmer model with
     the same Arrhenius resistances and a lumped thermal model (:func:`fit_ornl_thermal`, fitted on the 1C
     temperature trace only) that the model's own heat warms, so every discharge is predicted without a
-    measured temperature.
+    measured temperature. ``fit_soc_step``: fit the whole HPPC levels, their 10 A constant-current steps
+    included (:func:`releaf.diagnostics.ecm_fit.fit_ecm_2rc`), or only the pulses and relaxations (False).
     """
     folder = Path(data_dir) / "ornl-leaf"
-    fits = fit_ornl_hppc(data_dir) if fits is None else fits
+    fits = fit_ornl_hppc(data_dir, fit_soc_step=fit_soc_step) if fits is None else fits
     model = fits[25.0]
     resist = arrhenius_resistances(fits)
-    bv = fit_ornl_butler_volmer(data_dir)
+    bv = fit_ornl_butler_volmer(data_dir, fit_soc_step=fit_soc_step)
     thermal_fit = fit_ornl_thermal(data_dir, bv.params, thermocouple=thermocouple)
     plain, thermal, butler_volmer, electrothermal = {}, {}, {}, {}
     for c_rate, name in DISCHARGE_FILES.items():
