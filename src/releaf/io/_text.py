@@ -60,11 +60,10 @@ def hashing(path: Path, count: bytes | None = None):
 
     def work():
         h, n = hashlib.sha256(), 0
-        byte = count
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 22), b""):
                 h.update(chunk)
-                if byte is not None:  # numpy releases the GIL here; bytes.count would hold it
+                if count is not None:  # numpy releases the GIL here; bytes.count would hold it
                     n += count_byte(chunk, count)
         digest.separators = n if count is not None else None
         digest.value = h.hexdigest()
