@@ -6,9 +6,10 @@
 The pack is GENERATED (``releaf.synth.generate_pack_tests``: Arbin CSVs from the ECM fitted on the ORNL Leaf
 cell, 2 files per module) once into ``--workdir``. In one run, ``--repeat`` rounds, each timing in turn: a bare
 ``polars.read_csv`` of every file (the parsing floor), ``releaf.io.read`` of every file, and the full
-``releaf.pipeline.diagnose_file`` of every file (read + validate + diagnose). It prints the best round of each
-(totals, cost per module, ratio to the bare read; goal: diagnosis <= 2x) and the spread of the ratio over the
-rounds, since the rounds share the machine's load.
+``releaf.pipeline.diagnose_file`` of every file (read + validate + diagnose; it reads without decoding the
+DateTime column, which the diagnosis does not use, while ``releaf.io.read`` decodes it). It prints the best round
+of each (totals, cost per module, ratio to the bare read; goal: diagnosis <= 2x) and the spread of the ratio over
+the rounds, since the rounds share the machine's load.
 
 With ``--workers N`` the same comparison is also made with the files spread over a pool of N processes: the bare
 read and the diagnosis run in the same pool (started and warmed up before timing), so that ratio compares like

@@ -63,6 +63,19 @@ def test_diagnosis_recovers_the_generated_truth(fleet):
         assert r.diagnosis.weakest_group == int(t["true_weakest_group"])
 
 
+def test_diagnose_file_skips_only_the_wall_clock(fleet):
+    """diagnose_file reads without the DateTime decode; every diagnosis value equals that of the whole read."""
+    from releaf import io
+    from releaf.diagnostics import diagnose
+    from releaf.profiles import battery_profile
+
+    files = [e.path for e in pipeline.discover(fleet)][:4]
+    assert files and all("datetime" in io.read(f).data.columns for f in files)
+    for f in files:
+        whole = diagnose(io.read(f), battery_profile("leaf-24kwh-module"))
+        assert pipeline.diagnose_file(f, "leaf-24kwh-module") == whole
+
+
 def _folder(path, fleet, rows):
     path.mkdir()
     for row in rows:

@@ -129,7 +129,8 @@ def _write_parquet_batch(writer, out, df):
 
 def diagnose_file(path, profile: str, format: str | None = None, mapping=None, *, fit_ecm: bool = False) -> Diagnosis:
     """Read and diagnose one test file (``fit_ecm``: also the two-RC fit of an HPPC test)."""
-    return diagnose(io.read(path, format=format, mapping=mapping), battery_profile(profile), fit_ecm=fit_ecm)
+    ts = io.read(path, format=format, mapping=mapping, wall_clock=False)  # the diagnosis needs no wall clock
+    return diagnose(ts, battery_profile(profile), fit_ecm=fit_ecm)
 
 
 def diagnose_files(paths, profile: str, format: str | None = None, progress: bool = True,
@@ -171,7 +172,7 @@ def analyse(entries: list[Entry], *, profile: str, policy, progress=None) -> lis
     prof = battery_profile(profile)
     out = []
     for e in _track(progress, entries, "reading + diagnosing"):
-        d = diagnose(io.read(e.path), prof)
+        d = diagnose(io.read(e.path, wall_clock=False), prof)
         out.append(ModuleResult(e, d, grading.grade(d, policy)))
     return out
 

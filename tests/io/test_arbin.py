@@ -83,6 +83,20 @@ def test_mits_pro_wall_clock_date_time(tmp_path):
     assert any("Date_Time" in c for c in ts.meta.conversions)
 
 
+def test_reading_without_the_wall_clock_leaves_only_the_datetime_out(tmp_path):
+    """``wall_clock=False`` (what the diagnosis reads) drops ``datetime`` and its conversion note, nothing else."""
+    src = tmp_path / "mits.csv"
+    src.write_text("Data_Point,Test_Time(s),Date_Time,Step_Index,Current(mA),Voltage(V)\n"
+                   "1,0,05/13/2017 03:14:03,1,0,3.9\n2,1,05/13/2017 03:14:04,2,-1500,3.85\n")
+    for path in (src, FIXTURE):
+        whole, lean = read(path), read(path, wall_clock=False)
+        assert "datetime" in whole.data.columns and "datetime" not in lean.data.columns
+        assert lean.data.equals(whole.data.drop("datetime"))
+        assert lean.meta.sha256 == whole.meta.sha256
+        assert [c for c in whole.meta.conversions if "wall-clock" not in c] == list(lean.meta.conversions)
+    assert read(src, wall_clock=False).data["current_A"].to_list() == [0.0, -1.5]
+
+
 def test_streamed_batches_equal_the_whole_read(tmp_path):
     from releaf.io.arbin import iter_arbin_csv
 

@@ -41,6 +41,8 @@ _MODULES = _load_modules()
 READERS = {fmt: fn for m in _MODULES for fmt, fn in m.FORMATS.items()}
 # formats that can also be read in bounded memory, batch by batch (module attribute STREAMERS)
 STREAMERS = {fmt: fn for m in _MODULES for fmt, fn in getattr(m, "STREAMERS", {}).items()}
+# formats whose reader can leave the wall-clock column out (module attribute WALL_CLOCK_OPTIONAL)
+WALL_CLOCK_OPTIONAL = frozenset(f for m in _MODULES for f in getattr(m, "WALL_CLOCK_OPTIONAL", ()))
 
 
 def detect(path) -> str:
@@ -77,7 +79,7 @@ def detect(path) -> str:
                            line=1)
 
 
-def read(path, format: str | None = None, *, mapping=None) -> TimeSeries:
+def read(path, format: str | None = None, *, mapping=None, wall_clock: bool = True) -> TimeSeries:
     """Read a cycler export into the canonical, validated table.
 
     Parameters
@@ -85,6 +87,8 @@ def read(path, format: str | None = None, *, mapping=None) -> TimeSeries:
     path : file to read
     format : one of ``READERS``; detected from the content if omitted
     mapping : a YAML column mapping for a CSV no reader knows (see ``releaf.io.mapped``); overrides detection
+    wall_clock : False lets readers in ``WALL_CLOCK_OPTIONAL`` skip decoding the wall-clock (``datetime``)
+        column, for callers that only need the test time (the diagnosis); other readers keep it
     """
     if mapping is not None:
         from releaf.io.mapped import read_mapped
@@ -93,6 +97,8 @@ def read(path, format: str | None = None, *, mapping=None) -> TimeSeries:
     fmt = format or detect(path)
     if fmt not in READERS:
         raise ReleafInputError(path, f"unknown format {fmt!r}; known: {', '.join(READERS)}")
+    if not wall_clock and fmt in WALL_CLOCK_OPTIONAL:
+        return READERS[fmt](path, wall_clock=False)
     return READERS[fmt](path)
 
 

@@ -115,6 +115,12 @@ def head_of(path: Path, n: int = SNIFF_BYTES) -> Head:
     return Head(Path(path), raw, head_text(path, n, raw=raw))
 
 
+def head_of_bytes(path: Path, data: bytes, n: int = SNIFF_BYTES) -> Head:
+    """The :class:`Head` of a file whose bytes are already in memory (what :func:`head_of` would read)."""
+    raw = data[:n]
+    return Head(Path(path), raw, head_text(path, n, raw=raw))
+
+
 def head_text(path: Path, n: int = SNIFF_BYTES, *, raw: bytes | None = None) -> str:
     """The first bytes of a file as text (UTF-8 with BOM stripped, else latin-1), for format detection."""
     if raw is None:

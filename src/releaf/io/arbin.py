@@ -23,6 +23,7 @@ Arbin Instruments, MITS Pro data export (CSV/Excel channel sheets).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -69,6 +70,7 @@ FIRST_DATA_LINE = 2
 _ARBIN_CSV_COLUMNS = frozenset({"data_point", "test_time", "current", "voltage"})  # what makes a file arbin-csv
 
 
+@functools.lru_cache(maxsize=4096)  # a plant's files share a few headers; sniffing and planning split every name
 def _split(name: str) -> tuple[str, str | None]:
     m = _NAME.match(name)
     if m is None:
@@ -111,7 +113,7 @@ class _Plan:
 
 
 def _plan(path, header: list[str], first_row: list[str] | None = None,
-          split: list[tuple[str, str | None]] | None = None) -> _Plan:
+          split: list[tuple[str, str | None]] | None = None, *, wall_clock: bool = True) -> _Plan:
     found: dict[str, tuple[int, str, str | None]] = {}
     for k, (name, (base, unit)) in enumerate(zip(header, split or [_split(n) for n in header], strict=True)):
         found.setdefault(base, (k, name, unit))
@@ -144,7 +146,8 @@ def _plan(path, header: list[str], first_row: list[str] | None = None,
     take("cycle_index", "cycle_index", optional=True, required=False)
     for part in ("charge_capacity", "discharge_capacity", "charge_energy", "discharge_energy"):
         take(part, part, optional=True, required=False)
-    take("datetime" if "datetime" in found else "date_time", "datetime", optional=True, required=False)
+    if wall_clock:
+        take("datetime" if "datetime" in found else "date_time", "datetime", optional=True, required=False)
     if "datetime" in sources:
         conversions.append(f"'{sources['datetime'].name}': unix seconds, or wall-clock text without a time zone "
                            "taken as UTC")
@@ -289,10 +292,11 @@ def _schema(plan: _Plan) -> dict[str, type[pl.DataType]]:
     return {f"c{k}": (pl.Float64 if k in used else pl.String) for k in range(len(plan.header))}
 
 
-def _read_header(path: Path) -> tuple[list[str], list[str] | None, list[tuple[str, str | None]]]:
+def _read_header(path: Path, data: bytes | None = None
+                 ) -> tuple[list[str], list[str] | None, list[tuple[str, str | None]]]:
     """The header's column names, the first data row's fields (None if the file has no data row yet) and the
-    names split into base and unit (:func:`_split`, for :func:`_plan`)."""
-    head = _text.head_of(path)
+    names split into base and unit (:func:`_split`, for :func:`_plan`); ``data``: the file's bytes, if already read."""
+    head = _text.head_of(path) if data is None else _text.head_of_bytes(path, data)
     header = head.first_line.split(",")
     split = [_split(n) for n in header]
     if not _ARBIN_CSV_COLUMNS <= {base for base, _ in split}:  # sniff(head) != "arbin-csv", names split once
@@ -363,12 +367,14 @@ def _careful(path: Path, plan: _Plan) -> pl.DataFrame:
     return raw.with_columns(**typed)
 
 
-def read_arbin_csv(path) -> TimeSeries:
+def read_arbin_csv(path, *, wall_clock: bool = True) -> TimeSeries:
     """Read an Arbin CSV export into the canonical table.
 
     Parameters
     ----------
     path : path of the CSV export
+    wall_clock : also decode the DateTime column into ``datetime``; False leaves it out (it is the costliest
+        column to decode, and the diagnosis does not use it)
 
     Returns
     -------
@@ -377,9 +383,9 @@ def read_arbin_csv(path) -> TimeSeries:
     ``temperature_C`` [degC], ``group_voltage_V_k`` [V], ``vendor_capacity_Ah`` [Ah, charge − discharge counter].
     """
     path = Path(path)
-    plan = _plan(path, *_read_header(path))
-    if path.stat().st_size <= _text.IN_MEMORY_BYTES:
-        data = path.read_bytes()
+    data = path.read_bytes() if path.stat().st_size <= _text.IN_MEMORY_BYTES else None
+    plan = _plan(path, *_read_header(path, data), wall_clock=wall_clock)
+    if data is not None:
         df = _fast(data, plan)
         sha256, commas = hashlib.sha256(data).hexdigest(), _text.count_byte(data, b",")
     else:
@@ -445,3 +451,5 @@ def _sibling_metadata(path: Path) -> dict[str, str]:
 
 FORMATS = {"arbin-csv": read_arbin_csv}
 STREAMERS = {"arbin-csv": iter_arbin_csv}
+# readers that take ``wall_clock=False`` (see :func:`releaf.io.read`)
+WALL_CLOCK_OPTIONAL = frozenset({"arbin-csv"})
