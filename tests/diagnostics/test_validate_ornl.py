@@ -181,3 +181,29 @@ def test_butler_volmer_variant_measured_figures(result):
     assert mean(bv[3], "rmse_mV") > mean(plain[3], "rmse_mV")
     assert abs(mean(bv[1], "rmse_mV") - mean(plain[1], "rmse_mV")) < 0.5
     assert mean(bv[3], "capacity_error_pct") > mean(plain[3], "capacity_error_pct")
+
+
+def test_time_weighted_rmse_weighs_each_minute_alike():
+    # two samples 1 s apart at the start and one 60 s later: the late sample stands for most of the time
+    t = np.array([0.0, 1.0, 61.0])
+    err = np.array([0.0, 0.0, 0.010])
+    # weights: 1, 30.5, 60 s -> sqrt(60 * 1e-4 / 91.5)
+    assert validation.time_weighted_rmse_mV(t, err) == pytest.approx(1e3 * np.sqrt(60e-4 / 91.5), rel=1e-12)
+    assert 1e3 * np.sqrt(np.mean(err**2)) == pytest.approx(5.7735, rel=1e-4)  # the plain RMS: 5.8 mV, not 8.1
+    assert validation.time_weighted_rmse_mV([5.0], [0.003]) == pytest.approx(3.0)
+
+
+def test_time_weighted_rmse_of_the_discharges(result):
+    """The Bitrode files log every 1 s in a step's first 60 s and every 60 s after: 60 of the 78 loaded samples
+    of a 3C discharge are its first minute, where the model is within 16 mV. Weighted by time the 25 degC model
+    is off by 15-18 / 31-37 / 51-60 mV at 1C / 2C / 3C (mean 16.3 / 33.7 / 56.1 mV), well above ``rmse_mV``."""
+    for c, (lo, hi) in {1: (15.0, 18.0), 2: (31.0, 37.0), 3: (51.0, 60.0)}.items():
+        for d in _from_full(result, "plain", c):
+            assert lo < d.rmse_time_weighted_mV < hi
+            assert d.rmse_time_weighted_mV > d.rmse_mV + 2.0
+            assert d.rmse_time_weighted_mV == pytest.approx(
+                validation.time_weighted_rmse_mV(d.t_s, d.predicted_V - d.measured_V), rel=1e-12)
+    d3 = _from_full(result, "plain", 3)[0]
+    assert d3.t_s.size == 78 and int(np.sum(d3.t_s - d3.t_s[0] < 60.0)) == 60
+    tab = validation.summary_table(result["plain"])
+    assert "rmse_time_weighted_mV" in tab.columns
