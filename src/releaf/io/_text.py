@@ -111,8 +111,7 @@ class Head:
 def head_of(path: Path, n: int = SNIFF_BYTES) -> Head:
     """The :class:`Head` of a file (text: UTF-8 with BOM stripped, else latin-1)."""
     with open(path, "rb") as f:
-        raw = f.read(n)
-    return Head(Path(path), raw, head_text(path, n, raw=raw))
+        return head_of_bytes(path, f.read(n), n)
 
 
 def head_of_bytes(path: Path, data: bytes, n: int = SNIFF_BYTES) -> Head:

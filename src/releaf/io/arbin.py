@@ -64,8 +64,6 @@ _MITS_TIME_US = np.array([36e9, 36e8, 0, 6e8, 6e7, 0, 1e7, 1e6, 0, 1e5, 1e4, 1e3
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _AUX = re.compile(r"aux_(voltage|temperature)_(\d+)")
 _AUX_ORDER = re.compile(r"aux_\w+?_(\d+)")
-# MITS Pro's DateTime text, the common case of _DATETIME_FORMATS[0] (ASCII digits, as strptime's %m wants)
-_MITS_TEXT = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\.([0-9]{1,6})")
 FIRST_DATA_LINE = 2
 _ARBIN_CSV_COLUMNS = frozenset({"data_point", "test_time", "current", "voltage"})  # what makes a file arbin-csv
 
@@ -112,10 +110,10 @@ class _Plan:
     datetime_format: str | None = None  # strptime format of a text DateTime, found on the first data row
 
 
-def _plan(path, header: list[str], first_row: list[str] | None = None,
-          split: list[tuple[str, str | None]] | None = None, *, wall_clock: bool = True) -> _Plan:
+def _plan(path, header: list[str], first_row: list[str] | None = None, *, wall_clock: bool = True) -> _Plan:
     found: dict[str, tuple[int, str, str | None]] = {}
-    for k, (name, (base, unit)) in enumerate(zip(header, split or [_split(n) for n in header], strict=True)):
+    for k, name in enumerate(header):
+        base, unit = _split(name)
         found.setdefault(base, (k, name, unit))
     sources, units_found, conversions = {}, {}, []
 
@@ -217,14 +215,6 @@ def _datetime_format(text: str) -> str | None:
     """The first of ``_DATETIME_FORMATS`` that reads ``text`` (month first is Arbin's US default), or None."""
     from datetime import datetime
 
-    m = _MITS_TEXT.fullmatch(text)
-    if m:  # strptime is slow; with this layout the first format reads the text iff it is a real date and time
-        month, day, year, hour, minute, second, fraction = m.groups()
-        try:
-            datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), int(fraction.ljust(6, "0")))
-            return _DATETIME_FORMATS[0]
-        except ValueError:
-            pass
     for fmt in _DATETIME_FORMATS:
         try:
             datetime.strptime(text, fmt.replace("%.f", ".%f"))
@@ -292,21 +282,18 @@ def _schema(plan: _Plan) -> dict[str, type[pl.DataType]]:
     return {f"c{k}": (pl.Float64 if k in used else pl.String) for k in range(len(plan.header))}
 
 
-def _read_header(path: Path, data: bytes | None = None
-                 ) -> tuple[list[str], list[str] | None, list[tuple[str, str | None]]]:
-    """The header's column names, the first data row's fields (None if the file has no data row yet) and the
-    names split into base and unit (:func:`_split`, for :func:`_plan`); ``data``: the file's bytes, if already read."""
+def _read_header(path: Path, data: bytes | None = None) -> tuple[list[str], list[str] | None]:
+    """The header's column names and the first data row's fields (None if the file has no data row yet);
+    ``data``: the file's bytes, if already read."""
     head = _text.head_of(path) if data is None else _text.head_of_bytes(path, data)
-    header = head.first_line.split(",")
-    split = [_split(n) for n in header]
-    if not _ARBIN_CSV_COLUMNS <= {base for base, _ in split}:  # sniff(head) != "arbin-csv", names split once
+    if sniff(head) != "arbin-csv":
         raise ReleafInputError(path, "not an Arbin CSV: the header needs Data_Point, Test_Time, Current and "
                                      "Voltage columns", line=1)
     text = head.text
     start = text.find("\n") + 1
     end = text.find("\n", start) if start else -1
     first_row = text[start:end].rstrip("\r").split(",") if end >= 0 else None  # a whole line only
-    return header, first_row, split
+    return head.first_line.split(","), first_row
 
 
 def _meta(path: Path, plan: _Plan, sha256: str | None = None) -> SourceMeta:
