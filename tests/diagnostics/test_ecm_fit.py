@@ -41,7 +41,7 @@ def test_rc_response_matches_the_simulator(currents, tau):
                       r0_Ohm=np.zeros(2), r1_Ohm=np.ones(2), tau1_s=np.full(2, tau), r2_Ohm=np.zeros(2),
                       tau2_s=np.full(2, 1.0))
     expected = simulate(p, t, i, soc0_pct=50.0)["v1_V"]
-    got = ecm_fit.rc_unit_response(i, ecm_fit._dt_runs(t), tau)
+    got = ecm_fit.rc_unit_response(i, ecm_fit.dt_runs(t), tau)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
 
 

@@ -69,3 +69,10 @@ def test_all_steps_at_once_equal_one_step_at_a_time(dt, current, shuffled):
         one = [resistance.step_resistance(t, v, i, s, group_voltages_V=groups, soc_pct=x)
                for s, x in zip(steps, socs, strict=True)]
     assert repr(resistance.step_resistances(t, v, i, steps, group_voltages_V=groups, soc_pct=socs)) == repr(one)
+    # any read time: at 1 s and 10 s the same values as the per-step reading of step_resistance
+    for after_s, field in ((1.0, "r_1s_mOhm"), (10.0, "r_10s_mOhm")):
+        terminal, *per_group = resistance.resistances_at(t, (v, *groups), i, steps, after_s)
+        assert repr(terminal) == repr([getattr(r, field) for r in one])
+        group_field = "group_" + field
+        assert repr([tuple(g[k] for g in per_group) for k in range(len(steps))]) == repr(
+            [getattr(r, group_field) for r in one])

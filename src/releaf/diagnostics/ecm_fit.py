@@ -162,7 +162,7 @@ def anchored_ocv(rest_soc_pct, rest_ocv_V, shape_soc_pct, shape_ocv_V) -> tuple[
     return grid, out
 
 
-def _dt_runs(t: np.ndarray) -> list[tuple[int, int, float]]:
+def dt_runs(t: np.ndarray) -> list[tuple[int, int, float]]:
     """Runs ``(k0, k1, dt)`` of intervals k0..k1-1 with one sampling interval (a cycler samples each step at a
     fixed rate, so an HPPC level has a handful of runs)."""
     dt = np.round(np.diff(t), 6)
@@ -301,7 +301,7 @@ def _windows(t, v, i, soc, tab: pl.DataFrame, ocv_soc, ocv_v, fit_soc_step: bool
             fitted = np.ones(b - a + 1, dtype=bool) if fit_soc_step else pulse | relaxed
         else:
             fitted = pulse
-        w = _Window(i=i[sl], target=v[sl] - ocv_w, runs=_dt_runs(t[sl]), pulse=pulse, fitted=fitted, v=v[sl])
+        w = _Window(i=i[sl], target=v[sl] - ocv_w, runs=dt_runs(t[sl]), pulse=pulse, fitted=fitted, v=v[sl])
         windows.append((lv, a, b, relaxation, pulses_end, w))
     return windows
 

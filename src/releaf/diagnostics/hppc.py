@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from releaf.diagnostics.capacity import cumulative_Ah
-from releaf.diagnostics.resistance import CurrentStep, _sorted, current_steps, read_in_steps, step_resistances
+from releaf.diagnostics.resistance import CurrentStep, current_steps, resistances_at, step_resistances
 from releaf.errors import ReleafInputError
 from releaf.schema import GROUP_VOLTAGE_PREFIX, TimeSeries
 
@@ -164,32 +164,6 @@ def _pulse_breaks(i: np.ndarray, step_index, rest_A: float) -> np.ndarray:
     return np.flatnonzero(stop)
 
 
-def _r_at(t, v, i, step: CurrentStep, x_s: float) -> float | None:
-    """ΔV/ΔI ``x_s`` after the last sample before the step (linear interpolation inside the step)."""
-    a, last = step.before + 1, step.last
-    tx = t[step.before] + x_s
-    if t[a] > tx + 1e-9 or t[last] < tx - 1e-9:
-        return None
-    di = float(np.interp(tx, t[a:last + 1], i[a:last + 1])) - i[step.before]
-    return float(1000.0 * (np.interp(tx, t[a:last + 1], v[a:last + 1]) - v[step.before]) / di)
-
-
-def _r_at_steps(t, voltages, i, steps: list[CurrentStep], x_s: float) -> list[list[float | None]]:
-    """:func:`_r_at` of every step for each of ``voltages`` (one list per voltage), all steps at once (see
-    :func:`releaf.diagnostics.resistance.read_in_steps`)."""
-    if not steps or not _sorted(t):
-        return [[_r_at(t, v, i, s, x_s) for s in steps] for v in voltages]
-    b = np.fromiter((s.before for s in steps), dtype=np.intp, count=len(steps))
-    last = np.fromiter((s.last for s in steps), dtype=np.intp, count=len(steps))
-    a = b + 1
-    tx = t[b] + x_s
-    readable = (~((t[a] > tx + 1e-9) | (t[last] < tx - 1e-9))).tolist()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        di = read_in_steps(t, i, tx, a, last) - i[b]
-        r = [(1000.0 * (read_in_steps(t, v, tx, a, last) - v[b]) / di).tolist() for v in voltages]
-    return [[r[n][k] if readable[k] else None for k in range(len(steps))] for n in range(len(voltages))]
-
-
 def hppc_table(ts, *, capacity_Ah: float | None = None, temperature_C: float | None = None,
                min_step_A: float | None = None, max_pulse_s: float = MAX_PULSE_S) -> pl.DataFrame:
     """Resistance of every HPPC pulse, with its SOC level, direction and per-group values.
@@ -245,7 +219,7 @@ def _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s, min_lev
     temperature_C = None if temperature_C is None else float(temperature_C)  # a Float64 column of the table
     steps = [s for _, s in pulses]
     rs = step_resistances(t, v, i, steps, group_voltages_V=tuple(groups))
-    r30 = _r_at_steps(t, (v, *groups), i, steps, READ_30S)
+    r30 = resistances_at(t, (v, *groups), i, steps, READ_30S)
     before = [s.before for s in steps]
     t_before, soc_before, v_before = t[before].tolist(), soc[before].tolist(), v[before].tolist()
     finite_temp = temp is not None and bool(np.isfinite(temp).all())

@@ -176,15 +176,12 @@ def step_resistances(
     if not steps or not _sorted(t):
         return [step_resistance(t, v, i, s, group_voltages_V=groups, soc_pct=x)
                 for s, x in zip(steps, socs, strict=True)]
-    b = np.fromiter((s.before for s in steps), dtype=np.intp, count=len(steps))
-    last = np.fromiter((s.last for s in steps), dtype=np.intp, count=len(steps))
+    b, last = _step_bounds(steps)
     a = b + 1
-    x = t[b][:, None] + _READ_TIMES_S
-    inside = ((x >= (t[a] - 1e-9)[:, None]) & (x <= (t[last] + 1e-9)[:, None])).tolist()
     rows = (v, *groups)
+    r_at, inside = _read_after(t, rows, i, b, last, t[b][:, None] + _READ_TIMES_S)
+    r_at, inside = [r.tolist() for r in r_at], inside.tolist()
     with np.errstate(divide="ignore", invalid="ignore"):
-        di_at = read_in_steps(t, i, x, a, last) - i[b][:, None]
-        r_at = [(1000.0 * (read_in_steps(t, row, x, a, last) - row[b][:, None]) / di_at).tolist() for row in rows]
         di = i[a] - i[b]
         r0 = [(1000.0 * (row[a] - row[b]) / di).tolist() for row in rows]
         r_end = (1000.0 * (v[last] - v[b]) / (i[last] - i[b])).tolist()
@@ -206,6 +203,69 @@ def step_resistances(
             t[b].tolist(), t[last].tolist(), i[b].tolist(), i[a].tolist(), socs, has_r0, r0[0], *read[0], r_end,
             group_r0, group_r1, group_r10, strict=True)
     ]
+
+
+def resistances_at(test_time_s, voltages, current_A, steps: list[CurrentStep], after_s: float
+                   ) -> list[list[float | None]]:
+    """ΔV/ΔI [mOhm] ``after_s`` after the last sample before each step, for each of ``voltages``.
+
+    The same reading as the 0.1/1/10 s values of :func:`step_resistance` (linear interpolation inside the step),
+    at any time, e.g. the 30 s of an HPPC pulse.
+
+    Parameters
+    ----------
+    test_time_s, current_A : canonical columns [s, A]
+    voltages : the voltage columns to read [V] (the terminal voltage, group voltages)
+    steps : the steps (see :func:`current_steps`)
+    after_s : read time after the last sample before the step [s]
+
+    Returns
+    -------
+    One list per voltage, one value per step; None where the step does not reach ``after_s``.
+    """
+    t = np.asarray(test_time_s, dtype=float)
+    i = np.asarray(current_A, dtype=float)
+    rows = [np.asarray(v, dtype=float) for v in voltages]
+    if not steps:
+        return [[] for _ in rows]
+    if not _sorted(t):
+        return [[_resistance_at(t, row, i, s, after_s) for s in steps] for row in rows]
+    b, last = _step_bounds(steps)
+    r, inside = _read_after(t, rows, i, b, last, t[b] + after_s)
+    readable = inside.tolist()
+    return [[x if ok else None for x, ok in zip(col.tolist(), readable, strict=True)] for col in r]
+
+
+def _resistance_at(t, v, i, step: CurrentStep, after_s: float) -> float | None:
+    """:func:`resistances_at` of one step and voltage, from the step's own samples (any time order)."""
+    a, last = step.before + 1, step.last
+    x = t[step.before] + after_s
+    if not t[a] - 1e-9 <= x <= t[last] + 1e-9:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        di = np.interp(x, t[a : last + 1], i[a : last + 1]) - i[step.before]
+        return float(1000.0 * (np.interp(x, t[a : last + 1], v[a : last + 1]) - v[step.before]) / di)
+
+
+def _step_bounds(steps: list[CurrentStep]) -> tuple[np.ndarray, np.ndarray]:
+    """The last sample before and the last sample of every step, as index arrays."""
+    b = np.fromiter((s.before for s in steps), dtype=np.intp, count=len(steps))
+    last = np.fromiter((s.last for s in steps), dtype=np.intp, count=len(steps))
+    return b, last
+
+
+def _read_after(t, rows, i, b, last, x_s) -> tuple[list[np.ndarray], np.ndarray]:
+    """ΔV/ΔI [mOhm] of each of ``rows`` at times ``x_s`` (one per step, or one row of times per step) inside the
+    steps ``b + 1 .. last`` (:func:`read_in_steps`), and whether each time lies inside its step."""
+    a = b + 1
+
+    def per_step(e):
+        return e[:, None] if x_s.ndim == 2 else e
+
+    inside = (x_s >= per_step(t[a] - 1e-9)) & (x_s <= per_step(t[last] + 1e-9))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        di = read_in_steps(t, i, x_s, a, last) - per_step(i[b])
+        return [1000.0 * (read_in_steps(t, row, x_s, a, last) - per_step(row[b])) / di for row in rows], inside
 
 
 def read_in_steps(test_time_s: np.ndarray, values: np.ndarray, x_s: np.ndarray, first: np.ndarray,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from releaf.diagnostics.ecm_fit import _dt_runs, rc_unit_response
+from releaf.diagnostics.ecm_fit import dt_runs, rc_unit_response
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def temperature_trace_C(model: LumpedThermal, test_time_s, heat_W, *, initial_C:
     # linear in the heat: the response from ambient plus the decay of the initial excess
     t = np.asarray(test_time_s, dtype=float)
     start = model.ambient_C if initial_C is None else initial_C
-    from_ambient = model.r_th_K_per_W * rc_unit_response(heat_W, _dt_runs(t), model.tau_s)
+    from_ambient = model.r_th_K_per_W * rc_unit_response(heat_W, dt_runs(t), model.tau_s)
     return model.ambient_C + from_ambient + (start - model.ambient_C) * np.exp(-(t - t[0]) / model.tau_s)
 
 
