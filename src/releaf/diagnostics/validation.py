@@ -80,10 +80,6 @@ class DischargePrediction:
     rmse_both_above_cutoff_mV : the same over the loaded samples where measured and predicted voltage are both
         above the cut-off [mV]
     rmse_to_90pct_mV : the same over the first 90 % of the measured charge (before the knee) [mV]
-    rmse_time_weighted_mV : the error of ``rmse_mV`` weighted by the time each sample stands for (half the
-        intervals to its neighbours) [mV]. The ORNL Bitrode files log every 1 s for the first 60 s of a step and
-        every 60 s after, so ``rmse_mV`` gives the first minute 60 of the 78 samples of a 3C discharge; this one
-        weighs every minute of the discharge alike
     t_s, measured_V, predicted_V : the loaded samples, for plots [s, V, V]
     predicted_temperature_C : the model's temperature at the loaded samples (electro-thermal variants) [degC]
     """
@@ -103,7 +99,14 @@ class DischargePrediction:
     measured_V: np.ndarray
     predicted_V: np.ndarray
     predicted_temperature_C: np.ndarray | None = None
-    rmse_time_weighted_mV: float = float("nan")
+
+    @property
+    def rmse_time_weighted_mV(self) -> float:
+        """The error of ``rmse_mV`` weighted by the time each sample stands for (:func:`time_weighted_rmse_mV`)
+        [mV]. The ORNL Bitrode files log every 1 s for the first 60 s of a step and every 60 s after, so
+        ``rmse_mV`` gives the first minute 60 of the 78 samples of a 3C discharge; this one weighs every minute of
+        the discharge alike."""
+        return time_weighted_rmse_mV(self.t_s, self.predicted_V - self.measured_V)
 
 
 def time_weighted_rmse_mV(t_s, error_V) -> float:
@@ -339,7 +342,6 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
             rmse_mV=1e3 * float(np.sqrt(np.mean(err**2))), max_abs_error_mV=1e3 * float(np.max(np.abs(err))),
             rmse_to_90pct_mV=1e3 * float(np.sqrt(np.mean((v_all[early] - v[seg][early]) ** 2))),
             rmse_both_above_cutoff_mV=1e3 * float(np.sqrt(np.mean(err[both] ** 2))),
-            rmse_time_weighted_mV=time_weighted_rmse_mV(ts_[loaded], err),
             t_s=ts_[loaded], measured_V=v[seg][loaded], predicted_V=v_all[loaded],
             predicted_temperature_C=None if temp_all is None else temp_all[loaded],
         ))
