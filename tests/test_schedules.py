@@ -239,8 +239,12 @@ def test_cli_writes_both_files(tmp_path):
     result = CliRunner().invoke(app, ["fast-protocol", "--capacity-Ah", "65", "--maccor", str(tmp_path / "f.000"),
                                       "--arbin", str(tmp_path / "f.sdu"), "--arbin-template", str(template)])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "f.000").read_bytes() == schedules.maccor_procedure_xml(65.0).encode()
-    assert (tmp_path / "f.sdu").read_bytes() == schedules.arbin_schedule_sdu(TEMPLATE, 65.0).encode("latin-1")
+    _, steps = _steps((tmp_path / "f.000").read_text())
+    assert [s.findtext("StepValue") for s in steps[:7]] == ["", "65.0", "", "65.0", "", "130.0", ""]
+    sec = _sections((tmp_path / "f.sdu").read_bytes().decode("latin-1"))
+    assert [dict(sec[f"Schedule_Step{k}"])["m_szCtrlValue"] for k in range(7)] == [
+        "", "-65.0", "", "65.0", "", "-130.0", ""]
+    assert sec["Signature Section"] == [("Signature", "{00000000-0000-0000-0000-000000000000}")]  # the site's
     assert "-130" in result.output
 
 
