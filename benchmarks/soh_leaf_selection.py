@@ -61,8 +61,12 @@ def make(model, n_features, seed=0):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from releaf.soh_training import _gp
+
+    if model == "gp-iso":  # the shipped estimator's GP
+        return make_pipeline(StandardScaler(), _gp(seed))
     if model.startswith("gp"):
-        ls = 3.0 if model == "gp-iso" else np.full(n_features, 3.0)
+        ls = np.full(n_features, 3.0)
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(ls, (1e-2, 1e3)) + WhiteKernel(1e-2, (1e-6, 1.0))
         return make_pipeline(StandardScaler(), GaussianProcessRegressor(kernel, normalize_y=True,
                                                                         n_restarts_optimizer=2, random_state=seed))
@@ -79,10 +83,7 @@ def main():
 
     warnings.filterwarnings("ignore")
     ds = tr.generate_leaf_dataset(200, socs_per_state=3, seed=2026)
-    rng = np.random.default_rng(2026)  # the split of validate_leaf(ds, seed=2026)
-    states = np.unique(ds["state"])
-    test_states = rng.choice(states, size=int(round(0.25 * len(states))), replace=False)
-    te = np.isin(ds["state"], test_states)
+    te = tr.held_out_states(ds["state"], seed=2026)  # the split of validate_leaf(ds, seed=2026)
     y, groups = ds["soh"], ds["state"]
     rows = []
     for fs, model in CONFIGS:

@@ -228,21 +228,22 @@ def full_row(model, xf, y, wb, groups, test, *, soc=None, qn=None, coverage=0.9)
     from sklearn.covariance import LedoitWolf
     from sklearn.model_selection import GroupKFold
 
+    from releaf.diagnostics.soh import mahalanobis
+    from releaf.soh_training import conformal_halfwidth
+
     tr, te = wb != test, wb == test
     itr = np.flatnonzero(tr)
     oof = np.empty(itr.size)
     for a, b in GroupKFold(n_splits=5).split(itr, groups=groups[itr]):
         oof[b] = fit_predict(model, xf[itr[a]], y[itr[a]], xf[itr[b]])
-    res = np.sort(np.abs(oof - y[tr]))
-    half = float(res[min(res.size, int(np.ceil((res.size + 1) * coverage))) - 1])
+    half = conformal_halfwidth(np.abs(oof - y[tr]), coverage)
     p = fit_predict(model, xf[tr], y[tr], xf[te])
     mu, sd = xf[tr].mean(axis=0), xf[tr].std(axis=0)
     sd[sd == 0] = 1.0
     lw = LedoitWolf().fit((xf[tr] - mu) / sd)
 
     def maha(z):
-        dz = (z - mu) / sd - lw.location_
-        return np.sqrt(np.einsum("ij,jk,ik->i", dz, lw.precision_, dz))
+        return mahalanobis((z - mu) / sd, lw.location_, lw.precision_)
 
     ood = maha(xf[te]) > np.quantile(maha(xf[tr]), 0.995)
     if soc is not None:

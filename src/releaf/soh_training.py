@@ -125,11 +125,9 @@ def fit_model(x, y, groups, *, name: str, input_kind: str, feature_names, soc_pc
     for tr, te in cv.split(xs, y, groups):
         res[te] = np.abs(_gp(seed).fit(xs[tr], y[tr]).predict(xs[te]) - y[te])
     n = len(res)
-    k = min(n, int(np.ceil((n + 1) * COVERAGE)))
-    half = 100.0 * float(np.sort(res)[k - 1])
+    half = 100.0 * conformal_halfwidth(res)
     lw = LedoitWolf().fit(xs)
-    d = xs - lw.location_
-    maha = np.sqrt(np.einsum("ij,jk,ik->i", d, lw.precision_, d))
+    maha = soh_mod.mahalanobis(xs, lw.location_, lw.precision_)
     kern = gp.kernel_
     info = dict(info or {})
     info.update(trained=date.today().isoformat(), n_rows=int(n), n_cells=int(len(np.unique(groups))),
@@ -143,6 +141,22 @@ def fit_model(x, y, groups, *, name: str, input_kind: str, feature_names, soc_pc
         maha_threshold=float(np.quantile(maha, 0.995)),
         soc_range_pct=(float(np.min(soc_pct)), float(np.max(soc_pct))),
         capacity_range_Ah=(float(np.min(capacity_Ah)), float(np.max(capacity_Ah))), info=info)
+
+
+def conformal_halfwidth(abs_residuals, coverage: float = COVERAGE) -> float:
+    """Split-conformal half-width: the ceil((n + 1) coverage)-th smallest absolute out-of-fold residual (the
+    largest one when n is small), in the residuals' unit."""
+    res = np.sort(np.asarray(abs_residuals, dtype=float))
+    return float(res[min(res.size, int(np.ceil((res.size + 1) * coverage))) - 1])
+
+
+def held_out_states(states, *, test_fraction: float = 0.25, seed: int = 0) -> np.ndarray:
+    """Which rows belong to the held-out aged states (all SOCs of a state together): a fraction of the distinct
+    states drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    distinct = np.unique(states)
+    test = rng.choice(distinct, size=max(1, int(round(test_fraction * len(distinct)))), replace=False)
+    return np.isin(states, test)
 
 
 def _gp(seed: int):
@@ -366,14 +380,11 @@ def fresh_module_test(soc_pct: float, *, temperature_C: float = 25.0, r_contact_
 
 def validate_leaf(ds: dict, *, test_fraction: float = 0.25, seed: int = 0) -> tuple[dict, soh_mod.SohModel]:
     """Hold out a fraction of the aged STATES (all their SOCs), train on the rest, score the held-out rows."""
-    rng = np.random.default_rng(seed)
-    states = np.unique(ds["state"])
-    test_states = rng.choice(states, size=max(1, int(round(test_fraction * len(states)))), replace=False)
-    te = np.isin(ds["state"], test_states)
+    te = held_out_states(ds["state"], test_fraction=test_fraction, seed=seed)
     model = _fit_leaf(ds, ~te, seed=seed)
     cap = np.full(te.sum(), LEAF_MODULE_Ah)
     row = scores(model, ds["features"][te], ds["soh"][te], soc_pct=ds["soc_pct"][te], capacity_Ah=cap)
-    return {"held_out": f"{len(test_states)} aged states", **row}, model
+    return {"held_out": f"{len(np.unique(ds['state'][te]))} aged states", **row}, model
 
 
 def _fit_leaf(ds: dict, mask, *, seed: int, info: dict | None = None) -> soh_mod.SohModel:

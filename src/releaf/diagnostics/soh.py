@@ -259,6 +259,13 @@ def _kernel(model: SohModel, xs: np.ndarray) -> np.ndarray:
     return model.signal_var * np.exp(-0.5 * d2 / model.length_scale ** 2)
 
 
+def mahalanobis(xs, center, precision) -> np.ndarray:
+    """Mahalanobis distance of each row of standardised features ``xs`` from ``center`` under ``precision`` (the
+    inverse covariance, here Ledoit-Wolf's of the training rows)."""
+    dz = np.atleast_2d(xs) - center
+    return np.sqrt(np.einsum("ij,jk,ik->i", dz, precision, dz))
+
+
 def predict(model: SohModel, x, *, soc_pct=None, nominal_capacity_Ah=None) -> dict[str, np.ndarray]:
     """Vectorised core of :func:`estimate_soh` on feature rows.
 
@@ -270,8 +277,7 @@ def predict(model: SohModel, x, *, soc_pct=None, nominal_capacity_Ah=None) -> di
     xs = (x - model.x_mean) / model.x_scale
     soh = 100.0 * (model.y_mean + model.y_std * (_kernel(model, xs) @ model.alpha))
     h = model.conformal_halfwidth_pct
-    dz = xs - model.maha_center
-    maha = np.sqrt(np.einsum("ij,jk,ik->i", dz, model.maha_precision, dz))
+    maha = mahalanobis(xs, model.maha_center, model.maha_precision)
     n = len(x)
     socs = np.broadcast_to(np.nan if soc_pct is None else np.asarray(soc_pct, dtype=float), (n,))
     caps = np.broadcast_to(np.nan if nominal_capacity_Ah is None else np.asarray(nominal_capacity_Ah, float), (n,))
