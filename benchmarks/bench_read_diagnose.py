@@ -18,7 +18,7 @@ from _timing import best_of
 
 from releaf.diagnostics import diagnose
 from releaf.io import read
-from releaf.profiles import LEAF_MODULE
+from releaf.parameters import LEAF_MODULE
 
 FILES = sorted((Path(__file__).resolve().parents[1] / "data" / "ornl-leaf").glob("module123-*.csv"))
 

@@ -18,7 +18,7 @@ import sys
 from beep.protocol.arbin import Schedule
 from beep.protocol.maccor import Procedure
 
-# (kind, sign of the current in 1C, seconds) of the fast pulse test (releaf.fast_protocol.FAST_PULSE_STEPS)
+# (kind, sign of the current in 1C, seconds) of the fast pulse test (releaf.protocols.fast_pulse.FAST_PULSE_STEPS)
 EXPECTED = [("rest", 0, 5), ("discharge", -1, 10), ("rest", 0, 10), ("charge", 1, 10), ("rest", 0, 10),
             ("discharge", -2, 5), ("rest", 0, 10)]
 

@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/pybamm_crosscheck.py [--png /tmp/releaf-bench/pybamm_crosscheck.png] [--quick]
 
-Model: ``releaf.pybamm_export.illustrative_leaf_module()`` -- a Leaf module (2s2p) from the packaged 1-RC cell fit
+Model: ``releaf.models.pybamm_interop.illustrative_leaf_module()`` -- a Leaf module (2s2p) from the packaged 1-RC
+cell fit
 (ORNL HPPC, 25 degC) plus an ASSUMED second RC pair (r2 = 0.6 r1, tau2 = 600 s). The same model is simulated by
-``releaf.diagnostics.ecm.simulate`` and, through ``releaf.pybamm_export.to_pybamm``, by PyBaMM
+``releaf.models.ecm.simulate`` and, through ``releaf.models.pybamm_interop.to_pybamm``, by PyBaMM
 (``pybamm.equivalent_circuit.Thevenin``, IDAKLU, rtol 1e-8) under two currents:
 
 A. a generated HPPC + drive profile (``hppc_drive_profile``: 4,820 s, 1C discharge and 0.75C charge pulses,
@@ -34,8 +35,8 @@ import numpy as np  # noqa: E402
 import pybamm  # noqa: E402
 
 import releaf.io  # noqa: E402
-from releaf.diagnostics.ecm import simulate  # noqa: E402
-from releaf.pybamm_export import (  # noqa: E402
+from releaf.models.ecm import simulate  # noqa: E402
+from releaf.models.pybamm_interop import (  # noqa: E402
     _element,
     _table,
     hppc_drive_profile,
@@ -121,7 +122,7 @@ def print_case(res) -> None:
           f"{np.count_nonzero(np.diff(i))} current changes, SOC {ours['soc_pct'][0]:.1f} -> "
           f"{ours['soc_pct'][-1]:.1f} %, voltage {ours['voltage_V'].min():.3f} .. {ours['voltage_V'].max():.3f} V; "
           f"releaf simulate {res['t_ours'] * 1e3:.0f} ms")
-    print(f"  {'comparison with releaf.diagnostics.ecm.simulate':58s} {'RMSE mV':>9s} {'max mV':>9s} {'time s':>7s}")
+    print(f"  {'comparison with releaf.models.ecm.simulate':58s} {'RMSE mV':>9s} {'max mV':>9s} {'time s':>7s}")
     for label, rm, mx, dt in res["rows"]:
         print(f"  {label:58s} {rm:9.4f} {mx:9.4f} {dt:7.2f}" if dt == dt else f"  {label:58s} {rm:9.4f} {mx:9.4f}")
 
@@ -144,7 +145,7 @@ def plot(cases, path: Path) -> None:
         if res["measured"] is not None:
             axes[1, col].plot(tm, res["measured"], color="0.7", lw=2.5,
                               label="measured module 1 (context; parameters not fitted to it)")
-        axes[1, col].plot(tm, ours["voltage_V"], lw=1.2, color="C0", label="releaf.diagnostics.ecm.simulate")
+        axes[1, col].plot(tm, ours["voltage_V"], lw=1.2, color="C0", label="releaf.models.ecm.simulate")
         axes[1, col].plot(tm, theirs["voltage_V"], lw=1.0, ls="--", color="C3",
                           label=f"PyBaMM Thevenin, exported ({res['theirs_label']})")
         axes[1, col].set_ylabel("module voltage [V]")
@@ -168,11 +169,11 @@ def main(argv=None) -> int:
     parser.add_argument("--png", type=Path, default=Path("/tmp/releaf-bench/pybamm_crosscheck.png"))
     parser.add_argument("--quick", action="store_true", help="skip the slow (~20 s) held-current run of case B")
     parser.add_argument("--fitted", action="store_true",
-                        help="use the 2-RC fit of the ORNL 25 degC HPPC (releaf.diagnostics.ecm_fit) as the module")
+                        help="use the 2-RC fit of the ORNL 25 degC HPPC (releaf.models.ecm_fit) as the module")
     args = parser.parse_args(argv)
 
     if args.fitted:
-        from releaf.diagnostics.ecm_fit import load_fitted_ecm
+        from releaf.models.ecm_fit import load_fitted_ecm
 
         params = load_fitted_ecm("leaf_cell_ecm2_25C").scaled(2, 2)
     else:

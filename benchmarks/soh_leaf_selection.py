@@ -1,6 +1,7 @@
-"""Model selection for the leaf-module-pulse SOH estimator on GENERATED data (releaf.soh_training).
+"""Model selection for the leaf-module-pulse SOH estimator on GENERATED data (releaf.training.soh_trainer).
 
-The split of ``releaf.soh_training.validate_leaf`` (seed 2026): 50 of 200 aged states held out with all their SOCs.
+The split of ``releaf.training.soh_trainer.validate_leaf`` (seed 2026): 50 of 200 aged states held out
+with all their SOCs.
 Every configuration below is scored by INNER GroupKFold (5 folds, by aged state) on the 150 training states only;
 the one with the lowest inner MAE is selected, and only then scored on the 50 held-out states. The held-out
 scores of the others are printed too, marked "not used for selection".
@@ -61,7 +62,7 @@ def make(model, n_features, seed=0):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from releaf.soh_training import _gp
+    from releaf.training.soh_trainer import _gp
 
     if model == "gp-iso":  # the shipped estimator's GP
         return make_pipeline(StandardScaler(), _gp(seed))
@@ -79,7 +80,7 @@ def make(model, n_features, seed=0):
 def main():
     from sklearn.model_selection import GroupKFold
 
-    from releaf import soh_training as tr
+    from releaf.training import soh_trainer as tr
 
     warnings.filterwarnings("ignore")
     ds = tr.generate_leaf_dataset(200, socs_per_state=3, seed=2026)

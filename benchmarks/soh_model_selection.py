@@ -50,7 +50,7 @@ WORKBOOKS = ("Cylind21", "Pouch31", "Pouch52")
 def load():
     import polars as pl
 
-    from releaf import soh_training as tr
+    from releaf.training import soh_trainer as tr
 
     frames = []
     for wb in WORKBOOKS:  # same rows and order as tr.load_retired_cells, plus the sample label (grouping only)
@@ -89,7 +89,7 @@ def make_model(name):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from releaf.soh_training import _gp
+    from releaf.training.soh_trainer import _gp
 
     kind, _, arg = name.partition(":")
     if kind == "mean":
@@ -219,7 +219,8 @@ def select(table, title):
 
 
 def full_row(model, xf, y, wb, groups, test, *, soc=None, qn=None, coverage=0.9):
-    """Held-out scores of one configuration with the estimator's interval and OOD flag, as in releaf.soh_training.
+    """Held-out scores of one configuration with the estimator's interval and OOD flag, as in
+    releaf.training.soh_trainer.
 
     Interval: +/- the ceil((n + 1) 0.9)-th smallest absolute out-of-fold residual of the training rows
     (GroupKFold, 5 folds, by cell). OOD: Mahalanobis distance (Ledoit-Wolf, standardised features) above the
@@ -229,7 +230,7 @@ def full_row(model, xf, y, wb, groups, test, *, soc=None, qn=None, coverage=0.9)
     from sklearn.model_selection import GroupKFold
 
     from releaf.diagnostics.soh import mahalanobis
-    from releaf.soh_training import conformal_halfwidth
+    from releaf.training.soh_trainer import conformal_halfwidth
 
     tr, te = wb != test, wb == test
     itr = np.flatnonzero(tr)
@@ -258,7 +259,7 @@ def full_row(model, xf, y, wb, groups, test, *, soc=None, qn=None, coverage=0.9)
 
 
 def print_full(chosen, x, y, wb, groups, title, **kw):
-    from releaf.soh_training import format_table
+    from releaf.training.soh_trainer import format_table
 
     rows = [full_row(c["model"], x[c["features"]], y, wb, groups, c["test"], **kw) for c in chosen]
     for r, c in zip(rows, chosen, strict=True):

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.diagnostics import validation
+from releaf.models import validation
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_RMSE_MV = 20.0

@@ -3,7 +3,7 @@
 1. retired-cells-pulse (measured, Tao et al.), the fixed split: leave-one-workbook-out, 3 folds; per held-out
    workbook: MAE [SOH points], MAPE [%], measured coverage of the 90 % conformal interval [%], share of rows
    flagged out of domain [%], MAE over the rows not flagged, conformal half-width [points].
-2. Leaf modules GENERATED with PyBaMM (coupled SEI / LAM ageing, see releaf.soh_training): 25 % of the aged
+2. Leaf modules GENERATED with PyBaMM (coupled SEI / LAM ageing, see releaf.training.soh_trainer): 25 % of the aged
    states held out.
 3. The fast test simulated on releaf's ECM fitted to the measured ORNL Leaf cell HPPC (25 degC) as a 2s2p module,
    at 30 / 50 / 70 % SOC, scored by the PACKAGED leaf model: OOD flag, estimate and interval (reference 93.9 %:
@@ -24,7 +24,7 @@ os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 
 
 def main() -> None:
-    from releaf import soh_training as tr
+    from releaf.training import soh_trainer as tr
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--states", type=int, default=200)

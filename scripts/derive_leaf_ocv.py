@@ -50,7 +50,7 @@ from releaf.io import read
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "ornl-leaf"
-DEFAULT_OUT = REPO / "src" / "releaf" / "profiles_data" / "leaf_cell_ocv_25C.csv"
+DEFAULT_OUT = REPO / "src" / "releaf" / "parameters" / "leaf-24kwh" / "leaf_cell_ocv_25C.csv"
 HPPC_25C = "cell-low-current-hppc-25c-2.csv"
 HPPC_BOTTOM = ("cell-low-current-hppc-10c.csv", "cell-low-current-hppc-40c-1.csv")
 CYCLING = "cell-cycling-10c-24c-40c.csv"

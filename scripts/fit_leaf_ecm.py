@@ -1,6 +1,6 @@
 """Fit a 1-RC Thevenin model per SOC level to the ORNL Nissan Leaf cell HPPC test at 25 °C.
 
-Writes ``src/releaf/profiles_data/leaf_cell_ecm_25C.csv`` (``soc_pct, r0_mOhm, r1_mOhm, tau1_s``, per CELL).
+Writes ``src/releaf/parameters/leaf-24kwh/leaf_cell_ecm_25C.csv`` (``soc_pct, r0_mOhm, r1_mOhm, tau1_s``, per CELL).
 Deterministic: same input file → same table. Run from anywhere::
 
     .venv/bin/python scripts/fit_leaf_ecm.py [--data DIR] [--out FILE]
@@ -30,12 +30,12 @@ import numpy as np
 from scipy.optimize import least_squares
 
 import releaf.io
-from releaf.ocv import ocv_V
+from releaf.models.ocv import ocv_V
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_FILE = "ornl-leaf/cell-low-current-hppc-25c-2.csv"
 DEFAULT_DATA = ROOT / ".." / "shared" / "data"
-DEFAULT_OUT = ROOT / "src" / "releaf" / "profiles_data" / "leaf_cell_ecm_25C.csv"
+DEFAULT_OUT = ROOT / "src" / "releaf" / "parameters" / "leaf-24kwh" / "leaf_cell_ecm_25C.csv"
 CHARGE_STEP, PULSE_STEP, PULSE_REST_STEP, DISCHARGE_STEP = 4, 6, 7, 9
 
 

@@ -1,9 +1,9 @@
 """Fit the 2-RC Thevenin model to the ORNL Nissan Leaf cell HPPC tests at 10, 25 and 40 °C.
 
-Writes ``src/releaf/profiles_data/leaf_cell_ecm2_<T>C.json`` (per CELL): ``parameters`` (the
-:class:`releaf.diagnostics.ecm.EcmParameters` as ``to_dict``), ``fit`` (quality per SOC level), ``source`` and
+Writes ``src/releaf/parameters/leaf-24kwh/leaf_cell_ecm2_<T>C.json`` (per CELL): ``parameters`` (the
+:class:`releaf.models.ecm.EcmParameters` as ``to_dict``), ``fit`` (quality per SOC level), ``source`` and
 ``method``. Deterministic: same input file -> same table. Read back with
-``releaf.diagnostics.ecm_fit.load_fitted_ecm("leaf_cell_ecm2_25C")``. Run from anywhere::
+``releaf.models.ecm_fit.load_fitted_ecm("leaf_cell_ecm2_25C")``. Run from anywhere::
 
     .venv/bin/python scripts/fit_leaf_ecm2.py [--data DIR] [--out-dir DIR]
 
@@ -20,20 +20,20 @@ import json
 from pathlib import Path
 
 import releaf.io
-from releaf.diagnostics.ecm_fit import fit_ecm_2rc
-from releaf.diagnostics.validation import HPPC_FILES
+from releaf.models.ecm_fit import fit_ecm_2rc
+from releaf.models.validation import HPPC_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data"
-DEFAULT_OUT = ROOT / "src" / "releaf" / "profiles_data"
+DEFAULT_OUT = ROOT / "src" / "releaf" / "parameters" / "leaf-24kwh"
 METHOD = (
     "2-RC Thevenin model per CELL, v = ocv(soc) + i*R0 + v1 + v2 (current + = charge), fitted per HPPC level with "
-    "scipy.optimize.least_squares (releaf.diagnostics.ecm_fit.fit_ecm_2rc) to the 30 A / 30 s discharge pulse, "
+    "scipy.optimize.least_squares (releaf.models.ecm_fit.fit_ecm_2rc) to the 30 A / 30 s discharge pulse, "
     "the 40 s rest, the regen pulse and the 1 h relaxation after the 10 A SOC step (the SOC step itself is "
     "simulated, not fitted); the lowest level (no rest after it) fits R0, R1, tau1 on its pulses with R2, tau2 "
     "of the level above. OCV: the packaged dense table leaf_cell_ocv_25C (C/15 pseudo-OCV anchored to the 25 degC "
     "HPPC rests, scripts/derive_leaf_ocv.py) moved through the rested voltages before each level of this file "
-    "by a piecewise-linear offset (releaf.diagnostics.ecm_fit.anchored_ocv; held below the lowest level). "
+    "by a piecewise-linear offset (releaf.models.ecm_fit.anchored_ocv; held below the lowest level). "
     "SOC by coulomb counting from the end of the CC-CV charge (100 %) to the end of the test at 3.0 V (0 %). "
     "Resistances are clamped outside the fitted levels."
 )

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from releaf.assembly import ModuleCandidate, match_pairs, pair_usable_Wh
 from releaf.errors import ReleafInputError
-from releaf.profiles import PORTABLE_2S
-from releaf.station import simulate_discharge
+from releaf.parameters import PORTABLE_2S
+from releaf.station.twin import simulate_discharge
 
 
 def cand(serial, grade, caps, r0=(1.0, 1.0)):

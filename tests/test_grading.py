@@ -5,7 +5,7 @@ import pytest
 
 from releaf.errors import ReleafInputError
 from releaf.grading import Grade, grade, grading_metrics, load_policy
-from releaf.records import Diagnosis, GroupDiagnosis
+from releaf.schema.records import Diagnosis, GroupDiagnosis
 
 POLICY_YAML = """\
 name: test

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from releaf.errors import ReleafInputError
-from releaf.records import Diagnosis, Discharge, GroupDiagnosis, PulseResistance
+from releaf.schema.records import Diagnosis, Discharge, GroupDiagnosis, PulseResistance
 from releaf.store import database_url, lineage, open_store, queries
 from releaf.store.db import DATABASE_URL_ENV, alembic_config
 from releaf.store.models import AuditEvent, Base, Grade, Module, Pack, Test

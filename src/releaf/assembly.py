@@ -3,7 +3,7 @@
 A series station is only as good as its weakest group, so pairing similar modules wins. The pairing is a
 maximum-weight matching: one binary variable per allowed pair (edge), each module in at most one station, the
 weight of an edge the usable energy of that pair at the DC bus (the closed form
-``releaf.station.usable_energy_estimate_Wh``, consistent with the station twin within ~1 %). It is solved exactly
+``releaf.station.twin.usable_energy_estimate_Wh``, consistent with the station twin within ~1 %). It is solved exactly
 as a mixed-integer program with HiGHS.
 
 For large lots the graph is restricted: within a grade the modules are sorted by their capacity (smallest group)
@@ -32,8 +32,8 @@ from scipy.sparse.csgraph import connected_components
 
 from releaf.errors import ReleafInputError
 from releaf.grading import GRADES
-from releaf.profiles import StationProfile
-from releaf.station import REFERENCE_POWER_W, ModuleState, usable_energy_estimate_Wh
+from releaf.parameters import StationProfile
+from releaf.station.twin import REFERENCE_POWER_W, ModuleState, usable_energy_estimate_Wh
 
 _CUT_ROUNDS = 5000
 BLOCK_SIZE = 60
@@ -106,7 +106,7 @@ def pair_usable_Wh(a: ModuleCandidate | ModuleState, b: ModuleCandidate | Module
                    station_profile: StationProfile, power_W: float = REFERENCE_POWER_W) -> float:
     """Usable energy of the station built from modules ``a`` and ``b`` at ``power_W`` at the DC bus [Wh].
 
-    The closed form of ``releaf.station.usable_energy_estimate_Wh`` (the edge weight of the matching).
+    The closed form of ``releaf.station.twin.usable_energy_estimate_Wh`` (the edge weight of the matching).
     """
     caps = np.array([*a.group_capacity_Ah, *b.group_capacity_Ah], dtype=float)
     r0s = np.array([*a.group_r0_mOhm, *b.group_r0_mOhm], dtype=float)

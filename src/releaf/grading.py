@@ -35,8 +35,8 @@ from pathlib import Path
 import yaml
 
 from releaf.errors import ReleafInputError
-from releaf.profiles import BATTERY_PROFILES
-from releaf.records import Diagnosis, _clean
+from releaf.parameters import BATTERY_PROFILES
+from releaf.schema.records import Diagnosis, _clean
 
 GRADES = ("A", "B", "C", "reject")
 
@@ -191,9 +191,10 @@ def load_policy(name_or_path: str = "leaf-default") -> Policy:
     else:
         file = f"releaf/policies/{name_or_path}.yaml"
         try:
-            text = resources.files("releaf").joinpath("policies", f"{name_or_path}.yaml").read_text(encoding="utf-8")
+            policies = resources.files("releaf.parameters").joinpath("policies")
+            text = policies.joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
         except (FileNotFoundError, IsADirectoryError):
-            known = sorted(p.name[:-5] for p in resources.files("releaf").joinpath("policies").iterdir()
+            known = sorted(p.name[:-5] for p in resources.files("releaf.parameters").joinpath("policies").iterdir()
                            if p.name.endswith(".yaml"))
             raise ReleafInputError(name_or_path, f"no such policy file or packaged policy; packaged: "
                                                  f"{', '.join(known)}") from None

@@ -14,7 +14,7 @@ from conftest import MODULE_FILES
 
 from releaf.diagnostics import diagnose
 from releaf.io import read
-from releaf.profiles import LEAF_MODULE
+from releaf.parameters import LEAF_MODULE
 
 
 def raw_module(path):
@@ -96,9 +96,9 @@ def _fast_test(seconds_before: float = 120.0):
     """The fast pulse protocol on a Leaf module simulated with the 2-RC fit of the ORNL cell (2s2p), after a rest."""
     import polars as pl
 
-    from releaf import fast_protocol
-    from releaf.diagnostics.ecm import simulate
-    from releaf.diagnostics.ecm_fit import load_fitted_ecm
+    from releaf.models.ecm import simulate
+    from releaf.models.ecm_fit import load_fitted_ecm
+    from releaf.protocols import fast_pulse as fast_protocol
     from releaf.schema import SourceMeta, TimeSeries
 
     t, i = fast_protocol.current_profile(65.0)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import releaf.io
 from releaf.diagnostics import hppc
 from releaf.errors import ReleafInputError
-from releaf.ocv import load_ocv_table, ocv_V
+from releaf.models.ocv import load_ocv_table, ocv_V
 
 ORNL_HPPC = {10.0: "cell-low-current-hppc-10c.csv", 25.0: "cell-low-current-hppc-25c-2.csv",
              40.0: "cell-low-current-hppc-40c-1.csv"}

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from releaf.diagnostics import ocv_rest
 from releaf.errors import ReleafInputError
 from releaf.io import read
-from releaf.ocv import load_ocv_table, ocv_V, soc_pct_at_ocv
+from releaf.models.ocv import load_ocv_table, ocv_V, soc_pct_at_ocv
 from releaf.schema import SourceMeta, TimeSeries
 
 

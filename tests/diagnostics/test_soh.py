@@ -10,16 +10,16 @@ from conftest import shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from releaf import fast_protocol
 from releaf.diagnostics import soh
 from releaf.errors import ReleafInputError
+from releaf.protocols import fast_pulse as fast_protocol
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 
 
 @functools.lru_cache(maxsize=1)
 def pouch31():
-    from releaf.soh_training import load_retired_cells
+    from releaf.training.soh_trainer import load_retired_cells
 
     shared("retired-cells-pulse", "data_Pouch31.xlsx")
     return load_retired_cells().filter(pl.col("workbook") == "Pouch31")
@@ -28,7 +28,7 @@ def pouch31():
 @functools.lru_cache(maxsize=1)
 def fresh_leaf_windows():
     """Generated windows from a seed the packaged model was not trained on (it used 2026)."""
-    from releaf.soh_training import generate_leaf_dataset
+    from releaf.training.soh_trainer import generate_leaf_dataset
 
     return generate_leaf_dataset(8, socs_per_state=1, seed=7)
 
@@ -74,7 +74,7 @@ def test_leaf_window_on_unseen_generated_modules():
 
 
 def test_estimate_from_a_time_series_window():
-    from releaf.soh_training import LEAF_MODULE_Ah, _pybamm_setup
+    from releaf.training.soh_trainer import LEAF_MODULE_Ah, _pybamm_setup
 
     pybamm, p, sim, esoh, fresh, q_cell, t, i = _pybamm_setup()
     res = sim.solve(t_eval=[0.0, 60.0], t_interp=t, inputs={**fresh, "Contact resistance [Ohm]": 0.0,
@@ -144,8 +144,8 @@ def test_ornl_leaf_module_is_in_domain(soc_pct):
     interval about +/- 8.1 points. The reference: the ORNL cell held 30.5 Ah, so the module 61.0 of 65 Ah = 93.9 %;
     the point estimate is ~4.5 points high, the interval contains the reference. Not tuned on this check.
     """
-    from releaf.diagnostics.ecm_fit import load_fitted_ecm
-    from releaf.soh_training import LEAF_MODULE_Ah, ornl_ecm_module_test
+    from releaf.models.ecm_fit import load_fitted_ecm
+    from releaf.training.soh_trainer import LEAF_MODULE_Ah, ornl_ecm_module_test
 
     est = soh.estimate_soh(pl.DataFrame(ornl_ecm_module_test(soc_pct)), nominal_capacity_Ah=LEAF_MODULE_Ah)
     assert not est.ood, est.ood_reasons

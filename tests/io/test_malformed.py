@@ -16,7 +16,7 @@ import pytest
 from conftest import MODULE_FILES, REPO, SHARED_DATA
 from typer.testing import CliRunner
 
-from releaf.cli import app
+from releaf.app.cli import app
 from releaf.errors import ReleafInputError
 from releaf.io import read
 

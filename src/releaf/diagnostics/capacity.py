@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from releaf.ocv import ocv_V
-from releaf.records import Discharge
+from releaf.models.ocv import ocv_V
+from releaf.schema.records import Discharge
 
 SECONDS_PER_HOUR = 3600.0
 # A charge that restores more than this fraction of the nominal capacity starts a new discharge segment; HPPC
 # regen pulses (~0.2 % of capacity each) do not.
 RECHARGE_FRACTION = 0.02
 # Rested voltage per series group above which a discharge counts as starting from full (OCV at 90 % SOC of the
-# Leaf cell at 25 degC, ``releaf.ocv``).
+# Leaf cell at 25 degC, ``releaf.models.ocv``).
 TOP_OF_CHARGE_SOC_PCT = 90.0
 CUTOFF_TOLERANCE_V = 0.05
 
@@ -102,7 +102,7 @@ def full_discharges(
 
     Returns
     -------
-    One :class:`releaf.records.Discharge` per segment that discharged at least 5 % of nominal, in time order.
+    One :class:`releaf.schema.records.Discharge` per segment that discharged at least 5 % of nominal, in time order.
     ``reached_cutoff`` and ``start_voltage_V >= top_voltage_V`` together make a full discharge.
     """
     t = np.asarray(test_time_s, dtype=float)

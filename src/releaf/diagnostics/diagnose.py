@@ -1,14 +1,14 @@
-"""One test file → one :class:`releaf.records.Diagnosis`: the chain of the topical diagnostics."""
+"""One test file → one :class:`releaf.schema.records.Diagnosis`: the chain of the topical diagnostics."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from releaf.diagnostics import capacity, groups, hppc, resistance
-from releaf.ocv import DEFAULT_OCV_TABLE
-from releaf.profiles import BatteryProfile
-from releaf.records import Diagnosis, Discharge
+from releaf.models.ocv import DEFAULT_OCV_TABLE
+from releaf.parameters import BatteryProfile
 from releaf.schema import TEMPERATURE_PREFIX, TimeSeries
+from releaf.schema.records import Diagnosis, Discharge
 
 # Vendor capacity counters are only a cross-check; beyond this relative difference releaf says so.
 VENDOR_TOLERANCE = 0.01
@@ -56,8 +56,8 @@ def _hppc_rows(ts: TimeSeries, capacity_Ah: float | None, n_steps: int) -> tuple
 
 
 def _ecm(ts: TimeSeries, capacity_Ah: float | None, warnings: list[str]) -> dict | None:
-    from releaf.diagnostics.ecm_fit import fit_ecm_2rc
     from releaf.errors import ReleafInputError
+    from releaf.models.ecm_fit import fit_ecm_2rc
 
     try:
         params, report = fit_ecm_2rc(ts, capacity_Ah=capacity_Ah)
@@ -70,12 +70,12 @@ def _ecm(ts: TimeSeries, capacity_Ah: float | None, warnings: list[str]) -> dict
 
 
 def fast_test_window(ts: TimeSeries, nominal_capacity_Ah: float) -> TimeSeries | None:
-    """The 60 s window of a fast pulse test (``releaf.fast_protocol``) inside a test, if it has one.
+    """The 60 s window of a fast pulse test (``releaf.protocols.fast_pulse``) inside a test, if it has one.
 
     The window starts 5 s (the protocol's first rest) before the first pulse (current of at least 0.2C) and must be
     sampled every 0.5 s or faster; whether its pulses match the protocol is for the estimator to judge.
     """
-    from releaf import fast_protocol
+    from releaf.protocols import fast_pulse as fast_protocol
 
     d = ts.data
     i = d["current_A"].to_numpy()
@@ -123,7 +123,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
 
     Returns
     -------
-    :class:`releaf.records.Diagnosis`; values that the test cannot give are None, with a reason in ``warnings``.
+    :class:`releaf.schema.records.Diagnosis`; values that the test cannot give are None, with a reason in ``warnings``.
 
     Notes
     -----

@@ -4,14 +4,14 @@ A series string stops when its first group reaches the cut-off; the others still
 charge is read off the limiting group's own discharge curve: a group that ended at voltage ``V_g`` is where the
 limiting group was when it had ``q(V_g)`` Ah still to go, so its capacity is the string capacity plus that.
 This assumes the groups started equally full (they were charged in series) and share the limiting group's
-curve shape (same chemistry, same current); it is an estimate, and marked as such in ``releaf.records``.
+curve shape (same chemistry, same current); it is an estimate, and marked as such in ``releaf.schema.records``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from releaf.records import GroupDiagnosis
+from releaf.schema.records import GroupDiagnosis
 
 
 def remaining_Ah_on_curve(voltage_V: np.ndarray, removed_Ah: np.ndarray, end_voltage_V: float) -> float:
@@ -64,7 +64,7 @@ def diagnose_groups(
 
     Returns
     -------
-    groups : one :class:`releaf.records.GroupDiagnosis` per group (``group`` is 1-based)
+    groups : one :class:`releaf.schema.records.GroupDiagnosis` per group (``group`` is 1-based)
     weakest_group : 1-based index of the group with the lowest voltage at the end of the discharge (the one that
         reached the cut-off), or None without a discharge
     """

@@ -365,7 +365,7 @@ def ocv_table(
     merge_soc_pct: float = MERGE_SOC_PCT,
     **rest_kwargs,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """OCV–SOC table from the rests of a test, in the form ``releaf.ocv`` and ``EcmParameters`` use.
+    """OCV–SOC table from the rests of a test, in the form ``releaf.models.ocv`` and ``EcmParameters`` use.
 
     Parameters
     ----------

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from releaf.records import PulseResistance
+from releaf.schema.records import PulseResistance
 
 # The ohmic reading must come from samples at most this far apart (the issue's definition of r0).
 R0_MAX_GAP_S = 1.0
@@ -95,7 +95,7 @@ def step_resistance(
 
     Returns
     -------
-    :class:`releaf.records.PulseResistance`. ``r0_mOhm`` is ΔV/ΔI between the last sample before the step and the
+    :class:`releaf.schema.records.PulseResistance`. ``r0_mOhm`` is ΔV/ΔI between the last sample before the step and the
     first after it, or None when those are more than ``R0_MAX_GAP_S`` apart. ``r_<x>s_mOhm`` reads the voltage
     (linearly interpolated) ``x`` seconds after the last sample before the step; None when the step is shorter
     or no sample lies at or before that time inside the step.
@@ -166,7 +166,7 @@ def step_resistances(
 
     Returns
     -------
-    One :class:`releaf.records.PulseResistance` per step, equal to :func:`step_resistance` of it.
+    One :class:`releaf.schema.records.PulseResistance` per step, equal to :func:`step_resistance` of it.
     """
     t = np.asarray(test_time_s, dtype=float)
     v = np.asarray(voltage_V, dtype=float)

@@ -33,7 +33,7 @@ import polars as pl
 from scipy.optimize import curve_fit
 
 from releaf.diagnostics.ocv_rest import anchor_capacities_Ah, relaxation_V, rest_mask, soc_by_counting, split_runs
-from releaf.ocv import load_ocv_table
+from releaf.models.ocv import load_ocv_table
 from releaf.schema import TimeSeries
 
 SECONDS_PER_HOUR = 3600.0
@@ -142,7 +142,7 @@ def docv_dsoc_mV_per_pct(soc_pct: float, table: tuple[np.ndarray, np.ndarray] | 
     Parameters
     ----------
     soc_pct : state of charge [%]
-    table : ``(soc_pct, ocv_V)``; default the packaged Leaf cell table at 25 degC (``releaf.ocv``)
+    table : ``(soc_pct, ocv_V)``; default the packaged Leaf cell table at 25 degC (``releaf.models.ocv``)
     window_pct : half-width of the secant [%]
     """
     soc_tab, ocv_tab = load_ocv_table() if table is None else table

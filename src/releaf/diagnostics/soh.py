@@ -3,10 +3,12 @@
 Two packaged models, one per input form (they do not share features, so they cannot share a model):
 
 ``leaf-module-pulse``
-    The releaf fast test (``releaf.fast_protocol``: 1C discharge, 1C charge, 2C discharge pulses with rests, 60 s)
+    The releaf fast test (``releaf.protocols.fast_pulse``: 1C discharge, 1C charge, 2C discharge pulses with rests,
+    60 s)
     on a Leaf module, given as a canonical time-series window. Trained on GENERATED data: a PyBaMM SPMe whose
     capacity fade and resistance growth come from the same SEI layer and loss of active material
-    (``releaf.soh_training``). Not validated on measured Leaf modules (none with a known capacity and this test).
+    (``releaf.training.soh_trainer``). Not validated on measured Leaf modules (none with a known capacity and
+    this test).
 ``retired-cells-pulse``
     The 21 pulse-response voltages ``U1..U21`` of Tao et al. at a known SOC and nameplate capacity. Trained on
     the three measured workbooks of ``retired-cells-pulse`` (heterogeneous second-life cells, not Leaf).
@@ -40,8 +42,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf import fast_protocol
 from releaf.errors import ReleafInputError
+from releaf.protocols import fast_pulse as fast_protocol
 from releaf.schema import TimeSeries
 
 MAX_WINDOW_S = fast_protocol.MAX_WINDOW_S
@@ -151,7 +153,7 @@ class SohEstimate:
 @functools.lru_cache(maxsize=8)
 def load_model(name: str = DEFAULT_MODEL) -> SohModel:
     """Read a packaged model (``releaf/models/<name>.json`` + ``.npz``); no download, no pickle."""
-    folder = resources.files("releaf").joinpath("models")
+    folder = resources.files("releaf.parameters").joinpath("soh-models")
     try:
         meta = json.loads(folder.joinpath(f"{name}.json").read_text(encoding="utf-8"))
         with folder.joinpath(f"{name}.npz").open("rb") as fh, np.load(fh, allow_pickle=False) as arrays:
@@ -204,7 +206,7 @@ def _series_from(ts_or_arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]
 
 
 def window_features(ts_or_arrays, *, nominal_capacity_Ah: float = 65.0) -> dict[str, float]:
-    """Features of one fast-test window (``releaf.fast_protocol``), for the ``leaf-module-pulse`` model.
+    """Features of one fast-test window (``releaf.protocols.fast_pulse``), for the ``leaf-module-pulse`` model.
 
     Parameters
     ----------
@@ -234,7 +236,7 @@ def window_features(ts_or_arrays, *, nominal_capacity_Ah: float = 65.0) -> dict[
     starts, stops = list(edges[::2] + 1), list(edges[1::2] + 1)  # first pulse sample, first rest sample
     expected = fast_protocol.pulse_edges_s()
     if on[0] or len(starts) != len(expected) or len(stops) != len(expected):
-        raise ReleafInputError(name, f"expected a rest then {len(expected)} pulses (releaf.fast_protocol), "
+        raise ReleafInputError(name, f"expected a rest then {len(expected)} pulses (releaf.protocols.fast_pulse), "
                                      f"found {len(starts)} pulse(s) above 0.2C", column="current_A")
     feats = {"ocv_V": float(np.mean(v[:starts[0]]))}
     for k, (a, b, (t0, t1, c)) in enumerate(zip(starts, stops, expected, strict=True), start=1):
@@ -304,7 +306,7 @@ def estimate_soh(ts_or_arrays, *, soc_pct: float | None = None, nominal_capacity
     Parameters
     ----------
     ts_or_arrays : either a fast-test window (TimeSeries, DataFrame or mapping with ``test_time_s``,
-        ``voltage_V``, ``current_A``; at most 60 s, see ``releaf.fast_protocol``) for the ``leaf-module-pulse``
+        ``voltage_V``, ``current_A``; at most 60 s, see ``releaf.protocols.fast_pulse``) for the ``leaf-module-pulse``
         model, or a sequence of the 21 voltages U1..U21 [V] (Tao et al. format) for ``retired-cells-pulse``
     soc_pct : SOC at the test [%]; required for U1..U21, optional for a window (checked against the training
         range only: the window's rest voltage carries the SOC)

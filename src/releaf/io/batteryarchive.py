@@ -87,7 +87,7 @@ def read_batteryarchive_csv(path) -> TimeSeries:
     Parameters
     ----------
     path : a ``*_timeseries.csv`` file downloaded from batteryarchive.org (or written by
-        :func:`releaf.export.write_batteryarchive`)
+        :func:`releaf.io.export.write_batteryarchive`)
 
     Returns
     -------

@@ -17,7 +17,7 @@ Mapped: ``Step ID`` (else a legacy ``Step Index / 1`` that is a program step, el
 ``datetime``; charge minus discharge counters (or ``Net Capacity``/``Net Energy``) -> ``vendor_capacity_Ah`` /
 ``vendor_energy_Wh``; ``Temperature Tk`` (or ``Surface Temperature Tk``) -> ``temperature_C_k`` and the first
 of them -> ``temperature_C``; ``Ambient Temperature`` -> ``ambient_temperature_C``. releaf's own extension
-columns written by :func:`releaf.export.write_bdf` are read back: ``Group Voltage k / V`` ->
+columns written by :func:`releaf.io.export.write_bdf` are read back: ``Group Voltage k / V`` ->
 ``group_voltage_V_k``, ``Cycler Net Capacity / Ah`` and ``Cycler Net Energy / Wh`` (the cycler's counters,
 preferred over the integrals in the BDF columns).
 

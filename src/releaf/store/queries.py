@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from releaf import records
 from releaf.errors import ReleafInputError
-from releaf.profiles import DEFAULT_BATTERY_PROFILE
+from releaf.parameters import DEFAULT_BATTERY_PROFILE
+from releaf.schema import records
 from releaf.store.models import (
     GRADES,
     AuditEvent,
@@ -83,7 +83,7 @@ def get_or_create_module(
     serial : module serial (label or plant-assigned)
     pack : the pack it came from, if known
     position : 1-based slot in that pack
-    profile : battery profile name (``releaf.profiles``)
+    profile : battery profile name (``releaf.parameters``)
 
     Raises
     ------

@@ -1,0 +1,327 @@
+"""The ``releaf`` command line: a thin shell over ``releaf.app.pipeline`` (contract in DESIGN.md).
+
+User errors (``ReleafInputError``) print one line ``error: <file>, line N, column 'X': <what>`` to stderr and
+exit with code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from releaf.errors import ReleafError
+from releaf.parameters import DEFAULT_BATTERY_PROFILE
+
+app = typer.Typer(
+    name="releaf",
+    help="Grade, match and certify retired Nissan Leaf battery modules.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+if not console.is_terminal:  # pipes and CI: wide enough for the station table, no wrapping of serials
+    console = Console(width=140)
+err_console = Console(stderr=True)
+
+USER_ERROR_EXIT = 2
+
+
+def user_errors(func):
+    """Turn releaf's own errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ReleafError as err:
+            err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(USER_ERROR_EXIT) from None
+
+    return wrapper
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def _fmt(x, digits: int = 2) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+@app.command()
+@user_errors
+def read(
+    file: Path,
+    format: Annotated[str | None, typer.Option("--format", help="reader name; detected if omitted")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
+    parquet: Annotated[Path | None, typer.Option(help="also write the canonical table to this Parquet file")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="YAML column mapping for a CSV no reader knows")] = None,
+):
+    """Detect the format of FILE, parse it into the canonical table and summarise it.
+
+    Large files are streamed in batches (bounded memory) with a progress bar; ``--parquet`` writes the
+    canonical table as it streams.
+    """
+    from releaf.app import pipeline
+
+    summary = pipeline.read_summary(file, format=format, parquet_out=parquet, progress=not as_json, mapping=mapping)
+    if as_json:
+        _print_json(summary)
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in summary.items():
+        table.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def diagnose(
+    files: Annotated[list[Path], typer.Argument(help="cycler test files")],
+    profile: Annotated[str, typer.Option(help="battery profile of the unit under test")] = DEFAULT_BATTERY_PROFILE,
+    format: Annotated[str | None, typer.Option("--format", help="reader name; detected if omitted")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON list, one record per file")] = False,
+    mapping: Annotated[Path | None, typer.Option(help="YAML column mapping for a CSV no reader knows")] = None,
+    ecm: Annotated[bool, typer.Option("--ecm", help="also fit a two-RC equivalent circuit to HPPC tests")] = False,
+):
+    """Capacity, energy, DC resistance (per HPPC level), per-group state and SOH of each test file."""
+    from releaf.app import pipeline
+
+    diagnoses = pipeline.diagnose_files(files, profile=profile, format=format, progress=not as_json, mapping=mapping,
+                                        fit_ecm=ecm)
+    if as_json:
+        _print_json([d.to_dict() for d in diagnoses])
+        return
+    for d in diagnoses:
+        console.rule(Path(d.file).name)
+        console.print(
+            f"capacity {_fmt(d.capacity_Ah)} Ah   energy {_fmt(d.energy_Wh, 1)} Wh   SOH {_fmt(d.soh_pct, 1)} %   "
+            f"R0 {_fmt(d.r0_mOhm)} mOhm (at {_fmt(d.r0_soc_pct, 0)} % SOC)   weakest group {d.weakest_group or '—'}"
+        )
+        if d.groups:
+            table = Table("group", "capacity Ah", "R0 mOhm", "R 1 s mOhm", "R 10 s mOhm", "end V", "min V")
+            for g in d.groups:
+                table.add_row(
+                    str(g.group), _fmt(g.capacity_Ah), _fmt(g.r0_mOhm, 3), _fmt(g.r_1s_mOhm, 3),
+                    _fmt(g.r_10s_mOhm, 3), _fmt(g.end_voltage_V, 3), _fmt(g.min_voltage_V, 3),
+                )
+            console.print(table)
+        if d.hppc:
+            table = Table("SOC %", "pulse", "A", "R0 mOhm", "R 1 s", "R 10 s", "R 30 s", box=box.SIMPLE_HEAD,
+                          title="HPPC resistance per level")
+            for r in d.hppc:
+                table.add_row(_fmt(r["soc_pct"], 1), r["direction"], _fmt(r["current_A"], 1), _fmt(r["r0_mOhm"], 3),
+                              _fmt(r["r_1s_mOhm"], 3), _fmt(r["r_10s_mOhm"], 3), _fmt(r["r_30s_mOhm"], 3))
+            console.print(table)
+        if d.ecm:
+            console.print(f"2-RC fit: {len(d.ecm['levels'])} levels, RMSE median {d.ecm['rmse_mV_median']:.2f} mV, "
+                          f"max {d.ecm['rmse_mV_max']:.2f} mV (parameters in --json)")
+        if d.soh_estimate:
+            e = d.soh_estimate
+            lo, hi = e["soh_interval_pct"]
+            console.print(f"fast SOH estimate: {_fmt(e['soh_pct'], 1)} % [{_fmt(lo, 1)}, {_fmt(hi, 1)}]"
+                          + ("  [red]outside the training domain[/]" if e.get("ood") else ""))
+        for w in d.warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+
+
+@app.command()
+@user_errors
+def intake(
+    logs: Annotated[list[Path], typer.Argument(help="LeafSpy Pro logs, BMS history CSVs, or folders of them")],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON record per pack")] = False,
+    plots: Annotated[Path, typer.Option(help="folder for the per-pack heat maps")] = Path("intake-plots"),
+):
+    """Pack pre-screen from the car's own BMS logs: SOH/Hx/AHr history, module spread and sag, what to inspect."""
+    from releaf import intake as intake_mod
+
+    reports = intake_mod.intake_logs(logs)
+    plots.mkdir(parents=True, exist_ok=True)
+    records = []
+    for r in reports:
+        record = r.to_dict()
+        if r.modules:
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in r.pack_id)
+            record["heatmap"] = str(intake_mod.heatmap(r, plots / f"intake-{safe}.png"))
+        records.append(record)
+    if as_json:
+        _print_json(records)
+        return
+    for rec in records:
+        latest = rec["latest"]
+        console.rule(f"pack {rec['pack_id']} ({rec['layout_label']})")
+        console.print(
+            f"latest {latest.get('date') or latest.get('datetime') or '—'}: SOH {_fmt(latest.get('soh_pct'), 2)} %   "
+            f"Hx {_fmt(latest.get('hx_pct'), 2)} %   AHr {_fmt(latest.get('ahr_Ah'), 2)} Ah   "
+            f"trend {_fmt(rec['soh_trend_pct_per_year'], 1)} SOH-%/year   history points {len(rec['history'])}"
+        )
+        if rec["inspect_first"]:
+            table = Table(rec["unit"], "score", "reasons", box=box.SIMPLE_HEAD)
+            for m in rec["inspect_first"]:
+                table.add_row(str(m[rec["unit"]]), _fmt(m.get("score"), 1), "; ".join(m.get("reasons", [])))
+            table.title = f"{rec['unit']}s to inspect first"
+            console.print(table)
+        if rec["mapping_uncertain"]:
+            console.print(f"[yellow]note:[/] cell-pair -> {rec['unit']} mapping assumed: {rec['mapping']}")
+        for w in rec["warnings"]:
+            console.print(f"[yellow]warning:[/] {w}")
+        if "heatmap" in rec:
+            console.print(f"heat map: {rec['heatmap']}")
+
+
+@app.command()
+@user_errors
+def run(
+    directory: Annotated[Path, typer.Argument(help="folder of test files (and an optional manifest.csv)")],
+    db: Annotated[str | None, typer.Option(help="database URL; default $RELEAF_DATABASE_URL or ./releaf.db")] = None,
+    profile: Annotated[str, typer.Option(help="battery profile of the modules")] = DEFAULT_BATTERY_PROFILE,
+    policy: Annotated[str, typer.Option(help="grading policy name or YAML file")] = "leaf-default",
+    design: Annotated[str, typer.Option(help="station design")] = "portable-2s",
+    report: Annotated[Path | None, typer.Option(help="also write the HTML report into this folder")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
+):
+    """The whole pipeline over a folder: read, diagnose, grade, match into stations, certify, store."""
+    from releaf.app import pipeline
+
+    result = pipeline.run_directory(
+        directory, db_url=db, profile=profile, policy=policy, design=design, progress=not as_json
+    )
+    path = pipeline.write_report(result, report) if report else None
+    if as_json:
+        _print_json(result.summary)
+        return
+    _print_run(result)
+    if path:
+        console.print(f"report: {path}")
+
+
+@app.command()
+@user_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the demo database, fleet files and report")] = Path(
+        "demo-output"
+    ),
+):
+    """The plant demo: real ORNL Leaf module tests plus a generated fleet of 3 retired packs → HTML report."""
+    from releaf.app import pipeline
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    result, report_path = pipeline.demo(out)
+    _print_run(result)
+    console.print(f"\nreport: [bold]{report_path.resolve()}[/]")
+
+
+@app.command("train-soh")
+@user_errors
+def train_soh(
+    out: Annotated[Path | None, typer.Option(help="folder for the model files; default: the package's models")] = None,
+    data: Annotated[Path | None, typer.Option(help="folder of the retired-cells-pulse workbooks")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="model(s) to train: retired-cells-pulse, leaf-module-pulse")]
+    = None,
+    states: Annotated[int, typer.Option(help="aged states in the generated Leaf set")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of everything random")] = 2026,
+):
+    """Re-train the fast SOH estimator(s) and print their validation (leave-one-workbook-out; held-out states)."""
+    import os as _os
+
+    _os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    from releaf.training.soh_trainer import train_soh_model
+
+    which = tuple(model) if model else ("retired-cells-pulse", "leaf-module-pulse")
+    report = train_soh_model(out, data_dir=data, which=which, n_states=states, seed=seed, verbose=True)
+    for name, r in report.items():
+        console.print(f"{name}: wrote {', '.join(r['files'])}")
+
+
+@app.command("fast-protocol")
+@user_errors
+def fast_protocol(
+    capacity_Ah: Annotated[float, typer.Option("--capacity-Ah", help="nominal capacity of the unit [Ah]; 1C = this "
+                                                                       "many A")] = 65.0,
+    series_groups: Annotated[int, typer.Option(help="cell groups in series (voltage limits are per group)")] = 2,
+    maccor: Annotated[Path | None, typer.Option(help="write the test as a Maccor MIMS procedure file (.000)")] = None,
+    arbin: Annotated[Path | None, typer.Option(help="write the test as an Arbin MITS Pro schedule (.sdu); needs "
+                                                    "--arbin-template")] = None,
+    arbin_template: Annotated[Path | None, typer.Option(help="a schedule saved by the MITS Pro that will run the "
+                                                             "test; its signature and settings are kept")] = None,
+    arbin_current_range: Annotated[str, typer.Option(help="current range of every Arbin step (e.g. Range1, "
+                                                          "Parallel-High): one that carries 2C")] = "Range1",
+):
+    """The 60 s fast pulse test: print its steps for this unit and write them as cycler files.
+
+    The files follow the layout of real published Maccor procedures and Arbin schedules but have not been loaded
+    into MIMS or MITS Pro by releaf: check them in the vendor editor before the first run (docs/fast-test-protocol.md).
+    """
+    from releaf.errors import ReleafInputError
+    from releaf.protocols import fast_pulse as fp
+    from releaf.protocols import schedules
+
+    files: list[tuple[Path, bytes]] = []
+    if maccor is not None:
+        text = schedules.maccor_procedure_xml(capacity_Ah, series_groups=series_groups)
+        files.append((maccor, text.encode("utf-8")))
+    if arbin is not None:
+        if arbin_template is None:
+            raise ReleafInputError("--arbin", "needs --arbin-template, a schedule saved by your MITS Pro")
+        try:
+            template = arbin_template.read_bytes().decode("latin-1")
+        except OSError as err:
+            raise ReleafInputError(arbin_template, f"cannot read the template: {err.strerror}") from None
+        text = schedules.arbin_schedule_sdu(template, capacity_Ah, series_groups=series_groups,
+                                            current_range=arbin_current_range, template_name=arbin_template)
+        files.append((arbin, text.encode("latin-1")))
+    if maccor is None and arbin is None:
+        fp.current_profile(capacity_Ah)  # validates the capacity like the writers do
+    table = Table("step", "kind", "current A", "duration s", "record every s", box=box.SIMPLE_HEAD,
+                  title=f"fast pulse test, {capacity_Ah:g} Ah unit, {fp.protocol_duration_s():g} s")
+    for row in fp.step_table(capacity_Ah):
+        table.add_row(str(row["step"]), row["kind"], f"{row['current_A']:g}", f"{row['duration_s']:g}",
+                      f"{row['record_every_s']:g}")
+    console.print(table)
+    for path, data in files:
+        try:
+            path.write_bytes(data)
+        except OSError as err:
+            raise ReleafInputError(path, f"cannot write: {err.strerror}") from None
+        console.print(f"wrote {path}")
+
+
+def _print_run(result) -> None:
+    s = result.summary
+    counts = s["grade_counts"]
+    console.print(
+        f"{len(s['modules'])} modules graded: "
+        + ", ".join(f"{g} {n}" for g, n in counts.items())
+        + f"; {len(s['stations'])} stations built; database {s['database']}"
+    )
+    if s["stations"]:
+        first = s["stations"][0]["runtimes"]
+        heads = [first[u]["unit_name"] if first[u]["unit_name"] else f"{u} h" for u in s["use_cases"]]
+        table = Table("station", "modules", "grade", "usable Wh", *heads, box=box.SIMPLE_HEAD)
+        for st in s["stations"][:10]:
+            cells = []
+            for u in s["use_cases"]:
+                r = st["runtimes"][u]
+                cells.append(_fmt(r["units"], 1) if r["unit_name"] else _fmt(r["runtime_h"], 1))
+            table.add_row(st["serial"], "+".join(st["modules"]), st["grade"], _fmt(st["usable_Wh"], 0), *cells)
+        if len(s["stations"]) > 10:
+            table.caption = f"strongest 10 of {len(s['stations'])} stations; all in the report and the database"
+        console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

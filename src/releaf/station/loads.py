@@ -1,0 +1,134 @@
+"""Use cases of a second-life power station, as data.
+
+A use case says what a customer plugs in: the power drawn from one output of the station while the load is on,
+how much of the time it is on, and, for loads that fill a battery of their own (a phone), how much energy one
+"unit" takes. The conversion from the output back to the battery (inverter, DC converter, idle draw) belongs to
+the station (``releaf.station.twin``), not to the load.
+
+The three built-in use cases are releaf assumptions chosen to be typical, not measurements; their docstrings say
+where the numbers come from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from releaf.errors import ReleafInputError
+
+OUTPUTS = ("usb_dc", "ac")
+
+
+@dataclass(frozen=True)
+class UseCase:
+    """One load on one output of the station.
+
+    Attributes
+    ----------
+    name : key used on the command line and in reports
+    description : one line for people, with the assumptions
+    power_W : mean power drawn from the output while the load is on [W]
+    duty_cycle : fraction of the time the load is on (0..1]; the rest of the time it draws nothing
+    output : ``"usb_dc"`` (USB-C / 12 V, through the DC converter) or ``"ac"`` (through the inverter)
+    energy_per_unit_Wh : energy stored in one unit of the load [Wh] (a phone battery), or None
+    unit_name : what one unit is called in reports (``"phone charges"``), or None
+    unit_efficiency : energy stored in the unit per energy drawn from the output (the load's own charger,
+        fraction); only used with ``energy_per_unit_Wh``
+    """
+
+    name: str
+    description: str
+    power_W: float
+    duty_cycle: float
+    output: str
+    energy_per_unit_Wh: float | None = None
+    unit_name: str | None = None
+    unit_efficiency: float = 1.0
+
+    def __post_init__(self):
+        where = f"use case {self.name!r}"
+        if self.output not in OUTPUTS:
+            raise ReleafInputError(where, f"output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
+        if not self.power_W > 0:
+            raise ReleafInputError(where, f"power_W must be positive, not {self.power_W!r}")
+        if not 0 < self.duty_cycle <= 1:
+            raise ReleafInputError(where, f"duty_cycle must be in (0, 1], not {self.duty_cycle!r}")
+        if not 0 < self.unit_efficiency <= 1:
+            raise ReleafInputError(where, f"unit_efficiency must be in (0, 1], not {self.unit_efficiency!r}")
+        if (self.energy_per_unit_Wh is None) != (self.unit_name is None):
+            raise ReleafInputError(where, "energy_per_unit_Wh and unit_name go together: give both or neither")
+        if self.energy_per_unit_Wh is not None and not self.energy_per_unit_Wh > 0:
+            raise ReleafInputError(where, f"energy_per_unit_Wh must be positive, not {self.energy_per_unit_Wh!r}")
+
+    @property
+    def mean_power_W(self) -> float:
+        """Power drawn from the output averaged over the duty cycle [W]."""
+        return self.power_W * self.duty_cycle
+
+    @property
+    def output_energy_per_unit_Wh(self) -> float | None:
+        """Energy drawn from the station's output per unit [Wh] (the unit's energy over its charger efficiency)."""
+        if self.energy_per_unit_Wh is None:
+            return None
+        return self.energy_per_unit_Wh / self.unit_efficiency
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PHONE = UseCase(
+    name="phone",
+    description="Phone on USB-C PD at 18 W; 15 Wh phone battery; the phone's charging path is 85 % efficient",
+    power_W=18.0,
+    duty_cycle=1.0,
+    output="usb_dc",
+    energy_per_unit_Wh=15.0,
+    unit_name="phone charges",
+    unit_efficiency=0.85,
+)
+"""Phone charging over USB-C.
+
+18 W is the common USB Power Delivery fast-charge level (9 V x 2 A). 15 Wh is a typical smartphone battery
+(about 3.85 V x 3.9 Ah). The 85 % covers the phone's own charger and battery losses (USB input energy to stored
+energy); a releaf assumption in the range commonly reported for wired phone charging. The charge is assumed at
+18 W all the way (the real taper near full makes it slower, not costlier in energy).
+"""
+
+GUITAR_AMP = UseCase(
+    name="guitar-amp",
+    description="Guitar amplifier on the AC outlet, 100 W continuous",
+    power_W=100.0,
+    duty_cycle=1.0,
+    output="ac",
+)
+"""A practice / small-gig guitar amplifier drawing 100 W from the AC outlet continuously (a releaf assumption:
+the mains rating of a 30-50 W valve combo, a conservative figure for transistor amps)."""
+
+FRIDGE = UseCase(
+    name="fridge",
+    description="Compressor fridge on the AC outlet: 150 W while the compressor runs, 30 % of the time",
+    power_W=150.0,
+    duty_cycle=0.30,
+    output="ac",
+)
+"""A small compressor fridge on the AC outlet: 150 W while the compressor runs, 30 % duty cycle (a releaf
+assumption typical of a 100-150 l household fridge at room temperature, about 1.1 kWh/day). The inverter stays on
+the whole time, so its idle draw is paid during the compressor's off time as well (see ``releaf.station.twin``)."""
+
+USE_CASES: dict[str, UseCase] = {u.name: u for u in (PHONE, GUITAR_AMP, FRIDGE)}
+
+
+def use_case(name: str) -> UseCase:
+    """Look up a built-in use case by name.
+
+    Parameters
+    ----------
+    name : ``"phone"``, ``"guitar-amp"`` or ``"fridge"``
+
+    Raises
+    ------
+    ReleafInputError : unknown name (the message lists the known ones)
+    """
+    try:
+        return USE_CASES[name]
+    except KeyError:
+        raise ReleafInputError("--use-case", f"unknown use case {name!r}; known: {', '.join(USE_CASES)}") from None

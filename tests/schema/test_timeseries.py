@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from releaf.errors import ReleafInputError
+from releaf.schema import REQUIRED, SourceMeta, TimeSeries, validate
+
+META = SourceMeta(path="x.csv", sha256="0" * 64, format="test", vendor="test")
+
+
+def table(**cols):
+    base = {"test_time_s": [0.0, 1.0, 2.0], "voltage_V": [4.0, 3.9, 3.8], "current_A": [0.0, -10.0, -10.0]}
+    base.update(cols)
+    return TimeSeries(pl.DataFrame({k: v for k, v in base.items() if v is not None}), META)
+
+
+def test_valid_table_passes_and_is_cast():
+    ts = validate(table(step_index=[1, 2, 2]))
+    assert ts.data.schema["test_time_s"] == pl.Float64
+
+
+@pytest.mark.parametrize("missing", REQUIRED)
+def test_missing_required_column(missing):
+    with pytest.raises(ReleafInputError, match=missing):
+        validate(table(**{missing: None}))
+
+
+def test_time_backwards_names_the_line():
+    with pytest.raises(ReleafInputError) as err:
+        validate(table(test_time_s=[0.0, 2.0, 1.0]), line_of_row=lambda i: i + 10)
+    assert err.value.line == 12 and err.value.column == "test_time_s"
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_required_values(bad):
+    with pytest.raises(ReleafInputError, match="finite"):
+        validate(table(voltage_V=[4.0, bad, 3.8]))
+
+
+@pytest.mark.parametrize("col, values, hint", [("voltage_V", [4000.0, 3900.0, 3800.0], "mV"),
+                                               ("current_A", [0.0, -10000.0, -10000.0], "mA"),
+                                               ("temperature_C", [298.0, 298.0, 298.0], "K")])
+def test_impossible_units_are_named(col, values, hint):
+    with pytest.raises(ReleafInputError, match=hint):
+        validate(table(**{col: values}))
+
+
+def test_empty_table():
+    empty = TimeSeries(pl.DataFrame({c: pl.Series([], dtype=pl.Float64) for c in REQUIRED}), META)
+    with pytest.raises(ReleafInputError, match="no data rows"):
+        validate(empty)
+
+
+@given(st.lists(st.floats(0, 1e6), min_size=1, max_size=50))
+def test_sorted_times_always_pass(times):
+    times = sorted(set(times))  # repeated (time, V, I) rows are duplicates, tested above
+    n = len(times)
+    validate(TimeSeries(pl.DataFrame({"test_time_s": times, "voltage_V": [3.7] * n, "current_A": [0.0] * n}), META))
+
+
+def test_duplicated_row_is_named_but_a_shared_time_stamp_is_not():
+    with pytest.raises(ReleafInputError, match="duplicated row") as err:
+        validate(table(test_time_s=[0.0, 1.0, 1.0], voltage_V=[4.0, 3.9, 3.9], current_A=[0.0, -10.0, -10.0]),
+                 line_of_row=lambda i: i + 2)
+    assert err.value.line == 4
+    # a step change logged at the same instant (different current) is a real sample
+    validate(table(test_time_s=[0.0, 1.0, 1.0], current_A=[0.0, -10.0, 0.0]))
+
+
+_VALUES = st.one_of(st.none(), st.sampled_from([0.0, -0.0, 1.0, 2.0, 200.0, -70.0, 2000.5, math.nan, math.inf,
+                                                 -math.inf]))
+
+
+@given(st.integers(1, 6).flatmap(lambda n: st.tuples(*(st.lists(_VALUES, min_size=n, max_size=n) for _ in range(5)),
+                                                     st.lists(st.one_of(st.none(), st.integers(0, 1)), min_size=n,
+                                                              max_size=n))))
+def test_numpy_shortcut_never_passes_a_table_the_checks_reject(cols):
+    from releaf.schema.timeseries import _any_problem, _surely_clean
+
+    t, v, i, g, temp, step = cols
+    df = pl.DataFrame({"test_time_s": t, "voltage_V": v, "current_A": i, "group_voltage_V_1": g,
+                       "temperature_C": temp, "step_index": step},
+                      schema={**dict.fromkeys(("test_time_s", "voltage_V", "current_A", "group_voltage_V_1",
+                                               "temperature_C"), pl.Float64), "step_index": pl.Int64})
+    assert not (_surely_clean(df, df.schema) and _any_problem(df))
