@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from releaf.assembly import ModuleCandidate, match_pairs, pair_usable_Wh
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.parameters import PORTABLE_2S
 from releaf.station.twin import simulate_discharge
 
@@ -105,15 +105,15 @@ def test_edge_weight_matches_station_twin():
 
 
 def test_bad_inputs():
-    with pytest.raises(ReleafInputError, match="grade"):
+    with pytest.raises(InputFileError, match="grade"):
         ModuleCandidate("x", "D", (60, 60), (1, 1))
-    with pytest.raises(ReleafInputError, match="positive capacity"):
+    with pytest.raises(InputFileError, match="positive capacity"):
         match_pairs([cand("x", "A", (60, float("nan"))), cand("y", "A", (60, 60))], PORTABLE_2S)
-    with pytest.raises(ReleafInputError, match="one value per group"):
+    with pytest.raises(InputFileError, match="one value per group"):
         match_pairs([cand("x", "A", ()), cand("y", "A", (60, 60))], PORTABLE_2S)
-    with pytest.raises(ReleafInputError, match="twice"):
+    with pytest.raises(InputFileError, match="twice"):
         match_pairs([cand("x", "A", (60, 60)), cand("x", "A", (60, 60))], PORTABLE_2S)
-    with pytest.raises(ReleafInputError, match="two modules in series"):
+    with pytest.raises(InputFileError, match="two modules in series"):
         match_pairs([], dataclasses.replace(PORTABLE_2S, modules_in_series=3))
 
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.grading import Grade, grade, grading_metrics, load_policy
 from releaf.schema.records import Diagnosis, GroupDiagnosis
 
@@ -136,7 +136,7 @@ def test_screen_not_applied_when_not_measured(policy):
 
 
 def test_profile_mismatch_is_an_input_error(policy):
-    with pytest.raises(ReleafInputError, match="leaf-24kwh-cell"):
+    with pytest.raises(InputFileError, match="leaf-24kwh-cell"):
         grade(make_diagnosis(profile="leaf-24kwh-cell"), policy)
 
 
@@ -168,7 +168,7 @@ def test_malformed_policy_names_file_and_key(tmp_path, old, new, key):
     assert old in POLICY_YAML
     f = tmp_path / "bad.yaml"
     f.write_text(POLICY_YAML.replace(old, new))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         load_policy(str(f))
     assert err.value.file == str(f)
     assert key in err.value.message
@@ -177,11 +177,11 @@ def test_malformed_policy_names_file_and_key(tmp_path, old, new, key):
 def test_yaml_syntax_error_has_line(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("name: x\nrules: [1, 2\nversion: '1'\n")
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         load_policy(str(f))
     assert err.value.line is not None
 
 
 def test_unknown_policy_lists_packaged():
-    with pytest.raises(ReleafInputError, match="leaf-default"):
+    with pytest.raises(InputFileError, match="leaf-default"):
         load_policy("no-such-policy")

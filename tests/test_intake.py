@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import REPO, shared
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.intake import LAYOUTS, heatmap, identify_pack, intake_logs, prescreen, vin_is_real
 from releaf.io.leafspy import read_leafspy
 
@@ -84,7 +84,7 @@ def test_history_only_pack():
     assert len(report.history) == 36  # 40 rows, boundary rows repeated by consecutive files
     assert report.latest["datetime"].date().isoformat() == "2022-12-08"
     assert all(0 < e["soh_pct"] <= 110 for e in report.history)
-    with pytest.raises(ReleafInputError, match="no per-module data"):
+    with pytest.raises(InputFileError, match="no per-module data"):
         heatmap(report, "/dev/null")
 
 
@@ -102,7 +102,7 @@ def test_heatmap_png(tmp_path):
         assert data.startswith(PNG) and len(data) > 5000
     out = heatmap(report, tmp_path / "dev.png", metric="rest_deviation_mV")
     assert out.read_bytes().startswith(PNG)
-    with pytest.raises(ReleafInputError, match="metric"):
+    with pytest.raises(InputFileError, match="metric"):
         heatmap(report, tmp_path / "x.png", metric="cell_pairs")
 
 
@@ -119,12 +119,12 @@ def test_prescreen_on_bundled_logs(tmp_path):
 def test_bad_inputs(tmp_path):
     other = tmp_path / "notes.csv"
     other.write_text("a,b\n1,2\n")
-    with pytest.raises(ReleafInputError, match="neither a LeafSpy log"):
+    with pytest.raises(InputFileError, match="neither a LeafSpy log"):
         intake_logs([other])
-    with pytest.raises(ReleafInputError, match="not found"):
+    with pytest.raises(InputFileError, match="not found"):
         intake_logs([tmp_path / "missing.csv"])
-    with pytest.raises(ReleafInputError, match="no LeafSpy log"):
+    with pytest.raises(InputFileError, match="no LeafSpy log"):
         intake_logs([tmp_path])
-    with pytest.raises(ReleafInputError, match="matches no known Leaf pack"):
+    with pytest.raises(InputFileError, match="matches no known Leaf pack"):
         identify_pack(20.0)
     assert {lay.name for lay in LAYOUTS} == {"leaf-24kwh", "leaf-30kwh", "leaf-62kwh"}

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.schema.records import Diagnosis, Discharge, GroupDiagnosis, PulseResistance
 from releaf.store import database_url, lineage, open_store, queries
 from releaf.store.db import DATABASE_URL_ENV, alembic_config
@@ -175,7 +175,7 @@ def test_add_test_is_idempotent_by_sha256(store):
 
 
 def test_add_test_rejects_a_bad_digest(store):
-    with pytest.raises(ReleafInputError, match="64 hex"), store.transaction() as s:
+    with pytest.raises(InputFileError, match="64 hex"), store.transaction() as s:
         queries.add_test(s, sha256="abc", format="arbin", raw_path="m1.res", rows=10, duration_s=9.0)
 
 
@@ -242,7 +242,7 @@ def test_override_grade_rejects_bad_input(store, serial, grade, why, message):
     with store.transaction() as s:
         pack = queries.get_or_create_pack(s, "SJNFAAZE0U6000001", "Nissan Leaf AZE0 24 kWh")
         ingest_graded_module(s, pack, "M-01", 1, capacity_Ah=52.0, grade="B")
-    with pytest.raises(ReleafInputError, match=message), store.transaction() as s:
+    with pytest.raises(InputFileError, match=message), store.transaction() as s:
         queries.override_grade(s, serial, grade, who="j.ortiz", why=why)
     assert count(store, AuditEvent) == 0
 
@@ -295,7 +295,7 @@ def test_stored_diagnosis_record_is_the_full_dict(store):
 def test_module_cannot_be_in_two_stations(store):
     build_station(store)
     with (
-        pytest.raises(ReleafInputError, match="M-01 is already in station PS-0001"),
+        pytest.raises(InputFileError, match="M-01 is already in station PS-0001"),
         store.transaction() as s,
     ):
         queries.add_station(s, "PS-0002", "portable-2s", ["M-01"])

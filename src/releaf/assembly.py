@@ -30,7 +30,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.grading import GRADES
 from releaf.parameters import StationProfile
 from releaf.station.twin import REFERENCE_POWER_W, ModuleState, usable_energy_estimate_Wh
@@ -59,7 +59,7 @@ class ModuleCandidate:
 
     def __post_init__(self):
         if self.grade not in GRADES:
-            raise ReleafInputError(self.serial, f"grade must be one of {', '.join(GRADES)}, not {self.grade!r}")
+            raise InputFileError(self.serial, f"grade must be one of {', '.join(GRADES)}, not {self.grade!r}")
 
     @property
     def state(self) -> ModuleState:
@@ -228,15 +228,15 @@ def match_pairs(candidates: Sequence[ModuleCandidate], station_profile: StationP
 
     Raises
     ------
-    ReleafInputError : a design that is not two modules in series, duplicate serials, or a usable module without
+    InputFileError : a design that is not two modules in series, duplicate serials, or a usable module without
         a capacity or R0 for every group
     """
     if station_profile.modules_in_series != 2 or station_profile.modules_in_parallel != 1:
-        raise ReleafInputError(station_profile.name, "match_pairs builds stations of two modules in series")
+        raise InputFileError(station_profile.name, "match_pairs builds stations of two modules in series")
     seen: set[str] = set()
     for c in candidates:
         if c.serial in seen:
-            raise ReleafInputError(c.serial, "serial listed twice")
+            raise InputFileError(c.serial, "serial listed twice")
         seen.add(c.serial)
     usable = [c for c in candidates if c.grade != "reject"]
     excluded = sorted(c.serial for c in candidates if c.grade == "reject")
@@ -244,7 +244,7 @@ def match_pairs(candidates: Sequence[ModuleCandidate], station_profile: StationP
     for c in usable:
         _ = c.state  # validates capacities and resistances
         if len(c.group_capacity_Ah) != groups:
-            raise ReleafInputError(c.serial, f"{len(c.group_capacity_Ah)} groups; the design's modules have {groups}")
+            raise InputFileError(c.serial, f"{len(c.group_capacity_Ah)} groups; the design's modules have {groups}")
 
     n = len(usable)
     cap = np.array([c.group_capacity_Ah for c in usable], dtype=float).reshape(n, groups)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.parameters import BATTERY_PROFILES
 from releaf.schema.records import Diagnosis, _clean
 
@@ -93,7 +93,7 @@ class Grade:
 
 
 def _fail(file, key: str, message: str):
-    raise ReleafInputError(file, f"{key}: {message}")
+    raise InputFileError(file, f"{key}: {message}")
 
 
 def _number(file, key: str, value) -> float:
@@ -104,7 +104,7 @@ def _number(file, key: str, value) -> float:
 
 def _validate(data, file) -> Policy:
     if not isinstance(data, dict):
-        raise ReleafInputError(file, "a policy is a YAML mapping with keys " + ", ".join(_TOP_KEYS))
+        raise InputFileError(file, "a policy is a YAML mapping with keys " + ", ".join(_TOP_KEYS))
     for key in data:
         if key not in _TOP_KEYS:
             _fail(file, str(key), f"unknown key; expected one of {', '.join(_TOP_KEYS)}")
@@ -178,7 +178,7 @@ def load_policy(name_or_path: str = "leaf-default") -> Policy:
 
     Raises
     ------
-    ReleafInputError : unknown policy, YAML syntax error (with its line), or a wrong key (named in the message):
+    InputFileError : unknown policy, YAML syntax error (with its line), or a wrong key (named in the message):
         unknown rule or screen, missing version/profile/threshold, thresholds not monotonic from A to C
     """
     path = Path(name_or_path)
@@ -187,7 +187,7 @@ def load_policy(name_or_path: str = "leaf-default") -> Policy:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ReleafInputError(file, f"cannot read policy: {exc.strerror or exc}") from None
+            raise InputFileError(file, f"cannot read policy: {exc.strerror or exc}") from None
     else:
         file = f"releaf/policies/{name_or_path}.yaml"
         try:
@@ -196,14 +196,14 @@ def load_policy(name_or_path: str = "leaf-default") -> Policy:
         except (FileNotFoundError, IsADirectoryError):
             known = sorted(p.name[:-5] for p in resources.files("releaf.parameters").joinpath("policies").iterdir()
                            if p.name.endswith(".yaml"))
-            raise ReleafInputError(name_or_path, f"no such policy file or packaged policy; packaged: "
+            raise InputFileError(name_or_path, f"no such policy file or packaged policy; packaged: "
                                                  f"{', '.join(known)}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ReleafInputError(file, f"not valid YAML: {getattr(exc, 'problem', None) or exc}", line=line) from None
+        raise InputFileError(file, f"not valid YAML: {getattr(exc, 'problem', None) or exc}", line=line) from None
     return _validate(data, file)
 
 
@@ -257,7 +257,7 @@ def grade(diagnosis: Diagnosis, policy: Policy) -> Grade:
 
     Raises
     ------
-    ReleafInputError : the diagnosis was made with another known battery profile than the policy's (SOH would
+    InputFileError : the diagnosis was made with another known battery profile than the policy's (SOH would
         be relative to the wrong nominal capacity)
 
     References
@@ -265,7 +265,7 @@ def grade(diagnosis: Diagnosis, policy: Policy) -> Grade:
     UL 1974 (2018): the repurposer defines the acceptance criteria; the thresholds are policy choices.
     """
     if diagnosis.profile in BATTERY_PROFILES and diagnosis.profile != policy.profile:
-        raise ReleafInputError(diagnosis.file, f"diagnosed with profile {diagnosis.profile!r}, but policy "
+        raise InputFileError(diagnosis.file, f"diagnosed with profile {diagnosis.profile!r}, but policy "
                                                f"{policy.name} grades {policy.profile!r}")
     metrics = grading_metrics(diagnosis)
     worst = 0

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.io.leafspy import LeafSpyLog, cp_columns, read_bms_history, read_leafspy, sniff_leafspy
 
@@ -98,12 +98,12 @@ def identify_pack(new_ahr_Ah: float) -> PackLayout:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         when ``new_ahr_Ah`` is more than 25 % from every known pack (a 40 kWh pack, unknown here, or bad data).
     """
     best = min(LAYOUTS, key=lambda lay: abs(math.log(new_ahr_Ah / lay.new_ahr_Ah)))
     if abs(math.log(new_ahr_Ah / best.new_ahr_Ah)) > math.log(1.25):
-        raise ReleafInputError("<pack>", f"AHr/SOH = {new_ahr_Ah:.1f} Ah matches no known Leaf pack "
+        raise InputFileError("<pack>", f"AHr/SOH = {new_ahr_Ah:.1f} Ah matches no known Leaf pack "
                                          f"({', '.join(f'{x.name}: {x.new_ahr_Ah} Ah' for x in LAYOUTS)})")
     return best
 
@@ -346,7 +346,7 @@ def prescreen(logs, history=(), *, pack_id: str = "pack", grouped_by: str = "fol
     logs = sorted(logs, key=lambda lg: lg.data["epoch_s"][0])
     merged, repeated = merge_bms_history(list(history))
     if not logs and merged.is_empty():
-        raise ReleafInputError(pack_id, "no LeafSpy log and no BMS history for this pack")
+        raise InputFileError(pack_id, "no LeafSpy log and no BMS history for this pack")
     hist = _history(logs, merged)
     warnings = [f"{repeated} repeated history row(s) (same date in two files) merged"] if repeated else []
     ratio = [e["ahr_Ah"] / e["soh_pct"] * 100 for e in hist if e["ahr_Ah"] and e["soh_pct"]]
@@ -418,14 +418,14 @@ def intake_logs(paths, **options) -> list[PackReport]:
         if p.is_dir():
             found += [(f, p) for f in sorted(p.rglob("*")) if f.is_file() and sniff_leafspy(_text.head_of(f))]
         elif not p.exists():
-            raise ReleafInputError(p, "file not found")
+            raise InputFileError(p, "file not found")
         else:
             if not sniff_leafspy(_text.head_of(p)):
-                raise ReleafInputError(p, "neither a LeafSpy log (header 'Date/Time,...,SOC,AHr,...') nor a "
+                raise InputFileError(p, "neither a LeafSpy log (header 'Date/Time,...,SOC,AHr,...') nor a "
                                           "LeafSpy BMS history ('Date,Odometer (km),...')", line=1)
             found.append((p, None))
     if not found:
-        raise ReleafInputError(", ".join(map(str, paths)), "no LeafSpy log or BMS history found")
+        raise InputFileError(", ".join(map(str, paths)), "no LeafSpy log or BMS history found")
     groups: dict[tuple[str, str], dict] = {}
     for f, root in found:
         folder = root or f.parent
@@ -460,11 +460,11 @@ def heatmap(report: PackReport, path, metric: str | None = None) -> Path:
     from matplotlib.patches import Rectangle
 
     if not report.modules:
-        raise ReleafInputError(report.pack_id, "no per-module data to plot (BMS history only)")
+        raise InputFileError(report.pack_id, "no per-module data to plot (BMS history only)")
     if metric is None:
         metric = "sag_mOhm" if report.pack.get("sag_samples") else "excess_sag_mOhm"
     if metric not in report.modules[0] or isinstance(report.modules[0][metric], list):
-        raise ReleafInputError(report.pack_id, f"unknown heat-map metric {metric!r}")
+        raise InputFileError(report.pack_id, f"unknown heat-map metric {metric!r}")
     values = np.array([m[metric] if m[metric] is not None else np.nan for m in report.modules], dtype=float)
     rows, cols = _GRIDS.get(len(values), (int(math.ceil(len(values) / 8)), 8))
     grid = np.full(rows * cols, np.nan)

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from releaf.app import pipeline
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.sim import fleet as synth
 from releaf.store import lineage, open_store
 
@@ -97,7 +97,7 @@ def test_conflict_mid_transaction_leaves_database_untouched(fleet, tmp_path, db_
     # the conflict is found only while writing, and must undo the new module too
     moved = dict(rows[0], pack_vin="GEN-OTHER-PACK")
     second = _folder(tmp_path / "second", fleet, [rows[1], moved])
-    with pytest.raises(ReleafInputError, match="already recorded in pack"):
+    with pytest.raises(InputFileError, match="already recorded in pack"):
         pipeline.run_directory(second, db_url=db, progress=False)
     after = {t: count(db, t) for t in before}
     assert after == before

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import releaf.io
 from releaf.diagnostics import hppc
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.models.ocv import load_ocv_table, ocv_V
 
 ORNL_HPPC = {10.0: "cell-low-current-hppc-10c.csv", 25.0: "cell-low-current-hppc-25c-2.csv",
@@ -130,12 +130,12 @@ def test_summary_over_temperature_shows_the_expected_trend():
     for q in ("r0_mOhm", "r_30s_mOhm"):
         m = hppc.resistance_map(summary, quantity=q).filter(pl.col("soc_pct") == 50.0).row(0, named=True)
         assert m[f"{q}_10C"] > m[f"{q}_25C"] > m[f"{q}_40C"]
-    with pytest.raises(ReleafInputError, match="temperature_C"):
+    with pytest.raises(InputFileError, match="temperature_C"):
         hppc.hppc_summary([hppc.hppc_table(_read(ORNL_HPPC[25.0]))])
 
 
 def test_missing_column_is_a_user_error():
-    with pytest.raises(ReleafInputError, match="current_A"):
+    with pytest.raises(InputFileError, match="current_A"):
         hppc.hppc_table(pl.DataFrame({"test_time_s": [0.0, 1.0], "voltage_V": [3.7, 3.7]}))
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from releaf.diagnostics import ocv_rest
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import read
 from releaf.models.ocv import load_ocv_table, ocv_V, soc_pct_at_ocv
 from releaf.schema import SourceMeta, TimeSeries
@@ -110,5 +110,5 @@ def test_too_few_rests_is_an_input_error():
     t = np.arange(0.0, 100.0)
     df = pl.DataFrame({"test_time_s": t, "voltage_V": np.full(100, 3.7), "current_A": np.zeros(100)})
     ts = TimeSeries(df, SourceMeta(path="flat.csv", sha256="", format="test", vendor="test"))
-    with pytest.raises(ReleafInputError, match="rest"):
+    with pytest.raises(InputFileError, match="rest"):
         ocv_rest.ocv_table(ts)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from releaf.diagnostics import soh
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.protocols import fast_pulse as fast_protocol
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
@@ -39,7 +39,7 @@ def test_packaged_models_load_and_describe_themselves():
         assert m.input_kind == kind and m.coverage_nominal == 0.9
         assert m.x_train.shape == (m.alpha.size, len(m.feature_names))
         assert m.conformal_halfwidth_pct > 0 and m.info["n_rows"] == m.alpha.size
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         soh.load_model("no-such-model")
 
 
@@ -88,9 +88,9 @@ def test_estimate_from_a_time_series_window():
     # more than 60 s is refused, as is a different pulse sequence
     longer = pl.DataFrame({"test_time_s": np.r_[t, 60.1], "voltage_V": np.r_[df["voltage_V"], 7.5],
                            "current_A": np.r_[i, 0.0]})
-    with pytest.raises(ReleafInputError, match="at most 60 s"):
+    with pytest.raises(InputFileError, match="at most 60 s"):
         soh.estimate_soh(longer)
-    with pytest.raises(ReleafInputError, match="pulse"):
+    with pytest.raises(InputFileError, match="pulse"):
         soh.estimate_soh(df.with_columns(pl.col("current_A") * 0.5))
 
 
@@ -109,9 +109,9 @@ def test_retired_cells_vector_and_ood_flags():
     garbage = list(np.array(u) + np.linspace(0, 0.5, 21))
     est = soh.estimate_soh(garbage, soc_pct=row["SOC"], nominal_capacity_Ah=row["Qn"])
     assert est.ood and "Mahalanobis" in est.ood_reasons[0]
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         soh.estimate_soh(u[:20], soc_pct=20.0, nominal_capacity_Ah=3.1)
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         soh.estimate_soh(u)
 
 

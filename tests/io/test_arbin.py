@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import shared
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import detect, read
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "arbin" / "FastCharge_000025_CH8.csv"
@@ -62,7 +62,7 @@ def test_aux_voltages_become_group_voltages(tmp_path):
 def test_bad_values_name_line_and_column(tmp_path, body, column):
     src = tmp_path / "bad.csv"
     src.write_text("Data_Point,Test_Time(s),Step_Index,Current(A),Voltage(V)\n" + body)
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(src)
     assert err.value.line == 3
     assert err.value.column in (column, "current_A")
@@ -116,7 +116,7 @@ def test_streamed_time_backwards_across_batches_names_the_line(tmp_path):
     rows[61] = "61,5,1,-1.0,3.8"  # line 62 goes back in time, first row of the third batch
     src = tmp_path / "back.csv"
     src.write_text("\n".join(rows) + "\n")
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         list(iter_arbin_csv(src, batch_rows=30))
     assert err.value.line == 62
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xlsxwriter
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import detect, read
 from releaf.io.arbin_excel import read_arbin_xlsx
 
@@ -119,7 +119,7 @@ def test_text_in_a_number_column_names_sheet_row_and_column(tmp_path):
         return values[:6] + ["n/a"] + values[7:] if i == 41 else values
 
     path = arbin_workbook(tmp_path / "bad.xlsx", mutate=bad)
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(path)
     assert err.value.line == 43 and err.value.column == "Current(A)"
     assert "Channel_8_1" in err.value.file and "'n/a'" in err.value.message
@@ -133,7 +133,7 @@ def test_missing_voltage_column(tmp_path):
     sheet.write_row(1, 0, [1, 0.0, 0.0])
     wb.close()
     assert detect(path) == "arbin-xlsx"
-    with pytest.raises(ReleafInputError, match="'voltage' is missing"):
+    with pytest.raises(InputFileError, match="'voltage' is missing"):
         read(path)
 
 
@@ -142,9 +142,9 @@ def test_other_workbooks_and_broken_files_are_not_claimed(tmp_path):
     wb = xlsxwriter.Workbook(str(other))
     wb.add_worksheet("Sheet1").write_row(0, 0, ["Time", "Voltage"])
     wb.close()
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         detect(other)
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         read_arbin_xlsx(broken)

@@ -12,7 +12,7 @@ import pytest
 from access_parser import AccessParser
 from conftest import shared
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import arbin_res, detect, read
 
 
@@ -66,16 +66,16 @@ def test_damaged_and_foreign_files(res_path, tmp_path):
     cut = tmp_path / "cut.res"
     cut.write_bytes(res_path.read_bytes()[:300_000])
     assert detect(cut) == "arbin-res"
-    with pytest.raises(ReleafInputError, match="truncated"):
+    with pytest.raises(InputFileError, match="truncated"):
         read(cut)
     cut.write_bytes(res_path.read_bytes()[:1_000_000 // 4096 * 4096])  # whole pages, tables cut off
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         arbin_res.read_arbin_res(cut)
     text = tmp_path / "fake.res"
     text.write_text("not a database\n")
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         arbin_res.read_arbin_res(text)
-    with pytest.raises(ReleafInputError, match="no Test_ID 7"):
+    with pytest.raises(InputFileError, match="no Test_ID 7"):
         arbin_res.read_arbin_res(res_path, test_id=7)
 
 

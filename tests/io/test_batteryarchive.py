@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import MODULE_FILES
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _MODULES, _text, detect, read
 from releaf.io.batteryarchive import HEADER
 
@@ -91,7 +91,7 @@ def test_bad_input_names_line_and_column(tmp_path, edit, line, column, words):
     src = tmp_path / "x_timeseries.csv"
     arbin_as_batteryarchive(src)
     src.write_text("\n".join(edit(src.read_text().splitlines())) + "\n")
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(src, format="batteryarchive-csv")
     assert err.value.line == line and err.value.column == column and words in err.value.message
 
@@ -99,7 +99,7 @@ def test_bad_input_names_line_and_column(tmp_path, edit, line, column, words):
 def test_missing_current_column(tmp_path):
     src = tmp_path / "x.csv"
     src.write_text("Date_Time,Test_Time (s),Cycle_Index,Voltage (V)\n,0,1,3.9\n")
-    with pytest.raises(ReleafInputError, match="Current"):
+    with pytest.raises(InputFileError, match="Current"):
         read(src, format="batteryarchive-csv")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import BUNDLED_ORNL, SHARED_DATA, shared
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _MODULES, _text, detect, read
 from releaf.io.bdf import sniff
 
@@ -99,7 +99,7 @@ def test_within_step_point_counter_is_not_a_step_number(tmp_path):
 def test_bad_values_name_line_and_column(tmp_path, body, line, column, words):
     src = tmp_path / "bad.csv"
     src.write_text("Test Time / s,Voltage / V,Current / A\n" + body)
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(src, format="bdf-csv")
     assert err.value.line == line and err.value.column == column and words in err.value.message
 
@@ -107,10 +107,10 @@ def test_bad_values_name_line_and_column(tmp_path, body, line, column, words):
 def test_missing_column_and_unknown_unit(tmp_path):
     src = tmp_path / "nocurrent.csv"
     src.write_text("Test Time / s,Voltage / V\n0,3.9\n")
-    with pytest.raises(ReleafInputError, match="Current / A"):
+    with pytest.raises(InputFileError, match="Current / A"):
         read(src, format="bdf-csv")
     src.write_text("Test Time / s,Voltage / V,Current / furlong\n0,3.9,1\n")
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(src, format="bdf-csv")
     assert err.value.column == "Current / furlong" and "furlong" in err.value.message
 

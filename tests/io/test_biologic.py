@@ -16,7 +16,7 @@ import pytest
 from conftest import shared
 from galvani import BioLogic
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import detect, read
 
 COL27 = Path(__file__).parents[1] / "fixtures" / "biologic" / "col_27_issue_74.mpr"
@@ -91,7 +91,7 @@ def test_mpt_with_a_current_column_and_eis_only(tmp_path):
     assert ts.data["cycle_index"].to_list() == [1] * 5
     eis = write_mpt(tmp_path / "peis.mpt", {"freq/Hz": np.logspace(5, 0, 5), "Re(Z)/Ohm": t, "-Im(Z)/Ohm": t,
                                             "time/s": t, "<Ewe>/V": np.full(5, 3.7), "<I>/mA": np.zeros(5)})
-    with pytest.raises(ReleafInputError, match="impedance"):
+    with pytest.raises(InputFileError, match="impedance"):
         read(eis)
 
 
@@ -101,12 +101,12 @@ def test_mpt_errors(tmp_path):
     lines = good.read_bytes().split(b"\r\n")
     bad = tmp_path / "bad.mpt"
     bad.write_bytes(b"\r\n".join(lines[:10] + [lines[10].replace(b"\t", b"\tx", 1)] + lines[11:]))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(bad)
     assert err.value.line == 11 and err.value.column == "Ewe/V"
     short = tmp_path / "short.mpt"
     short.write_bytes(b"\r\n".join(lines[:5]))
-    with pytest.raises(ReleafInputError, match="truncated"):
+    with pytest.raises(InputFileError, match="truncated"):
         read(short)
 
 
@@ -137,15 +137,15 @@ def test_bt_lab_csv_errors(tmp_path):
     np.testing.assert_allclose(ts.data["current_A"].to_numpy(), [0.0, 2.5])
     assert "no .mpl beside the file" in ts.meta.conversions[0]
     path.write_text("\n".join([header, rows[0], rows[1].replace("3.9", "3,9,")]))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(path)
     assert err.value.line == 3 and err.value.column == "Ecell/V"
     path.write_text("\n".join([header, rows[0], rows[1].replace("15:36", "3pm")]))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(path)
     assert err.value.line == 3 and err.value.column == "time/s"
     path.write_text("\n".join([header, rows[0], rows[1][:20]]))
-    with pytest.raises(ReleafInputError, match="truncated"):
+    with pytest.raises(InputFileError, match="truncated"):
         read(path)
 
 
@@ -153,5 +153,5 @@ def test_damaged_mpr(tmp_path):
     data = COL27.read_bytes()
     cut = tmp_path / "cut.mpr"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ReleafInputError, match="galvani could not read it"):
+    with pytest.raises(InputFileError, match="galvani could not read it"):
         read(cut)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import MODULE_FILES, shared
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import detect, read
 
 
@@ -55,7 +55,7 @@ def test_truncated_module_file_names_the_line(tmp_path):
     text = MODULE_FILES["1_0c"].read_text()
     bad = tmp_path / "cut.csv"
     bad.write_text(text[: len(text) // 2].rsplit(",", 5)[0])  # cut mid-line
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(bad)
     assert err.value.line is not None and "cut.csv" in str(err.value)
 
@@ -67,7 +67,7 @@ def test_non_numeric_current_names_line_and_column(tmp_path):
     lines[100] = ",".join(fields)
     bad = tmp_path / "nan.csv"
     bad.write_text("\n".join(lines))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(bad)
     assert err.value.line == 101
     assert "Current" in str(err.value.column)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import REPO, SHARED_DATA, shared
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _MODULES
 from releaf.io._text import head_of
 from releaf.io.leafspy import read_bms_history, read_leafspy, sniff_leafspy
@@ -89,7 +89,7 @@ def test_glued_records_on_line_45_are_split_and_reported():
     assert row["cp_mV_96"][0] == abs(float(kept[118]))
     assert row["epoch_s"][0] == float(kept[134])
     assert log.data["line_no"].is_sorted()
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read_leafspy(path, strict=True)
     assert err.value.line == 45
 
@@ -150,19 +150,19 @@ def test_errors_name_file_line_and_column(tmp_path):
     fields = lines[5].split(",")
     fields[4] = "n/a?"  # SOC
     bad = _copy(tmp_path, "\n".join(lines[:5] + [",".join(fields)] + lines[6:]))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read_leafspy(bad)
     assert err.value.line == 6 and err.value.column == "SOC" and "bad.csv" in str(err.value)
     # a missing cell-pair column
     header = lines[0].replace(",CP50,", ",CPX,")
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read_leafspy(_copy(tmp_path, "\n".join([header] + lines[1:])))
     assert err.value.column == "CP50"
     # wrong delimiter
-    with pytest.raises(ReleafInputError, match="not a LeafSpy log"):
+    with pytest.raises(InputFileError, match="not a LeafSpy log"):
         read_leafspy(_copy(tmp_path, text.replace(",", ";")))
     # empty file
-    with pytest.raises(ReleafInputError, match="empty"):
+    with pytest.raises(InputFileError, match="empty"):
         read_leafspy(_copy(tmp_path, ""))
 
 
@@ -173,7 +173,7 @@ def test_truncated_last_line_is_dropped_and_reported_or_refused_when_strict(tmp_
     n_lines = len(cut.read_text().splitlines())
     assert [d["line"] for d in log.meta.dropped] == [n_lines]
     assert log.data.height == n_lines - 1 - 1
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read_leafspy(cut, strict=True)
     assert err.value.line == n_lines
 

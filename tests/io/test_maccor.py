@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA, shared
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _MODULES, _text, detect, read
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "maccor"
@@ -110,7 +110,7 @@ def test_truncated_file_names_the_last_line(tmp_path):
     bad = tmp_path / "cut.052"
     bad.write_bytes(text[: len(text) // 2])  # cut mid-line
     n_lines = bad.read_bytes().count(b"\n") + 1
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(bad)
     assert err.value.line == n_lines and "truncated" in str(err.value)
 
@@ -122,7 +122,7 @@ def test_non_number_names_line_and_column(tmp_path):
     lines[99] = "\t".join(fields)
     bad = tmp_path / "nan.052"
     bad.write_text("\n".join(lines))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(bad)
     assert (err.value.line, err.value.column) == (100, "Volts")
 
@@ -130,12 +130,12 @@ def test_non_number_names_line_and_column(tmp_path):
 def test_wrong_delimiter_and_missing_column(tmp_path):
     semicolons = tmp_path / "semi.052"
     semicolons.write_text(MID_TEST.read_text().replace("\t", ";"))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(semicolons, format="maccor")
     assert "Rec#" in str(err.value)
     no_state = tmp_path / "nostate.052"
     no_state.write_text(MID_TEST.read_text().replace("\tState\t", "\tMode\t", 1))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(no_state)
     assert "'State'" in str(err.value) and err.value.line == 2
 

@@ -1,4 +1,4 @@
-"""A corpus of malformed files made from real exports: every one must give a clear ReleafInputError.
+"""A corpus of malformed files made from real exports: every one must give a clear InputFileError.
 
 Each variant is one realistic way a file goes wrong in a plant (a copy cut short, a spreadsheet saved with
 semicolons or comma decimals, UTF-16, a renamed or missing column, mV written under a V header, NaN/inf/text
@@ -17,7 +17,7 @@ from conftest import MODULE_FILES, REPO, SHARED_DATA
 from typer.testing import CliRunner
 
 from releaf.app.cli import app
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import read
 
 FIXTURES = REPO / "tests" / "fixtures"
@@ -187,7 +187,7 @@ def test_damaged_binary_file_gives_a_clear_error(case, tmp_path):
         pytest.skip(f"shared data not present: {src}")
     path = tmp_path / f"{name}__{src.name}"
     path.write_bytes(BINARY_VARIANTS[name](src.read_bytes()))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(path)
     assert path.name in str(err.value)
     assert runner.invoke(app, ["diagnose", str(path)]).exit_code == 2
@@ -206,7 +206,7 @@ def malformed(request, tmp_path):
 
 def test_malformed_file_gives_a_clear_error(malformed):
     path, line_specific = malformed
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(path)
     message = str(err.value)
     assert path.name in message

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import MODULE_FILES
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io.mapped import read_mapped
 
 HERE = Path(__file__).parents[1] / "fixtures" / "mapped"
@@ -73,7 +73,7 @@ def test_minimal_mapping_with_shorthand_names(tmp_path):
 )
 def test_mapping_mistakes_name_the_mapping_file_key_and_line(tmp_path, mapping, key, line, words):
     d, m = _write(tmp_path, mapping)
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read_mapped(d, m)
     assert err.value.file == str(m) and err.value.line == line
     assert f"key {key!r}" in err.value.message and words in err.value.message
@@ -81,11 +81,11 @@ def test_mapping_mistakes_name_the_mapping_file_key_and_line(tmp_path, mapping, 
 
 def test_missing_and_invalid_mapping_files(tmp_path):
     d, _ = _write(tmp_path, BASE)
-    with pytest.raises(ReleafInputError, match="mapping file not found"):
+    with pytest.raises(InputFileError, match="mapping file not found"):
         read_mapped(d, tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("columns: [unclosed\n")
-    with pytest.raises(ReleafInputError, match="not valid YAML"):
+    with pytest.raises(InputFileError, match="not valid YAML"):
         read_mapped(d, bad)
 
 
@@ -98,7 +98,7 @@ def test_missing_and_invalid_mapping_files(tmp_path):
 )
 def test_data_mistakes_name_the_data_file_line_and_column(tmp_path, data, line, column, words):
     d, m = _write(tmp_path, BASE, data)
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read_mapped(d, m)
     assert err.value.file == str(d) and err.value.line == line and err.value.column == column
     assert words in err.value.message
@@ -106,7 +106,7 @@ def test_data_mistakes_name_the_data_file_line_and_column(tmp_path, data, line, 
 
 def test_wrong_delimiter_shows_what_the_header_split_into(tmp_path):
     d, m = _write(tmp_path, BASE, "t,U,I\n0,3.9,0\n")
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read_mapped(d, m)
     assert err.value.file == str(m) and "split at ';'" in err.value.message and "'t,U,I'" in err.value.message
 
@@ -122,7 +122,7 @@ def test_time_formats_hours_hms_and_datetime(tmp_path):
                   "26:00:01.5,3.8,-1500\n")
     assert read_mapped(d, m).data["test_time_s"].to_list() == [0.0, 93601.5]
     d.write_text("t,U,I\n0:00:00,3.9,0\n1 day,3.8,-1500\n")
-    with pytest.raises(ReleafInputError, match="hh:mm:ss") as err:
+    with pytest.raises(InputFileError, match="hh:mm:ss") as err:
         read_mapped(d, m)
     assert err.value.line == 3 and err.value.column == "t"
 
@@ -132,6 +132,6 @@ def test_time_formats_hours_hms_and_datetime(tmp_path):
     assert ts.data["test_time_s"].to_list() == [0.0, 90.0]
     assert str(ts.data["datetime"][1]) == "2024-03-01 10:01:30+00:00"
     d.write_text("t,U,I\n2024-03-01 10:00:00,3.9,0\n01.03.2024 10:01,3.8,-1500\n")
-    with pytest.raises(ReleafInputError, match="does not match") as err:
+    with pytest.raises(InputFileError, match="does not match") as err:
         read_mapped(d, m)
     assert err.value.line == 3

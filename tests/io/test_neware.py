@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import shared
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import detect, read
 from releaf.io.neware import read_neware_csv, total_time_from_step_time
 
@@ -96,7 +96,7 @@ def _set(lines: list[str], k: int, column: str, value: str) -> list[str]:
 def test_csv_errors_name_line_and_column(tmp_path, mutate, line, column, message):
     out = tmp_path / "bad.csv"
     out.write_text("\n".join(mutate(EXCERPT.read_text().splitlines())))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read_neware_csv(out)
     assert err.value.line == line and err.value.column == column and message in err.value.message
 
@@ -104,7 +104,7 @@ def test_csv_errors_name_line_and_column(tmp_path, mutate, line, column, message
 def test_csv_missing_current_column(tmp_path):
     out = tmp_path / "nocurrent.csv"
     out.write_text(EXCERPT.read_text().replace("Current(A)", "Strom"))
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read_neware_csv(out)
     assert err.value.line == 1
 
@@ -148,7 +148,7 @@ def test_truncated_ndax(tmp_path):
     cut = tmp_path / "cut.ndax"
     cut.write_bytes(shared("cycler-formats", "cellpy", "20260302_IFE_BTS85_2_9_8_1.ndax").read_bytes()[:700_000])
     assert detect(cut) == "neware-nda"
-    with pytest.raises(ReleafInputError, match="truncated"):
+    with pytest.raises(InputFileError, match="truncated"):
         read(cut)
 
 
@@ -156,13 +156,13 @@ def test_damaged_binaries_give_clear_errors(tmp_path):
     fake_nda = tmp_path / "x.bin"
     fake_nda.write_bytes(b"NEWARE" + b"\x00" * 2000)
     assert detect(fake_nda) == "neware-nda"
-    with pytest.raises(ReleafInputError, match="could not be read as a Neware"):
+    with pytest.raises(InputFileError, match="could not be read as a Neware"):
         read(fake_nda)
     fake_ndax = tmp_path / "y.zip"
     with zipfile.ZipFile(fake_ndax, "w") as zf:
         zf.writestr("data.ndc", b"\x00" * 100)
     assert detect(fake_ndax) == "neware-nda"
-    with pytest.raises(ReleafInputError, match="could not be read as a Neware"):
+    with pytest.raises(InputFileError, match="could not be read as a Neware"):
         read(fake_ndax)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import shared
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import detect, read
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "novonix" / "test_Nova_Form-CH01-01_head200.csv"
@@ -92,7 +92,7 @@ def test_truncated_file_names_the_last_line(tmp_path):
     data = FIXTURE.read_bytes()
     bad = tmp_path / "cut.csv"
     bad.write_bytes(data[:-60])
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(bad)
     assert err.value.line == data[:-60].count(b"\n") + 1 and "truncated" in str(err.value)
 
@@ -105,7 +105,7 @@ def test_non_number_names_line_and_column(tmp_path):
     lines[k] = ",".join(fields)
     bad = tmp_path / "nan.csv"
     bad.write_text("\n".join(lines), encoding="utf-8")
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(bad)
     assert (err.value.line, err.value.column) == (HEADER_LINE + 11, "Potential (V)")
 
@@ -114,11 +114,11 @@ def test_marker_without_header_and_missing_column(tmp_path):
     text = FIXTURE.read_text(encoding="utf-8")
     cut = tmp_path / "marker-only.csv"
     cut.write_text(text[: text.index("[Data]") + len("[Data]\n")], encoding="utf-8")
-    with pytest.raises(ReleafInputError, match="no header after it"):
+    with pytest.raises(InputFileError, match="no header after it"):
         read(cut, format="novonix")
     renamed = tmp_path / "no-current.csv"
     renamed.write_text(text.replace("Current (A)", "Strom (A)", 1), encoding="utf-8")
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(renamed, format="novonix")
     assert err.value.line == HEADER_LINE
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import detect, read
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "pec" / "Test25209.csv"
@@ -94,7 +94,7 @@ def test_truncated_file_names_the_last_line(tmp_path):
     data = FIXTURE.read_bytes()
     bad = tmp_path / "cut.csv"
     bad.write_bytes(data[:-40])
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(bad)
     assert err.value.line == data[:-40].count(b"\n") + 1 and "truncated" in str(err.value)
 
@@ -106,12 +106,12 @@ def test_non_number_and_unknown_unit(tmp_path):
     lines[HEADER_LINE + 4] = ",".join(fields)
     bad = tmp_path / "nan.csv"
     bad.write_text("\n".join(lines), encoding="utf-8")
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         read(bad)
     assert (err.value.line, err.value.column) == (HEADER_LINE + 5, "Current (A)")
     kilo = tmp_path / "kilo.csv"
     kilo.write_text(FIXTURE.read_text(encoding="utf-8").replace("Current (A)", "Current (kA)"), encoding="utf-8")
-    with pytest.raises(ReleafInputError, match="unit 'kA'") as err:
+    with pytest.raises(InputFileError, match="unit 'kA'") as err:
         read(kilo)
     assert err.value.line == HEADER_LINE
 
@@ -121,7 +121,7 @@ def test_several_cells_in_one_file_are_refused(tmp_path):
     lines[HEADER_LINE + 10] = lines[HEADER_LINE + 10].replace("25209,1,", "25209,2,", 1)
     bad = tmp_path / "two.csv"
     bad.write_text("\n".join(lines), encoding="utf-8")
-    with pytest.raises(ReleafInputError, match="2 cells in one file"):
+    with pytest.raises(InputFileError, match="2 cells in one file"):
         read(bad)
 
 

@@ -170,11 +170,11 @@ def test_module_from_cells():
 
 
 def test_unknown_packaged_table_is_a_user_error():
-    from releaf.errors import ReleafInputError
+    from releaf.errors import InputFileError
 
-    with pytest.raises(ReleafInputError, match="no packaged ECM table"):
+    with pytest.raises(InputFileError, match="no packaged ECM table"):
         ecm_fit.load_fitted_ecm("nope")
-    with pytest.raises(ReleafInputError, match="no HPPC pulses"):
+    with pytest.raises(InputFileError, match="no HPPC pulses"):
         ecm_fit.fit_ecm_2rc(pl.DataFrame({"test_time_s": np.arange(200.0), "voltage_V": np.full(200, 3.7),
                                           "current_A": np.r_[0.0, np.full(199, -1.0)]}))
 

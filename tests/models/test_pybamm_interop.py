@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 pybamm = pytest.importorskip("pybamm")
 
 import releaf.io  # noqa: E402
-from releaf.errors import ReleafInputError  # noqa: E402
+from releaf.errors import InputFileError  # noqa: E402
 from releaf.models.ecm import EcmParameters, simulate  # noqa: E402
 from releaf.models.ocv import load_ocv_table  # noqa: E402
 from releaf.models.pybamm_interop import (  # noqa: E402
@@ -160,7 +160,7 @@ def test_written_json_loads_into_pybamm_and_gives_the_same_voltage(tmp_path):
 
 
 def test_bad_input_is_a_releaf_input_error():
-    with pytest.raises(ReleafInputError, match="strictly between 0 and 100"):
+    with pytest.raises(InputFileError, match="strictly between 0 and 100"):
         to_pybamm(MODULE, initial_soc_pct=100.0)
-    with pytest.raises(ReleafInputError, match="tau1_s > 0"):
+    with pytest.raises(InputFileError, match="tau1_s > 0"):
         to_pybamm(replace(MODULE, tau1_s=np.zeros_like(MODULE.tau1_s)), initial_soc_pct=50.0)

@@ -150,11 +150,11 @@ def test_electrothermal_variant_measured_figures(result):
 
 
 def test_lvm_reader_rejects_text(tmp_path):
-    from releaf.errors import ReleafInputError
+    from releaf.errors import InputFileError
 
     bad = tmp_path / "x.lvm"
     bad.write_text("\t25.0\t25.1\t25.2\t25.0\r\n\tn/a\t1\t2\t3\r\n")
-    with pytest.raises(ReleafInputError, match="line 2"):
+    with pytest.raises(InputFileError, match="line 2"):
         validation.read_lvm_temperatures(bad)
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.protocols import fast_pulse as fp
 
 
@@ -54,9 +54,9 @@ def test_pack_time_never_below_either_bound(n_modules, channels, operators):
 
 
 def test_bad_input():
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         fp.current_profile(0.0)
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         fp.pack_test_time_s(48, 0)
 
 

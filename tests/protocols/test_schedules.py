@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from releaf.app.cli import app
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.protocols import schedules
 from releaf.protocols.fast_pulse import FAST_PULSE_STEPS, Step
 
@@ -92,7 +92,7 @@ def test_maccor_time(seconds, text):
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, float("nan"), 0.0001, 100 * 3600])
 def test_maccor_time_refuses_forms_not_seen_in_real_files(bad):
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         schedules.maccor_time(bad)
 
 
@@ -101,7 +101,7 @@ def test_bad_input():
                    {"group_voltage_limits_V": (4.2, 3.0)}, {"steps": ()},
                    {"steps": (Step("discharge", 5.0, 3.0, "above 2C"),)},
                    {"steps": (Step("rest", 2.5, 0.0, "half seconds are not a form seen in the real files"),)}):
-        with pytest.raises(ReleafInputError):
+        with pytest.raises(InputFileError):
             schedules.maccor_procedure_xml(**{"nominal_capacity_Ah": 65.0, **kwargs})
 
 
@@ -220,14 +220,14 @@ def test_arbin_every_step_of_a_leaf_module():
 
 def test_arbin_refuses_a_layout_it_has_not_seen():
     other = TEMPLATE.replace("m_bBurstModeEnable=\r\n", "")
-    with pytest.raises(ReleafInputError, match="m_bBurstModeEnable"):
+    with pytest.raises(InputFileError, match="m_bBurstModeEnable"):
         schedules.arbin_schedule_sdu(other, 65.0)
     for bad in ("not a schedule", TEMPLATE.replace("[Version Section]", "[Versions]")):
-        with pytest.raises(ReleafInputError):
+        with pytest.raises(InputFileError):
             schedules.arbin_schedule_sdu(bad, 65.0)
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         schedules.arbin_schedule_sdu(TEMPLATE, -65.0)
-    with pytest.raises(ReleafInputError):
+    with pytest.raises(InputFileError):
         schedules.arbin_schedule_sdu(TEMPLATE, 65.0, current_range="Range1\r\n[Evil]")
 
 

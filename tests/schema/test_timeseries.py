@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.schema import REQUIRED, SourceMeta, TimeSeries, validate
 
 META = SourceMeta(path="x.csv", sha256="0" * 64, format="test", vendor="test")
@@ -26,19 +26,19 @@ def test_valid_table_passes_and_is_cast():
 
 @pytest.mark.parametrize("missing", REQUIRED)
 def test_missing_required_column(missing):
-    with pytest.raises(ReleafInputError, match=missing):
+    with pytest.raises(InputFileError, match=missing):
         validate(table(**{missing: None}))
 
 
 def test_time_backwards_names_the_line():
-    with pytest.raises(ReleafInputError) as err:
+    with pytest.raises(InputFileError) as err:
         validate(table(test_time_s=[0.0, 2.0, 1.0]), line_of_row=lambda i: i + 10)
     assert err.value.line == 12 and err.value.column == "test_time_s"
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_non_finite_required_values(bad):
-    with pytest.raises(ReleafInputError, match="finite"):
+    with pytest.raises(InputFileError, match="finite"):
         validate(table(voltage_V=[4.0, bad, 3.8]))
 
 
@@ -46,13 +46,13 @@ def test_non_finite_required_values(bad):
                                                ("current_A", [0.0, -10000.0, -10000.0], "mA"),
                                                ("temperature_C", [298.0, 298.0, 298.0], "K")])
 def test_impossible_units_are_named(col, values, hint):
-    with pytest.raises(ReleafInputError, match=hint):
+    with pytest.raises(InputFileError, match=hint):
         validate(table(**{col: values}))
 
 
 def test_empty_table():
     empty = TimeSeries(pl.DataFrame({c: pl.Series([], dtype=pl.Float64) for c in REQUIRED}), META)
-    with pytest.raises(ReleafInputError, match="no data rows"):
+    with pytest.raises(InputFileError, match="no data rows"):
         validate(empty)
 
 
@@ -64,7 +64,7 @@ def test_sorted_times_always_pass(times):
 
 
 def test_duplicated_row_is_named_but_a_shared_time_stamp_is_not():
-    with pytest.raises(ReleafInputError, match="duplicated row") as err:
+    with pytest.raises(InputFileError, match="duplicated row") as err:
         validate(table(test_time_s=[0.0, 1.0, 1.0], voltage_V=[4.0, 3.9, 3.9], current_A=[0.0, -10.0, -10.0]),
                  line_of_row=lambda i: i + 2)
     assert err.value.line == 4

@@ -1,6 +1,6 @@
 import pytest
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.station.loads import USE_CASES, UseCase, use_case
 
 
@@ -18,7 +18,7 @@ def test_builtins():
 
 
 def test_unknown_use_case_lists_known():
-    with pytest.raises(ReleafInputError, match="known: phone, guitar-amp, fridge"):
+    with pytest.raises(InputFileError, match="known: phone, guitar-amp, fridge"):
         use_case("kettle")
 
 
@@ -34,7 +34,7 @@ def test_unknown_use_case_lists_known():
 )
 def test_validation(kw, text):
     args = dict(name="x", description="", power_W=10.0, duty_cycle=1.0, output="ac") | kw
-    with pytest.raises(ReleafInputError, match=text):
+    with pytest.raises(InputFileError, match=text):
         UseCase(**args)
 
 

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.models.ocv import mean_ocv_V, soc_pct_at_ocv
 from releaf.parameters import PORTABLE_2S
 from releaf.schema.records import Diagnosis, GroupDiagnosis
@@ -160,16 +160,16 @@ def test_certify_warnings():
 
 
 def test_wrong_module_count():
-    with pytest.raises(ReleafInputError, match="takes 2 modules"):
+    with pytest.raises(InputFileError, match="takes 2 modules"):
         simulate_discharge(FRESH[:1], PORTABLE_2S, 100.0)
-    with pytest.raises(ReleafInputError, match="groups"):
+    with pytest.raises(InputFileError, match="groups"):
         simulate_discharge([FRESH[0], ModuleState("x", (65.0,), (1.0,))], PORTABLE_2S, 100.0)
 
 
 def test_module_state_validation():
-    with pytest.raises(ReleafInputError, match="positive capacity"):
+    with pytest.raises(InputFileError, match="positive capacity"):
         ModuleState("x", (65.0, 0.0), (1.0, 1.0))
-    with pytest.raises(ReleafInputError, match="one value per group"):
+    with pytest.raises(InputFileError, match="one value per group"):
         ModuleState("x", (65.0, 65.0), (1.0,))
 
 
@@ -186,9 +186,9 @@ def test_module_state_from_diagnosis():
     # no group taps: every group carries the module's charge; R0 split evenly
     s = module_state_from_diagnosis("M8", _diagnosis(()))
     assert s == ModuleState("M8", (60.0, 60.0), (1.0, 1.0))
-    with pytest.raises(ReleafInputError, match="no capacity"):
+    with pytest.raises(InputFileError, match="no capacity"):
         module_state_from_diagnosis("M9", _diagnosis((), capacity_Ah=None))
-    with pytest.raises(ReleafInputError, match="no R0"):
+    with pytest.raises(InputFileError, match="no R0"):
         module_state_from_diagnosis("M9", _diagnosis((), r0_mOhm=None))
     assert module_state_from_diagnosis("M9", _diagnosis((), r0_mOhm=None), default_r0_mOhm=3.0).group_r0_mOhm == (
         1.5, 1.5)

@@ -1,6 +1,6 @@
 """The ``releaf`` command line: a thin shell over ``releaf.app.pipeline`` (contract in DESIGN.md).
 
-User errors (``ReleafInputError``) print one line ``error: <file>, line N, column 'X': <what>`` to stderr and
+User errors (``InputFileError``) print one line ``error: <file>, line N, column 'X': <what>`` to stderr and
 exit with code 2; no traceback.
 """
 
@@ -262,7 +262,7 @@ def fast_protocol(
     The files follow the layout of real published Maccor procedures and Arbin schedules but have not been loaded
     into MIMS or MITS Pro by releaf: check them in the vendor editor before the first run (docs/fast-test-protocol.md).
     """
-    from releaf.errors import ReleafInputError
+    from releaf.errors import InputFileError
     from releaf.protocols import fast_pulse as fp
     from releaf.protocols import schedules
 
@@ -272,11 +272,11 @@ def fast_protocol(
         files.append((maccor, text.encode("utf-8")))
     if arbin is not None:
         if arbin_template is None:
-            raise ReleafInputError("--arbin", "needs --arbin-template, a schedule saved by your MITS Pro")
+            raise InputFileError("--arbin", "needs --arbin-template, a schedule saved by your MITS Pro")
         try:
             template = arbin_template.read_bytes().decode("latin-1")
         except OSError as err:
-            raise ReleafInputError(arbin_template, f"cannot read the template: {err.strerror}") from None
+            raise InputFileError(arbin_template, f"cannot read the template: {err.strerror}") from None
         text = schedules.arbin_schedule_sdu(template, capacity_Ah, series_groups=series_groups,
                                             current_range=arbin_current_range, template_name=arbin_template)
         files.append((arbin, text.encode("latin-1")))
@@ -292,7 +292,7 @@ def fast_protocol(
         try:
             path.write_bytes(data)
         except OSError as err:
-            raise ReleafInputError(path, f"cannot write: {err.strerror}") from None
+            raise InputFileError(path, f"cannot write: {err.strerror}") from None
         console.print(f"wrote {path}")
 
 

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from releaf import assembly, grading, io
 from releaf.diagnostics import diagnose
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io.manifest import Entry, discover
 from releaf.parameters import battery_profile, station_profile
 from releaf.schema.records import Diagnosis
@@ -194,7 +194,7 @@ def build_stations(results: list[ModuleResult], *, design: str, policy,
             continue
         try:
             state = station.module_state_from_diagnosis(r.entry.module_serial, r.diagnosis)
-        except ReleafInputError:
+        except InputFileError:
             continue  # nothing to certify without capacity and resistance; grading already said why
         candidates.append(assembly.ModuleCandidate(state.serial, r.grade.grade, state.group_capacity_Ah,
                                                    state.group_r0_mOhm))
@@ -327,7 +327,7 @@ def bundled_ornl_dir() -> Path:
     env = os.environ.get("RELEAF_DEMO_DATA")
     folder = Path(env) if env else Path(__file__).resolve().parents[3] / "data" / "ornl-leaf"
     if not any(folder.glob("module123-*.csv")):
-        raise ReleafInputError(folder, "the bundled ORNL module files are missing; run the demo from a clone of "
+        raise InputFileError(folder, "the bundled ORNL module files are missing; run the demo from a clone of "
                                        "the project or set RELEAF_DEMO_DATA to their folder")
     return folder
 

@@ -56,12 +56,12 @@ def _hppc_rows(ts: TimeSeries, capacity_Ah: float | None, n_steps: int) -> tuple
 
 
 def _ecm(ts: TimeSeries, capacity_Ah: float | None, warnings: list[str]) -> dict | None:
-    from releaf.errors import ReleafInputError
+    from releaf.errors import InputFileError
     from releaf.models.ecm_fit import fit_ecm_2rc
 
     try:
         params, report = fit_ecm_2rc(ts, capacity_Ah=capacity_Ah)
-    except ReleafInputError as err:
+    except InputFileError as err:
         warnings.append(f"no equivalent-circuit fit: {err.message}")
         return None
     rmse = report.levels["rmse_mV"]
@@ -97,14 +97,14 @@ def fast_test_window(ts: TimeSeries, nominal_capacity_Ah: float) -> TimeSeries |
 def _fast_soh(ts: TimeSeries, profile: BatteryProfile) -> dict | None:
     """The fast SOH estimate of the test's pulse window, or None when it has none the estimator accepts."""
     from releaf.diagnostics import soh as soh_mod
-    from releaf.errors import ReleafInputError
+    from releaf.errors import InputFileError
 
     window = fast_test_window(ts, profile.nominal_capacity_Ah)
     if window is None:
         return None
     try:
         est = soh_mod.estimate_soh(window, nominal_capacity_Ah=profile.nominal_capacity_Ah)
-    except ReleafInputError:
+    except InputFileError:
         return None
     return {"soh_pct": est.soh_pct, "soh_interval_pct": list(est.soh_interval_pct),
             "coverage_nominal": est.coverage_nominal, "ood": est.ood, "ood_reasons": list(est.ood_reasons),

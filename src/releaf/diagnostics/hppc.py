@@ -25,7 +25,7 @@ import polars as pl
 
 from releaf.diagnostics.capacity import cumulative_Ah
 from releaf.diagnostics.resistance import CurrentStep, current_steps, resistances_at, step_resistances
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.schema import GROUP_VOLTAGE_PREFIX, TimeSeries
 
 # A pulse is a step from rest held at most this long [s]; HPPC pulses are 10-30 s, the SOC steps between
@@ -54,7 +54,7 @@ def _frame(ts) -> tuple[pl.DataFrame, str, list[str]]:
 def _arrays(df: pl.DataFrame, name: str):
     for col in ("test_time_s", "voltage_V", "current_A"):
         if col not in df.columns:
-            raise ReleafInputError(name, f"column {col!r} is required for an HPPC analysis", column=col)
+            raise InputFileError(name, f"column {col!r} is required for an HPPC analysis", column=col)
     t = df["test_time_s"].to_numpy().astype(float)
     v = df["voltage_V"].to_numpy().astype(float)
     i = df["current_A"].to_numpy().astype(float)
@@ -83,7 +83,7 @@ def soc_from_top_pct(test_time_s, current_A, step_index=None, *,
     bottom = top + int(np.argmin(q[top:]))
     cap = float(q[top] - q[bottom]) if capacity_Ah is None else float(capacity_Ah)
     if not cap > 0:
-        raise ReleafInputError("<table>", "no charge is removed after the most charged state: not an HPPC test")
+        raise InputFileError("<table>", "no charge is removed after the most charged state: not an HPPC test")
     return 100.0 + 100.0 * (q - q[top]) / cap, cap, top, bottom
 
 
@@ -187,7 +187,7 @@ def hppc_table(ts, *, capacity_Ah: float | None = None, temperature_C: float | N
 
     Raises
     ------
-    ReleafInputError : required columns missing, or no charge removed after the top of the test.
+    InputFileError : required columns missing, or no charge removed after the top of the test.
     """
     rows, n_groups = _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s)
     return pl.DataFrame(rows, schema=_schema(n_groups)) if rows else _empty(n_groups)
@@ -209,8 +209,8 @@ def _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s, min_lev
     t, v, i, step = _arrays(df, name)
     try:
         soc, _, top, _ = soc_from_top_pct(t, i, step, capacity_Ah=capacity_Ah)
-    except ReleafInputError as err:
-        raise ReleafInputError(name, err.message) from None
+    except InputFileError as err:
+        raise InputFileError(name, err.message) from None
     pulses = hppc_pulses(i, t, step, min_step_A=min_step_A, max_pulse_s=max_pulse_s, after_index=top)
     if not pulses or len({level for level, _ in pulses}) < min_levels:
         return [], len(group_cols)
@@ -287,14 +287,14 @@ def hppc_summary(tables: Iterable[pl.DataFrame], *, soc_grid_pct=DEFAULT_SOC_GRI
 
     Raises
     ------
-    ReleafInputError : a table without temperature (pass ``temperature_C`` to :func:`hppc_table`).
+    InputFileError : a table without temperature (pass ``temperature_C`` to :func:`hppc_table`).
     """
     grid = np.asarray(soc_grid_pct, dtype=float)
     parts = []
     for n, tab in enumerate(tables):
         temps = tab["temperature_C"].drop_nulls() if "temperature_C" in tab.columns else pl.Series([])
         if temps.len() == 0:
-            raise ReleafInputError(f"table {n + 1}", "no temperature_C: pass temperature_C= to hppc_table",
+            raise InputFileError(f"table {n + 1}", "no temperature_C: pass temperature_C= to hppc_table",
                                    column="temperature_C")
         temp_C = round(float(temps.mean()), 1)
         for direction in ("discharge", "charge"):

@@ -37,7 +37,7 @@ import polars as pl
 from scipy.signal import find_peaks, savgol_filter
 
 from releaf.diagnostics.capacity import cumulative_Ah
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.schema import TimeSeries
 
 VOLTAGE_STEP_V = 0.002
@@ -115,13 +115,13 @@ def edge_resistance_Ohm(ts: TimeSeries, segment: Segment) -> float:
 
     Raises
     ------
-    ReleafInputError : the segment starts the file, or the two samples are more than ``EDGE_MAX_GAP_S`` apart
+    InputFileError : the segment starts the file, or the two samples are more than ``EDGE_MAX_GAP_S`` apart
     """
     d = ts.data
     k = segment.first
     t, v, i = d["test_time_s"].to_numpy(), d["voltage_V"].to_numpy(), d["current_A"].to_numpy()
     if k == 0 or t[k] - t[k - 1] > EDGE_MAX_GAP_S or i[k] == i[k - 1]:
-        raise ReleafInputError(ts.meta.path, f"no current step sampled within {EDGE_MAX_GAP_S} s before the segment "
+        raise InputFileError(ts.meta.path, f"no current step sampled within {EDGE_MAX_GAP_S} s before the segment "
                                              f"at {t[k]:.0f} s: pass r_series_Ohm as a number", line=k + 1)
     return float((v[k] - v[k - 1]) / (i[k] - i[k - 1]))
 

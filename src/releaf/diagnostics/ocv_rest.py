@@ -28,7 +28,7 @@ import polars as pl
 from scipy.optimize import curve_fit
 
 from releaf.diagnostics.capacity import cumulative_Ah
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.schema import TimeSeries, rest_threshold_A
 
 MIN_REST_S = 600.0
@@ -383,7 +383,7 @@ def ocv_table(
 
     Raises
     ------
-    ReleafInputError : fewer than two rests with a known SOC, or the rest voltages do not increase with SOC
+    InputFileError : fewer than two rests with a known SOC, or the rest voltages do not increase with SOC
         (mixed temperatures, hysteresis between charge and discharge rests, or a wrong anchor)
     """
     pts = rest_points(ts, **rest_kwargs) if points is None else points
@@ -394,11 +394,11 @@ def ocv_table(
         soc = np.array([soc[group == g].mean() for g in np.unique(group)])
         ocv = np.array([ocv[group == g].mean() for g in np.unique(group)])
     if soc.size < 2:
-        raise ReleafInputError(ts.meta.path, f"{soc.size} rest(s) with a known SOC; an OCV table needs two or more "
+        raise InputFileError(ts.meta.path, f"{soc.size} rest(s) with a known SOC; an OCV table needs two or more "
                                              "(the test needs rests and a full charge or a discharge to the cut-off)")
     if np.any(np.diff(ocv) <= 0):
         k = int(np.flatnonzero(np.diff(ocv) <= 0)[0])
-        raise ReleafInputError(ts.meta.path, f"rest voltage does not increase with SOC: {ocv[k]:.4f} V at "
+        raise InputFileError(ts.meta.path, f"rest voltage does not increase with SOC: {ocv[k]:.4f} V at "
                                              f"{soc[k]:.1f} % then {ocv[k + 1]:.4f} V at {soc[k + 1]:.1f} %")
     return soc, ocv
 

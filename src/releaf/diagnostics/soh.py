@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.protocols import fast_pulse as fast_protocol
 from releaf.schema import TimeSeries
 
@@ -159,7 +159,7 @@ def load_model(name: str = DEFAULT_MODEL) -> SohModel:
         with folder.joinpath(f"{name}.npz").open("rb") as fh, np.load(fh, allow_pickle=False) as arrays:
             return SohModel.from_files(meta, {k: arrays[k] for k in SohModel.ARRAYS})
     except FileNotFoundError:
-        raise ReleafInputError(f"{name}.json", f"no packaged SOH model named {name!r} (retrain: releaf train-soh)") \
+        raise InputFileError(f"{name}.json", f"no packaged SOH model named {name!r} (retrain: releaf train-soh)") \
             from None
 
 
@@ -180,9 +180,9 @@ def u21_features(u_V, soc_pct, nominal_capacity_Ah) -> np.ndarray:
     """
     u = np.atleast_2d(np.asarray(u_V, dtype=float))
     if u.shape[1] != 21:
-        raise ReleafInputError("<pulse vector>", f"expected 21 voltages U1..U21, got {u.shape[1]}")
+        raise InputFileError("<pulse vector>", f"expected 21 voltages U1..U21, got {u.shape[1]}")
     if not np.all(np.isfinite(u)):
-        raise ReleafInputError("<pulse vector>", "U1..U21 must be finite numbers")
+        raise InputFileError("<pulse vector>", "U1..U21 must be finite numbers")
     cols, prev = [], u[:, 0]
     for c, m in U_PULSES:
         first, end, off, rest = u[:, c], u[:, c + 1], u[:, c + 2], u[:, c + 3]
@@ -201,7 +201,7 @@ def _series_from(ts_or_arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]
     try:
         t, v, i = (np.asarray(df[k], dtype=float) for k in ("test_time_s", "voltage_V", "current_A"))
     except (KeyError, pl.exceptions.ColumnNotFoundError) as e:
-        raise ReleafInputError(name, f"needs test_time_s, voltage_V and current_A ({e})") from None
+        raise InputFileError(name, f"needs test_time_s, voltage_V and current_A ({e})") from None
     return t, v, i, name
 
 
@@ -223,28 +223,28 @@ def window_features(ts_or_arrays, *, nominal_capacity_Ah: float = 65.0) -> dict[
     """
     t, v, i, name = _series_from(ts_or_arrays)
     if t.size < 10 or not (np.all(np.isfinite(t)) and np.all(np.isfinite(v)) and np.all(np.isfinite(i))):
-        raise ReleafInputError(name, "the window needs at least 10 finite samples")
+        raise InputFileError(name, "the window needs at least 10 finite samples")
     span = t[-1] - t[0]
     if span > MAX_WINDOW_S + 1e-6:
-        raise ReleafInputError(name, f"the fast estimator takes at most {MAX_WINDOW_S:.0f} s of data, got "
+        raise InputFileError(name, f"the fast estimator takes at most {MAX_WINDOW_S:.0f} s of data, got "
                                      f"{span:.1f} s: cut the window to the pulse test", column="test_time_s")
     if np.any(np.diff(t) <= 0) or np.median(np.diff(t)) > 0.5:
-        raise ReleafInputError(name, "test_time_s must increase, sampled every <= 0.5 s", column="test_time_s")
+        raise InputFileError(name, "test_time_s must increase, sampled every <= 0.5 s", column="test_time_s")
     q = float(nominal_capacity_Ah)
     on = np.abs(i) > 0.2 * q  # pulses are >= 1C; rests are ~0
     edges = np.flatnonzero(np.diff(on.astype(int)))
     starts, stops = list(edges[::2] + 1), list(edges[1::2] + 1)  # first pulse sample, first rest sample
     expected = fast_protocol.pulse_edges_s()
     if on[0] or len(starts) != len(expected) or len(stops) != len(expected):
-        raise ReleafInputError(name, f"expected a rest then {len(expected)} pulses (releaf.protocols.fast_pulse), "
+        raise InputFileError(name, f"expected a rest then {len(expected)} pulses (releaf.protocols.fast_pulse), "
                                      f"found {len(starts)} pulse(s) above 0.2C", column="current_A")
     feats = {"ocv_V": float(np.mean(v[:starts[0]]))}
     for k, (a, b, (t0, t1, c)) in enumerate(zip(starts, stops, expected, strict=True), start=1):
         cur = float(np.median(i[a:b]))
         if np.sign(cur) != np.sign(c) or abs(abs(cur) / q - abs(c)) > 0.15 * abs(c):
-            raise ReleafInputError(name, f"pulse {k}: expected {c:+.0f}C, found {cur / q:+.2f}C", column="current_A")
+            raise InputFileError(name, f"pulse {k}: expected {c:+.0f}C, found {cur / q:+.2f}C", column="current_A")
         if abs((t[b - 1] - t[a - 1]) - (t1 - t0)) > 0.6:
-            raise ReleafInputError(name, f"pulse {k}: expected {t1 - t0:.0f} s, found {t[b - 1] - t[a - 1]:.1f} s")
+            raise InputFileError(name, f"pulse {k}: expected {t1 - t0:.0f} s, found {t[b - 1] - t[a - 1]:.1f} s")
         v_pre, t_on = v[a - 1], t[a - 1]
         nxt = starts[k] if k < len(starts) else len(t)
         scale = q / cur
@@ -324,15 +324,15 @@ def estimate_soh(ts_or_arrays, *, soc_pct: float | None = None, nominal_capacity
         model = load_model(model or (RETIRED_CELLS_MODEL if is_vector else DEFAULT_MODEL))
     if is_vector:
         if model.input_kind != "u21":
-            raise ReleafInputError("<pulse vector>", f"model {model.name!r} takes a time-series window")
+            raise InputFileError("<pulse vector>", f"model {model.name!r} takes a time-series window")
         if soc_pct is None or nominal_capacity_Ah is None:
-            raise ReleafInputError("<pulse vector>", "U1..U21 need soc_pct and nominal_capacity_Ah")
+            raise InputFileError("<pulse vector>", "U1..U21 need soc_pct and nominal_capacity_Ah")
         x = u21_features(ts_or_arrays, soc_pct, nominal_capacity_Ah)
         if len(x) != 1:
-            raise ReleafInputError("<pulse vector>", "one vector of 21 voltages per call (use predict() for many)")
+            raise InputFileError("<pulse vector>", "one vector of 21 voltages per call (use predict() for many)")
     else:
         if model.input_kind != "leaf-window":
-            raise ReleafInputError("<time series>", f"model {model.name!r} takes the 21 voltages U1..U21")
+            raise InputFileError("<time series>", f"model {model.name!r} takes the 21 voltages U1..U21")
         cap = 65.0 if nominal_capacity_Ah is None else float(nominal_capacity_Ah)
         f = window_features(ts_or_arrays, nominal_capacity_Ah=cap)
         x = np.array([[f[k] for k in model.feature_names]])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.schema import TimeSeries
 
@@ -50,32 +50,32 @@ def detect(path) -> str:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         for an empty, missing or unrecognised file.
     """
     path = Path(path)
     if not path.exists():
-        raise ReleafInputError(path, "file not found")
+        raise InputFileError(path, "file not found")
     if path.is_dir():
-        raise ReleafInputError(path, "is a directory, not a file")
+        raise InputFileError(path, "is a directory, not a file")
     if path.stat().st_size == 0:
-        raise ReleafInputError(path, "file is empty")
+        raise InputFileError(path, "file is empty")
     head = _text.head_of(path)
     if head.raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise ReleafInputError(path, "UTF-16 text: cycler exports are read as UTF-8/ASCII; convert it "
+        raise InputFileError(path, "UTF-16 text: cycler exports are read as UTF-8/ASCII; convert it "
                                      "(iconv -f UTF-16 -t UTF-8) or export again as ASCII/UTF-8", line=1)
     for module in _MODULES:
         found = module.sniff(head)
         if found in NOT_TIME_SERIES:
-            raise ReleafInputError(path, NOT_TIME_SERIES[found], line=1)
+            raise InputFileError(path, NOT_TIME_SERIES[found], line=1)
         if found:
             return found
     if head.is_binary:
-        raise ReleafInputError(path, "binary content that no reader recognises; known formats: " + ", ".join(READERS))
+        raise InputFileError(path, "binary content that no reader recognises; known formats: " + ", ".join(READERS))
     if not head.text.strip():
-        raise ReleafInputError(path, "file is empty")
+        raise InputFileError(path, "file is empty")
     first = head.first_line[:80]
-    raise ReleafInputError(path, f"unrecognised format (first line {first!r}); known formats: {', '.join(READERS)}",
+    raise InputFileError(path, f"unrecognised format (first line {first!r}); known formats: {', '.join(READERS)}",
                            line=1)
 
 
@@ -96,7 +96,7 @@ def read(path, format: str | None = None, *, mapping=None, wall_clock: bool = Tr
         return read_mapped(path, mapping)
     fmt = format or detect(path)
     if fmt not in READERS:
-        raise ReleafInputError(path, f"unknown format {fmt!r}; known: {', '.join(READERS)}")
+        raise InputFileError(path, f"unknown format {fmt!r}; known: {', '.join(READERS)}")
     if not wall_clock and fmt in WALL_CLOCK_OPTIONAL:
         return READERS[fmt](path, wall_clock=False)
     return READERS[fmt](path)

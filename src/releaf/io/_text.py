@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 
 SNIFF_BYTES = 64 * 1024
 # A file up to this size is read into memory once, and the hash, the separator count and the parser share the
@@ -82,11 +82,11 @@ def read_bytes(path: Path) -> bytes:
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ReleafInputError(path, "file not found") from None
+        raise InputFileError(path, "file not found") from None
     except IsADirectoryError:
-        raise ReleafInputError(path, "is a directory, not a file") from None
+        raise InputFileError(path, "is a directory, not a file") from None
     if not data.strip():
-        raise ReleafInputError(path, "file is empty")
+        raise InputFileError(path, "file is empty")
     return data
 
 
@@ -147,7 +147,7 @@ def check_field_counts(path, lines: list[bytes], first_line_no: int, expected: i
         n = ln.count(b",") + 1
         if n != expected:
             hint = " (file truncated?)" if i == len(lines) - 1 and n < expected else ""
-            raise ReleafInputError(path, f"{n} fields where {expected} were expected{hint}", line=first_line_no + i)
+            raise InputFileError(path, f"{n} fields where {expected} were expected{hint}", line=first_line_no + i)
 
 
 def frame_from_lines(path, lines: list[bytes], names: list[str]) -> pl.DataFrame:
@@ -157,7 +157,7 @@ def frame_from_lines(path, lines: list[bytes], names: list[str]) -> pl.DataFrame
         return pl.read_csv(io.BytesIO(body), has_header=False, new_columns=names, infer_schema=False,
                            quote_char=None, truncate_ragged_lines=False)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as e:
-        raise ReleafInputError(path, f"could not be parsed as CSV: {str(e).splitlines()[0]}") from None
+        raise InputFileError(path, f"could not be parsed as CSV: {str(e).splitlines()[0]}") from None
 
 
 def floats(path, text: pl.Series, *, source_name: str, line_of_row, scale: float = 1.0,
@@ -173,7 +173,7 @@ def floats(path, text: pl.Series, *, source_name: str, line_of_row, scale: float
         i = int(bad.arg_true()[0])
         found = raw[i]
         what = "an empty field" if found in (None, "") else f"text {found!r}"
-        raise ReleafInputError(path, f"{what} where a number was expected", line=line_of_row(i), column=source_name)
+        raise InputFileError(path, f"{what} where a number was expected", line=line_of_row(i), column=source_name)
     return values * scale if scale != 1.0 else values
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.schema import SourceMeta, TimeSeries, validate
 
@@ -120,7 +120,7 @@ def _plan(path, header: list[str], first_row: list[str] | None = None, *, wall_c
     def take(base: str, target: str, *, optional: bool = False, required: bool = True) -> None:
         if base not in found:
             if required:
-                raise ReleafInputError(path, f"column {base!r} is missing from the header", line=1)
+                raise InputFileError(path, f"column {base!r} is missing from the header", line=1)
             return
         k, name, unit = found[base]
         key = unit or _DEFAULT_UNIT.get(base)
@@ -129,7 +129,7 @@ def _plan(path, header: list[str], first_row: list[str] | None = None, *, wall_c
         if key is None and base.startswith("aux_temperature"):
             key = "c"
         if key not in _UNIT_SCALE:
-            raise ReleafInputError(path, f"unit {unit!r} not understood", line=1, column=name)
+            raise InputFileError(path, f"unit {unit!r} not understood", line=1, column=name)
         canonical, scale = _UNIT_SCALE[key]
         if canonical != "1":
             units_found[name] = unit or f"(none; Arbin default {canonical})"
@@ -287,7 +287,7 @@ def _read_header(path: Path, data: bytes | None = None) -> tuple[list[str], list
     ``data``: the file's bytes, if already read."""
     head = _text.head_of(path) if data is None else _text.head_of_bytes(path, data)
     if sniff(head) != "arbin-csv":
-        raise ReleafInputError(path, "not an Arbin CSV: the header needs Data_Point, Test_Time, Current and "
+        raise InputFileError(path, "not an Arbin CSV: the header needs Data_Point, Test_Time, Current and "
                                      "Voltage columns", line=1)
     text = head.text
     start = text.find("\n") + 1
@@ -341,7 +341,7 @@ def _careful(path: Path, plan: _Plan) -> pl.DataFrame:
         data = data[3:]
     body = _text.split_lines(data)[1:]
     if not body:
-        raise ReleafInputError(path, "header but no data rows", line=1)
+        raise InputFileError(path, "header but no data rows", line=1)
     _text.check_field_counts(path, body, FIRST_DATA_LINE, len(plan.header))
     names = [f"c{k}" for k in range(len(plan.header))]
     raw = _text.frame_from_lines(path, body, names)
@@ -406,7 +406,7 @@ def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]
         for raw in lazy.collect_batches(chunk_size=batch_rows):
             df = _canonical(raw, plan)
             if last_time is not None and df.height and df["test_time_s"][0] < last_time:
-                raise ReleafInputError(path, f"time goes backwards ({last_time} s then {df['test_time_s'][0]} s)",
+                raise InputFileError(path, f"time goes backwards ({last_time} s then {df['test_time_s'][0]} s)",
                                        line=first_line, column="test_time_s")
             offset = first_line
             yield validate(TimeSeries(df, meta), line_of_row=lambda i, o=offset: o + i)
@@ -414,7 +414,7 @@ def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]
                 last_time = df["test_time_s"][-1]
             first_line += raw.height
     except pl.exceptions.PolarsError as err:
-        raise ReleafInputError(path, f"could not be parsed after line {first_line - 1}: "
+        raise InputFileError(path, f"could not be parsed after line {first_line - 1}: "
                                      f"{str(err).splitlines()[0]}") from None
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.io.arbin import _DEFAULT_UNIT, _UNIT_SCALE, _aux_order, _split
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
@@ -72,7 +72,7 @@ def read_arbin_xlsx(path) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         not a workbook, no channel sheet, missing columns, text where a number was expected (the error names
         the sheet row as Excel numbers it and the column header).
     """
@@ -83,22 +83,22 @@ def read_arbin_xlsx(path) -> TimeSeries:
     try:
         names = fastexcel.read_excel(str(path)).sheet_names
     except Exception as err:  # fastexcel raises its own CalamineError family on a damaged workbook
-        raise ReleafInputError(path, f"not a readable Excel workbook ({type(err).__name__}: {err})") from None
+        raise InputFileError(path, f"not a readable Excel workbook ({type(err).__name__}: {err})") from None
     channels = [n for n in names if CHANNEL_SHEET.match(n)]
     if not channels:
-        raise ReleafInputError(path, f"no Arbin channel sheet 'Channel_<n>_<k>' (sheets: {', '.join(names)})")
+        raise InputFileError(path, f"no Arbin channel sheet 'Channel_<n>_<k>' (sheets: {', '.join(names)})")
     first_channel = CHANNEL_SHEET.match(channels[0]).group(1)
     channels = [n for n in channels if CHANNEL_SHEET.match(n).group(1) == first_channel]
     try:
         sheets = pl.read_excel(path, sheet_name=channels, engine="calamine", infer_schema_length=None)
     except Exception as err:
-        raise ReleafInputError(path, f"the channel sheets could not be read ({type(err).__name__}: {err})") from None
+        raise InputFileError(path, f"the channel sheets could not be read ({type(err).__name__}: {err})") from None
     frames, conversions, units_found = [], [], {}
     for name in channels:
         frames.append(_channel_frame(path, name, sheets[name], units_found, conversions))
     header_cols = {frozenset(f.columns) for f in frames}
     if len(header_cols) > 1:
-        raise ReleafInputError(path, f"the channel sheets {', '.join(channels)} have different columns")
+        raise InputFileError(path, f"the channel sheets {', '.join(channels)} have different columns")
     df = pl.concat(frames)
     df = df.with_columns(step_type_from_current(pl.col("current_A"), rest_threshold_A(df["current_A"]))
                          .alias("step_type"))
@@ -135,13 +135,13 @@ def _channel_frame(path: Path, sheet: str, raw: pl.DataFrame, units_found: dict,
 
     def num(base: str, *, allow_empty: bool = False) -> pl.Series:
         if base not in found:
-            raise ReleafInputError(where, f"column {base!r} is missing from the header", line=1)
+            raise InputFileError(where, f"column {base!r} is missing from the header", line=1)
         name, unit = found[base]
         key = unit or _DEFAULT_UNIT.get(base)
         if key is None:
             key = "v" if base.startswith("aux_voltage") else "c"
         if key not in _UNIT_SCALE:
-            raise ReleafInputError(where, f"unit {unit!r} not understood", line=1, column=name)
+            raise InputFileError(where, f"unit {unit!r} not understood", line=1, column=name)
         canonical, scale = _UNIT_SCALE[key]
         if canonical != "1":
             units_found[name] = unit or f"(none; Arbin default {canonical})"
@@ -162,10 +162,10 @@ def _channel_frame(path: Path, sheet: str, raw: pl.DataFrame, units_found: dict,
                               allow_empty=allow_empty)
 
     if raw.height == 0:
-        raise ReleafInputError(where, "header but no data rows", line=1)
+        raise InputFileError(where, "header but no data rows", line=1)
     for base in ("data_point", "test_time", "current", "voltage"):
         if base not in found:
-            raise ReleafInputError(where, f"column {base!r} is missing from the header", line=1)
+            raise InputFileError(where, f"column {base!r} is missing from the header", line=1)
     columns = {"test_time_s": num("test_time"), "voltage_V": num("voltage"), "current_A": num("current")}
     for base in ("step_index", "cycle_index"):
         if base in found:

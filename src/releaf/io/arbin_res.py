@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
@@ -138,7 +138,7 @@ def read_arbin_res(path, *, test_id: int | None = None) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         not a Jet database, no ``Channel_Normal_Table``, several tests and no ``test_id``, bad values.
     """
     from access_parser import AccessParser
@@ -149,32 +149,32 @@ def read_arbin_res(path, *, test_id: int | None = None) -> TimeSeries:
         page_size = 2048 if head[0x14] == 0 else 4096  # Jet 3 pages are 2 KiB, Jet 4 / ACE 4 KiB
         size = path.stat().st_size
         if size % page_size:
-            raise ReleafInputError(path, f"truncated: {size} bytes is not a whole number of {page_size}-byte "
+            raise InputFileError(path, f"truncated: {size} bytes is not a whole number of {page_size}-byte "
                                          "database pages")
     try:
         db = AccessParser(str(path))
     except Exception as err:  # access-parser raises ValueError / construct errors on a damaged file
-        raise ReleafInputError(path, f"not a readable Access/Jet database (access-parser: {type(err).__name__}: "
+        raise InputFileError(path, f"not a readable Access/Jet database (access-parser: {type(err).__name__}: "
                                      f"{err})") from None
     if DATA_TABLE not in db.catalog:
-        raise ReleafInputError(path, f"an Access database without Arbin's {DATA_TABLE} (tables: "
+        raise InputFileError(path, f"an Access database without Arbin's {DATA_TABLE} (tables: "
                                      f"{', '.join(n for n in db.catalog if not n.startswith('MSys'))})")
     try:
         raw = decode_fixed_columns(db, DATA_TABLE)
     except _DAMAGED as err:
-        raise ReleafInputError(path, f"{DATA_TABLE} is damaged or truncated ({type(err).__name__}: {err})") from None
+        raise InputFileError(path, f"{DATA_TABLE} is damaged or truncated ({type(err).__name__}: {err})") from None
     for name in ("Test_ID", "Data_Point", "Test_Time", "Current", "Voltage"):
         if name not in raw:
-            raise ReleafInputError(path, f"{DATA_TABLE} has no {name} column", column=name)
+            raise InputFileError(path, f"{DATA_TABLE} has no {name} column", column=name)
     if raw["Data_Point"].size == 0:
-        raise ReleafInputError(path, f"{DATA_TABLE} has no rows")
+        raise InputFileError(path, f"{DATA_TABLE} has no rows")
     tests = np.unique(raw["Test_ID"])
     if test_id is None and tests.size > 1:
-        raise ReleafInputError(path, f"the file holds {tests.size} tests (Test_ID {', '.join(map(str, tests))}): "
+        raise InputFileError(path, f"the file holds {tests.size} tests (Test_ID {', '.join(map(str, tests))}): "
                                      "pass test_id=", column="Test_ID")
     chosen = int(tests[0]) if test_id is None else int(test_id)
     if chosen not in tests:
-        raise ReleafInputError(path, f"no Test_ID {chosen} (found {', '.join(map(str, tests))})", column="Test_ID")
+        raise InputFileError(path, f"no Test_ID {chosen} (found {', '.join(map(str, tests))})", column="Test_ID")
     data = pl.DataFrame(raw).filter(pl.col("Test_ID") == chosen).sort("Data_Point")
     columns = {
         "test_time_s": data["Test_Time"], "voltage_V": data["Voltage"], "current_A": data["Current"],
@@ -188,7 +188,7 @@ def read_arbin_res(path, *, test_id: int | None = None) -> TimeSeries:
         aux, notes = _auxiliary(db, chosen, data["Data_Point"])
         header = _global(db, chosen)
     except _DAMAGED as err:
-        raise ReleafInputError(path, f"the auxiliary or global tables are damaged ({type(err).__name__}: {err})"
+        raise InputFileError(path, f"the auxiliary or global tables are damaged ({type(err).__name__}: {err})"
                                ) from None
     if aux:
         df = df.with_columns(aux)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.io.mapped import decode, quantity, read_delimited
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
@@ -98,7 +98,7 @@ def read_batteryarchive_csv(path) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         a missing required column, a line with the wrong number of fields (a truncated file), a non-number or a
         Date_Time in none of the known layouts (naming line and column).
     """
@@ -112,7 +112,7 @@ def read_batteryarchive_csv(path) -> TimeSeries:
             roles[_BASES[base][0]] = (f"c{i}", name, unit)
     for need, label in (("test_time_s", "Test_Time (s)"), ("voltage_V", "Voltage (V)"), ("current_A", "Current (A)")):
         if need not in roles:
-            raise ReleafInputError(path, f"column {label!r} is missing from the header (BatteryArchive time series: "
+            raise InputFileError(path, f"column {label!r} is missing from the header (BatteryArchive time series: "
                                          f"{', '.join(HEADER)})", line=1)
     units_found, conversions = {}, []
 
@@ -163,7 +163,7 @@ def _datetimes(path, raw: pl.Series, name: str, first: int) -> pl.Series | None:
         if best is None or int(misses.sum()) < best[0]:
             best = (int(misses.sum()), int(misses.arg_true()[0]))
     i = best[1]
-    raise ReleafInputError(path, f"{raw[i]!r} where a date and time such as '2018-01-31 19:26:45.497' was expected",
+    raise InputFileError(path, f"{raw[i]!r} where a date and time such as '2018-01-31 19:26:45.497' was expected",
                            line=first + i, column=name)
 
 

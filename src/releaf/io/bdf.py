@@ -39,7 +39,7 @@ from pathlib import Path
 
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.io.mapped import decode, numbers, quantity, read_delimited
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
@@ -147,7 +147,7 @@ def read_bdf_csv(path) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         no BDF header, a missing required column, a unit that does not fit its quantity, a line with the wrong
         number of fields, or a non-number (naming the line and the column as the file calls it).
     """
@@ -157,7 +157,7 @@ def read_bdf_csv(path) -> TimeSeries:
     roles = _roles(names)
     for need, label in (("test_time_s", "Test Time / s"), ("voltage_V", "Voltage / V"), ("current_A", "Current / A")):
         if need not in roles:
-            raise ReleafInputError(path, f"not a BDF file: no {label!r} column in the header (found: "
+            raise InputFileError(path, f"not a BDF file: no {label!r} column in the header (found: "
                                          f"{', '.join(names[:12])})", line=1)
     units_found, conversions = {}, []
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
@@ -84,20 +84,20 @@ def read_biologic_mpr(path) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         for a file galvani cannot read, or a record of impedance points only.
     """
     path = Path(path)
     try:  # optional: galvani is GPL-3.0, so releaf (MIT) installs it only with the 'biologic' extra
         from galvani import BioLogic
     except ModuleNotFoundError:
-        raise ReleafInputError(path, "reading BioLogic .mpr files needs galvani (GPL-3.0), an optional "
+        raise InputFileError(path, "reading BioLogic .mpr files needs galvani (GPL-3.0), an optional "
                                      "dependency: pip install 'releaf[biologic]'") from None
     _text.read_bytes(path)
     try:
         mpr = BioLogic.MPRfile(str(path))
     except Exception as err:  # galvani raises ValueError/NotImplementedError/struct.error on bad input
-        raise ReleafInputError(path, f"galvani could not read it as a BioLogic .mpr file: "
+        raise InputFileError(path, f"galvani could not read it as a BioLogic .mpr file: "
                                      f"{type(err).__name__}: {err}") from None
     data = mpr.data
     columns = {name: pl.Series(name, np.asarray(data[name], dtype=np.float64)) for name in data.dtype.names}
@@ -126,20 +126,20 @@ def read_biologic_mpt(path) -> TimeSeries:
     if first in MPT_MAGICS:
         m = _NB_HEADER.search(lines[1].decode("latin-1")) if len(lines) > 1 else None
         if m is None:
-            raise ReleafInputError(path, "line 2 should read 'Nb header lines : N'", line=2)
+            raise InputFileError(path, "line 2 should read 'Nb header lines : N'", line=2)
         header_line = int(m.group(1))
         if not 3 <= header_line <= len(lines):
-            raise ReleafInputError(path, f"'Nb header lines : {header_line}' but the file has {len(lines)} lines "
+            raise InputFileError(path, f"'Nb header lines : {header_line}' but the file has {len(lines)} lines "
                                          f"(truncated?)", line=2)
     names = _decode(lines[header_line - 1]).split("\t")
     if names and names[-1].strip() == "":
         names = names[:-1]
     if "time/s" not in names:
-        raise ReleafInputError(path, f"no 'time/s' column in the column names on line {header_line}",
+        raise InputFileError(path, f"no 'time/s' column in the column names on line {header_line}",
                                line=header_line)
     body = lines[header_line:]
     if not body:
-        raise ReleafInputError(path, "column names but no data rows", line=header_line)
+        raise InputFileError(path, "column names but no data rows", line=header_line)
     body = [ln[:-1] if ln.endswith(b"\t") else ln for ln in body]
     first_line_no = header_line + 1
     _check_fields(path, body, first_line_no, len(names), b"\t")
@@ -171,11 +171,11 @@ def read_biologic_csv(path) -> TimeSeries:
     lines = _text.split_lines(data)
     names = [n.strip() for n in _decode(lines[0]).split(";")]
     if sniff(_text.Head(path, lines[0], "\n".join([";".join(names)]))) != "biologic-csv":
-        raise ReleafInputError(path, "not a BioLogic BT-Lab CSV: the ';'-separated header needs time/s, a voltage "
+        raise InputFileError(path, "not a BioLogic BT-Lab CSV: the ';'-separated header needs time/s, a voltage "
                                      "(Ecell/V or Ewe/V) and I/mA", line=1)
     body = lines[1:]
     if not body:
-        raise ReleafInputError(path, "header but no data rows", line=1)
+        raise InputFileError(path, "header but no data rows", line=1)
     _check_fields(path, body, 2, len(names), b";")
     raw = _read_text_table(path, body, len(names), ";")
     conversions, header = [], _mpl_header(path)
@@ -190,7 +190,7 @@ def read_biologic_csv(path) -> TimeSeries:
         bad = stamps.is_null()
         if bad.any():
             i = int(bad.arg_true()[0])
-            raise ReleafInputError(path, f"text {text_time[i]!r} where a date {fmt} was expected", line=2 + i,
+            raise InputFileError(path, f"text {text_time[i]!r} where a date {fmt} was expected", line=2 + i,
                                    column="time/s")
         columns["time/s"] = (stamps - stamps[0]).dt.total_microseconds().cast(pl.Float64) * 1e-6
         source = "the .mpl log" if "Time format" in header else "BT-Lab's default, no .mpl beside the file"
@@ -217,7 +217,7 @@ def _check_fields(path, body: list[bytes], first_line_no: int, expected: int, se
         hint = " (file truncated?)" if i == len(body) - 1 and counts[i] < expected else ""
         if counts[i] == 1 and sep != b",":
             hint = f" (is the file separated by {sep.decode()!r}?)"
-        raise ReleafInputError(path, f"{counts[i]} fields where {expected} were expected{hint}",
+        raise InputFileError(path, f"{counts[i]} fields where {expected} were expected{hint}",
                                line=first_line_no + i)
 
 
@@ -226,7 +226,7 @@ def _read_text_table(path, body: list[bytes], width: int, sep: str) -> pl.DataFr
         return pl.read_csv(io.BytesIO(b"\n".join(body)), separator=sep, has_header=False, infer_schema=False,
                            new_columns=[f"c{i}" for i in range(width)], quote_char=None, encoding="utf8-lossy")
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as e:
-        raise ReleafInputError(path, f"could not be parsed: {str(e).splitlines()[0]}") from None
+        raise InputFileError(path, f"could not be parsed: {str(e).splitlines()[0]}") from None
 
 
 def _numeric_columns(path, raw: pl.DataFrame, names: list[str], first_line_no: int) -> dict[str, pl.Series]:
@@ -264,7 +264,7 @@ def _canonical(path: Path, columns: dict[str, pl.Series], fmt: str, header: dict
     if "freq/Hz" in columns:
         eis = (columns["freq/Hz"].fill_null(0.0) > 0)
         if eis.all():
-            raise ReleafInputError(path, f"an impedance (EIS) record only: all {n} rows have freq/Hz > 0, there is "
+            raise InputFileError(path, f"an impedance (EIS) record only: all {n} rows have freq/Hz > 0, there is "
                                          "no time series of current and voltage to read")
         if eis.any():
             keep = ~eis
@@ -277,10 +277,10 @@ def _canonical(path: Path, columns: dict[str, pl.Series], fmt: str, header: dict
         return old_line(int(rows[i]))
 
     if "time/s" not in cols:
-        raise ReleafInputError(path, "no 'time/s' column")
+        raise InputFileError(path, "no 'time/s' column")
     volt = next((v for v in VOLTAGE_NAMES if v in cols), None)
     if volt is None:
-        raise ReleafInputError(path, f"no voltage column (one of {', '.join(VOLTAGE_NAMES)})")
+        raise InputFileError(path, f"no voltage column (one of {', '.join(VOLTAGE_NAMES)})")
     units = {"time/s": "s", volt: "V"}
     df = {"test_time_s": cols["time/s"], "voltage_V": cols[volt]}
     if volt != "Ecell/V":
@@ -299,7 +299,7 @@ def _canonical(path: Path, columns: dict[str, pl.Series], fmt: str, header: dict
         conversions.append("no current column: current_A = 'dq/mA.h' x 3.6 / time step (mean current over the "
                            "step; 0 at the first sample)")
     else:
-        raise ReleafInputError(path, f"no current column (one of {', '.join(CURRENT_NAMES)}, or dq/mA.h)")
+        raise InputFileError(path, f"no current column (one of {', '.join(CURRENT_NAMES)}, or dq/mA.h)")
     if "Ns" in cols:
         df["step_index"] = cols["Ns"].cast(pl.Int64)
     if "cycle number" in cols:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.schema import SourceMeta, TimeSeries, validate
 
@@ -63,7 +63,7 @@ def read_bitrode(path) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         on a layout it does not recognise, a line with the wrong number of fields, or a non-number.
     """
     path = Path(path)
@@ -73,7 +73,7 @@ def read_bitrode(path) -> TimeSeries:
         return _read_cell(path, data)
     if kind == "bitrode-module":
         return _read_module(path, data)
-    raise ReleafInputError(path, "not a Bitrode export: expected a header 'Exclude,Time(s),Cycle,…', a headerless "
+    raise InputFileError(path, "not a Bitrode export: expected a header 'Exclude,Time(s),Cycle,…', a headerless "
                                  "Bitrode cell row, or a VisuaLCN block starting 'Test Name,'", line=1)
 
 
@@ -85,10 +85,10 @@ def _read_cell(path: Path, data: bytes) -> TimeSeries:
         _check_cell_header(path, lines[0])
     body = lines[1:] if has_header else lines
     if not body:
-        raise ReleafInputError(path, "header but no data rows", line=1)
+        raise InputFileError(path, "header but no data rows", line=1)
     width = body[0].count(b",") + 1
     if width not in (15, 16):
-        raise ReleafInputError(path, f"{width} fields where 15 (or 16 with a trailing comma) were expected",
+        raise InputFileError(path, f"{width} fields where 15 (or 16 with a trailing comma) were expected",
                                line=first_line_no)
     _text.check_field_counts(path, body, first_line_no, width)
     names = CELL_NAMES + (["_trailing"] if width == 16 else [])
@@ -122,7 +122,7 @@ def _check_cell_header(path: Path, line: bytes) -> None:
     for k, expected in enumerate(CELL_SOURCE_NAMES.values()):
         got = found[k] if k < len(found) else None
         if got != expected:
-            raise ReleafInputError(path, f"column {k + 1} is {got!r} where the Bitrode cell layout has {expected!r}",
+            raise InputFileError(path, f"column {k + 1} is {got!r} where the Bitrode cell layout has {expected!r}",
                                    line=1, column=got or expected)
 
 
@@ -130,7 +130,7 @@ def _read_module(path: Path, data: bytes) -> TimeSeries:
     lines = _text.split_lines(data)
     header_no = next((i for i, ln in enumerate(lines) if ln.startswith(MODULE_HEADER_PREFIX.encode())), None)
     if header_no is None:
-        raise ReleafInputError(path, f"no header line starting {MODULE_HEADER_PREFIX!r} after the metadata block")
+        raise InputFileError(path, f"no header line starting {MODULE_HEADER_PREFIX!r} after the metadata block")
     header = lines[header_no].decode("latin-1").split(",")
     if header[-1] == "":
         header = header[:-1]
@@ -139,7 +139,7 @@ def _read_module(path: Path, data: bytes) -> TimeSeries:
     if body and body[-1].startswith(TRAILER_PREFIX):
         body = body[:-1]
     if not body:
-        raise ReleafInputError(path, "header but no data rows", line=header_no + 1)
+        raise InputFileError(path, "header but no data rows", line=header_no + 1)
     first_line_no = header_no + 2
     _text.check_field_counts(path, body, first_line_no, width)
     names = [f"c{i}" for i in range(width)]
@@ -148,7 +148,7 @@ def _read_module(path: Path, data: bytes) -> TimeSeries:
 
     def col(name: str) -> str:
         if name not in by_name:
-            raise ReleafInputError(path, f"column {name!r} is missing from the header", line=header_no + 1)
+            raise InputFileError(path, f"column {name!r} is missing from the header", line=header_no + 1)
         return by_name[name]
 
     def num(name, **kw):
@@ -200,7 +200,7 @@ def _step_type(path, mode: pl.Series, first_line_no: int, column: str) -> pl.Ser
     bad = mapped.is_null()
     if bad.any():
         i = int(bad.arg_true()[0])
-        raise ReleafInputError(path, f"mode {text[i]!r} where CHRG, DCHG or REST was expected",
+        raise InputFileError(path, f"mode {text[i]!r} where CHRG, DCHG or REST was expected",
                                line=first_line_no + i, column=column)
     return mapped
 

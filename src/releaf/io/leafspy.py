@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 
 N_CELL_PAIRS = 96
@@ -175,7 +175,7 @@ def read_leafspy(path, *, strict: bool = False) -> LeafSpyLog:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         not a LeafSpy log (no ``Date/Time,`` header and not a headerless LeafSpy row), a required column
         missing (``SOC``, ``AHr``, ``Pack Volts``, ``Pack Amps``, ``CP1``..``CP96``, and ``epoch time`` or
         ``Date/Time``), text where a number is expected, no usable row, or more than 10 % of lines unusable.
@@ -194,10 +194,10 @@ def read_leafspy(path, *, strict: bool = False) -> LeafSpyLog:
     elif sniff_leafspy(_text.Head(path, first[:4096].encode("latin-1"), first)) == "leafspy-log":
         header, body, first_line_no = None, lines, 1
     else:
-        raise ReleafInputError(path, f"not a LeafSpy log: expected a header starting {HEADER_PREFIX!r} or a "
+        raise InputFileError(path, f"not a LeafSpy log: expected a header starting {HEADER_PREFIX!r} or a "
                                      f"headerless LeafSpy row, found {first[:60]!r}", line=1)
     if body.is_empty():
-        raise ReleafInputError(path, "header but no data rows", line=1)
+        raise InputFileError(path, "header but no data rows", line=1)
     table = pl.DataFrame({"text": body, "line_no": pl.int_range(first_line_no, first_line_no + body.len(),
                                                                  eager=True, dtype=pl.Int64)})
     table = table.with_columns((pl.col("text").str.count_matches(",", literal=True) + 1).alias("width"))
@@ -211,7 +211,7 @@ def read_leafspy(path, *, strict: bool = False) -> LeafSpyLog:
     for line_no, line in zip(bad["line_no"], bad["text"], strict=True):  # only the damaged lines, rare
         fields = line.split(",")
         if strict:
-            raise ReleafInputError(path, f"{len(fields)} fields where {_expected(header)} were expected",
+            raise InputFileError(path, f"{len(fields)} fields where {_expected(header)} were expected",
                                    line=line_no)
         fixed = _split_glued(fields, header)
         if fixed is not None:
@@ -225,9 +225,9 @@ def read_leafspy(path, *, strict: bool = False) -> LeafSpyLog:
                             "detail": f"{len(fields)} fields where {_expected(header)} were expected "
                                       "(truncated or damaged record): line dropped"})
     if not frames:
-        raise ReleafInputError(path, f"no usable data row (row widths found: {counts})", line=first_line_no)
+        raise InputFileError(path, f"no usable data row (row widths found: {counts})", line=first_line_no)
     if len(dropped) > 0.1 * body.len():
-        raise ReleafInputError(path, f"{len(dropped)} of {body.len()} lines have an unexpected number of fields; "
+        raise InputFileError(path, f"{len(dropped)} of {body.len()} lines have an unexpected number of fields; "
                                      "not a LeafSpy log, or a damaged one", line=dropped[0]["line"])
     raw = pl.concat(frames, how="diagonal").sort("line_no")
     return _convert(path, raw, header, counts, line_ending, tuple(repaired), tuple(dropped))
@@ -310,7 +310,7 @@ def _numbers_frame(path, raw: pl.DataFrame, columns: list[str], *, nullable: boo
                 i = int(bad[c].arg_true()[0])
                 found = text[c][i]
                 what = "an empty field" if found in (None, "") else f"text {found!r}"
-                raise ReleafInputError(path, f"{what} where a number was expected",
+                raise InputFileError(path, f"{what} where a number was expected",
                                        line=int(raw["line_no"][i]), column=c)
     return values
 
@@ -318,7 +318,7 @@ def _numbers_frame(path, raw: pl.DataFrame, columns: list[str], *, nullable: boo
 def _convert(path: Path, raw: pl.DataFrame, header, counts, line_ending, repaired, dropped) -> LeafSpyLog:
     missing = [n for n in (*_REQUIRED, *_CP) if n not in raw.columns]
     if missing:
-        raise ReleafInputError(path, f"column {missing[0]!r} is missing ({len(missing)} required columns missing)",
+        raise InputFileError(path, f"column {missing[0]!r} is missing ({len(missing)} required columns missing)",
                                line=1 if header else None, column=missing[0])
     conversions = []
     cols: dict[str, pl.Series] = {"line_no": raw["line_no"]}
@@ -341,7 +341,7 @@ def _convert(path: Path, raw: pl.DataFrame, header, counts, line_ending, repaire
             source = f"Date/Time ({fmt}, phone local time; time zone unknown, taken as UTC)"
         conversions.append(f"time: {source}")
     else:
-        raise ReleafInputError(path, "neither 'epoch time' nor 'Date/Time' present: no time for the rows",
+        raise InputFileError(path, "neither 'epoch time' nor 'Date/Time' present: no time for the rows",
                                line=1 if header else None, column="epoch time")
     cols["epoch_s"] = epoch.alias("epoch_s")
     dt = (epoch * 1e6).round().cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
@@ -413,7 +413,7 @@ def _parse_date_text(path, raw: pl.DataFrame) -> tuple[pl.Series, str]:
             return dt.dt.replace_time_zone("UTC"), fmt
     bad = text.str.strptime(pl.Datetime("us"), _DATE_FORMATS[0], strict=False).is_null()
     i = int(bad.arg_true()[0])
-    raise ReleafInputError(path, f"date {text[i]!r} matches none of {', '.join(_DATE_FORMATS)}",
+    raise InputFileError(path, f"date {text[i]!r} matches none of {', '.join(_DATE_FORMATS)}",
                            line=int(raw["line_no"][i]), column="Date/Time")
 
 
@@ -450,28 +450,28 @@ def read_bms_history(path) -> BmsHistory:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         wrong header, a missing column, a date that is not ISO ``YYYY-MM-DD``, or text where a number belongs.
     """
     path = Path(path)
     data = _text.read_bytes(path)
     text = data.decode("utf-8-sig", errors="replace")
     if not text.startswith(HISTORY_PREFIX):
-        raise ReleafInputError(path, f"not a LeafSpy BMS history: expected a header starting {HISTORY_PREFIX!r}",
+        raise InputFileError(path, f"not a LeafSpy BMS history: expected a header starting {HISTORY_PREFIX!r}",
                                line=1)
     try:
         raw = pl.read_csv(io.StringIO(text), infer_schema=False, quote_char='"')
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as e:
-        raise ReleafInputError(path, f"could not be parsed as CSV: {str(e).splitlines()[0]}") from None
+        raise InputFileError(path, f"could not be parsed as CSV: {str(e).splitlines()[0]}") from None
     found = {_HISTORY_NAMES[_key(c)]: c for c in raw.columns if _key(c) in _HISTORY_NAMES}
     for need in ("date", "ahr_Ah", "soh_pct", "hx_pct"):
         if need not in found:
-            raise ReleafInputError(path, f"no column for {need} (found: {', '.join(raw.columns)})", line=1)
+            raise InputFileError(path, f"no column for {need} (found: {', '.join(raw.columns)})", line=1)
     raw = raw.with_columns(pl.int_range(2, raw.height + 2, dtype=pl.Int64).alias("line_no"))
     date = raw[found["date"]].str.strip_chars().str.strptime(pl.Date, "%Y-%m-%d", strict=False)
     if date.null_count():
         i = int(date.is_null().arg_true()[0])
-        raise ReleafInputError(path, f"date {raw[found['date']][i]!r} is not YYYY-MM-DD",
+        raise InputFileError(path, f"date {raw[found['date']][i]!r} is not YYYY-MM-DD",
                                line=int(raw["line_no"][i]), column=found["date"])
     cols = {"date": date, "line_no": raw["line_no"]}
     for out in ("odometer_km", "ahr_Ah", "soh_pct", "hx_pct", "qc_count", "l1l2_count"):

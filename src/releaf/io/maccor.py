@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.schema import SourceMeta, TimeSeries, validate
 
@@ -81,7 +81,7 @@ def read_table(path, body: bytes, *, first_line_no: int, width: int, separator: 
     """Split ``body`` (the data lines of a file) into ``width`` string fields per line, vectorised.
 
     Blank lines are dropped (their line numbers are skipped, so errors still name the right line). A line with
-    another number of fields raises :class:`ReleafInputError` naming it.
+    another number of fields raises :class:`InputFileError` naming it.
 
     Parameters
     ----------
@@ -105,7 +105,7 @@ def read_table(path, body: bytes, *, first_line_no: int, width: int, separator: 
     if not keep.all():
         lines, line_no = lines.filter(pl.Series(keep)), line_no[keep]
     if len(lines) == 0:
-        raise ReleafInputError(path, "header but no data rows", line=first_line_no - 1)
+        raise InputFileError(path, "header but no data rows", line=first_line_no - 1)
     counts = lines.str.count_matches(separator, literal=True) + 1
     wrong = counts != width
     if wrong.any():
@@ -113,21 +113,21 @@ def read_table(path, body: bytes, *, first_line_no: int, width: int, separator: 
         found = int(counts[i])
         hint = " (file truncated?)" if i == len(lines) - 1 and found < width else ""
         sep_name = {"\t": "tab", ",": "comma", ";": "semicolon"}.get(separator, repr(separator))
-        raise ReleafInputError(path, f"{found} {sep_name}-separated fields where {width} were expected{hint}",
+        raise InputFileError(path, f"{found} {sep_name}-separated fields where {width} were expected{hint}",
                                line=int(line_no[i]))
     names = [f"c{k}" for k in range(width)]
     fields = lines.str.split_exact(separator, width - 1).struct.rename_fields(names).struct.unnest()
     return Table(fields, line_no)
 
 
-def _explain(path, body: bytes, first_line_no: int, err: Exception) -> ReleafInputError:
+def _explain(path, body: bytes, first_line_no: int, err: Exception) -> InputFileError:
     """Name the line polars could not split (only reached for a faulty file, so a Python scan is fine)."""
     lines = _text.split_lines(body)
     for i, ln in enumerate(lines):
         if ln.count(b'"') % 2:
             hint = " (file truncated?)" if i == len(lines) - 1 else ""
-            return ReleafInputError(path, f"unbalanced double quote{hint}", line=first_line_no + i)
-    return ReleafInputError(path, f"could not be read as text lines: {str(err).splitlines()[0]}")
+            return InputFileError(path, f"unbalanced double quote{hint}", line=first_line_no + i)
+    return InputFileError(path, f"could not be read as text lines: {str(err).splitlines()[0]}")
 
 
 def numbers(path, table: Table, column: str, *, name: str, scale: float = 1.0,
@@ -147,7 +147,7 @@ def durations_s(path, table: Table, column: str, *, name: str) -> pl.Series:
     if bad.any():
         i = int(bad.arg_true()[0])
         what = "an empty field" if raw[i] in (None, "") else f"text {raw[i]!r}"
-        raise ReleafInputError(path, f"{what} where a duration like '0d 01:02:03.5' or '01:02:03.5' was expected",
+        raise InputFileError(path, f"{what} where a duration like '0d 01:02:03.5' or '01:02:03.5' was expected",
                                line=table.line_of_row(i), column=name)
     return seconds.rename(column)
 
@@ -212,7 +212,7 @@ def read_maccor(path) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         no ``Rec#`` header, a missing column, a line with the wrong number of fields, a non-number.
     """
     path = Path(path)
@@ -222,7 +222,7 @@ def read_maccor(path) -> TimeSeries:
     head_lines = data.split(b"\n", 41)[:41]
     header_i = _header_index(b"\n".join(head_lines).decode("latin-1"))
     if header_i is None:
-        raise ReleafInputError(path, "not a Maccor text export: no header line starting 'Rec#', 'Cyc#', 'Step' "
+        raise InputFileError(path, "not a Maccor text export: no header line starting 'Rec#', 'Cyc#', 'Step' "
                                      "in the first 40 lines", line=1)
     header_line = head_lines[header_i].rstrip(b"\r").decode("latin-1")
     separator = "\t" if "\t" in header_line else ","
@@ -283,15 +283,15 @@ def _canonical(path, table: Table, header: list[str],
 
     def need(name: str) -> str:
         if name not in by_name:
-            raise ReleafInputError(path, f"column {name!r} is missing from the header", line=header_line_no)
+            raise InputFileError(path, f"column {name!r} is missing from the header", line=header_line_no)
         return by_name[name]
 
     for role, example in (("current", "Amps"), ("voltage", "Volts")):
         if role not in roles:
-            raise ReleafInputError(path, f"no {role} column (expected e.g. {example!r}) in the header",
+            raise InputFileError(path, f"no {role} column (expected e.g. {example!r}) in the header",
                                    line=header_line_no)
     if time_kind is None:
-        raise ReleafInputError(path, "no test-time column (expected 'Test (Sec)' or 'TestTime') in the header",
+        raise InputFileError(path, "no test-time column (expected 'Test (Sec)' or 'TestTime') in the header",
                                line=header_line_no)
 
     units_found, conversions = {}, []

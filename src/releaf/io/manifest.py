@@ -11,7 +11,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 
 MANIFEST_NAME = "manifest.csv"
 # Files in a test folder that are not test data.
@@ -41,21 +41,21 @@ def read_manifest(path: Path) -> list[Entry]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ReleafInputError(path, f"not UTF-8 text ({err.reason})") from None
+        raise InputFileError(path, f"not UTF-8 text ({err.reason})") from None
     rows = list(csv.reader(text.splitlines()))
     if not rows:
-        raise ReleafInputError(path, "manifest is empty")
+        raise InputFileError(path, "manifest is empty")
     header = [h.strip() for h in rows[0]]
     for required in ("file", "module_serial"):
         if required not in header:
-            raise ReleafInputError(path, f"required column {required!r} missing (found: {', '.join(header)})", line=1)
+            raise InputFileError(path, f"required column {required!r} missing (found: {', '.join(header)})", line=1)
     col = {name: k for k, name in enumerate(header)}
     entries = []
     for lineno, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            raise ReleafInputError(path, f"{len(row)} fields where the header has {len(header)}", line=lineno)
+            raise InputFileError(path, f"{len(row)} fields where the header has {len(header)}", line=lineno)
 
         def get(name: str, row=row) -> str | None:
             return row[col[name]].strip() or None if name in col else None
@@ -65,15 +65,15 @@ def read_manifest(path: Path) -> list[Entry]:
             try:
                 position = int(position)
             except ValueError:
-                raise ReleafInputError(
+                raise InputFileError(
                     path, f"{position!r} where a whole number was expected", line=lineno, column="module_position"
                 ) from None
         if not get("file") or not get("module_serial"):
             missing = "file" if not get("file") else "module_serial"
-            raise ReleafInputError(path, "empty value", line=lineno, column=missing)
+            raise InputFileError(path, "empty value", line=lineno, column=missing)
         file = folder / get("file")
         if not file.is_file():
-            raise ReleafInputError(path, f"listed file {get('file')!r} does not exist", line=lineno, column="file")
+            raise InputFileError(path, f"listed file {get('file')!r} does not exist", line=lineno, column="file")
         entries.append(
             Entry(file, get("module_serial"), get("pack_vin"), get("pack_model"), position, _truthy(get("generated")))
         )
@@ -84,7 +84,7 @@ def discover(folder: Path) -> list[Entry]:
     """The test files of a folder: the manifest's entries, else every data file in it (sorted by name)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ReleafInputError(folder, "not a folder")
+        raise InputFileError(folder, "not a folder")
     manifest = folder / MANIFEST_NAME
     if manifest.is_file():
         return read_manifest(manifest)
@@ -95,5 +95,5 @@ def discover(folder: Path) -> list[Entry]:
         and not p.name.lower().endswith(IGNORED_NAME_ENDINGS)
     )
     if not files:
-        raise ReleafInputError(folder, "no test files in the folder")
+        raise InputFileError(folder, "no test files in the folder")
     return [Entry(p, p.stem) for p in files]

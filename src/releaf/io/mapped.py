@@ -45,7 +45,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.schema import (
     COLUMNS,
@@ -112,7 +112,7 @@ def decode(path, data: bytes, encoding: str | None = None) -> str:
         try:
             return data.decode(encoding)
         except (UnicodeDecodeError, LookupError) as e:
-            raise ReleafInputError(path, f"cannot be decoded as {encoding}: {e}") from None
+            raise InputFileError(path, f"cannot be decoded as {encoding}: {e}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -136,13 +136,13 @@ def read_delimited(path, text: str, *, delimiter: str = ",", header_line: int = 
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) < header_line:
-        raise ReleafInputError(path, f"the file has {len(lines)} lines; the header was expected on line "
+        raise InputFileError(path, f"the file has {len(lines)} lines; the header was expected on line "
                                      f"{header_line}", line=max(len(lines), 1))
     header = split_header(lines[header_line - 1], delimiter)
     first_line_no = header_line + skip_after_header + 1
     body = lines[first_line_no - 1:]
     if not body:
-        raise ReleafInputError(path, "header but no data rows", line=header_line)
+        raise InputFileError(path, "header but no data rows", line=header_line)
     names = [f"c{i}" for i in range(len(header))]
     joined = "\n".join(body)
     if '"' not in joined:
@@ -151,10 +151,10 @@ def read_delimited(path, text: str, *, delimiter: str = ",", header_line: int = 
         raw = pl.read_csv(io.StringIO(joined), has_header=False, new_columns=names, infer_schema=False,
                           separator=delimiter, quote_char='"', truncate_ragged_lines=False)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError) as e:
-        raise ReleafInputError(path, f"could not be parsed as {delimiter!r}-separated text: "
+        raise InputFileError(path, f"could not be parsed as {delimiter!r}-separated text: "
                                      f"{str(e).splitlines()[0]}") from None
     if raw.height != len(body):
-        raise ReleafInputError(path, f"{len(body)} data lines but {raw.height} rows parsed (a quoted field spans "
+        raise InputFileError(path, f"{len(body)} data lines but {raw.height} rows parsed (a quoted field spans "
                                      f"lines?)", line=first_line_no)
     return header, raw, first_line_no
 
@@ -168,7 +168,7 @@ def _check_field_counts(path, body: list[str], first_line_no: int, expected: int
         hint = " (file truncated?)" if i == len(body) - 1 and n < expected else ""
         if expected == 1 or n == 1:
             hint += f" (is the delimiter {delimiter!r} right?)"
-        raise ReleafInputError(path, f"{n} fields where {expected} were expected{hint}", line=first_line_no + i)
+        raise InputFileError(path, f"{n} fields where {expected} were expected{hint}", line=first_line_no + i)
 
 
 def quantity(path, raw: pl.DataFrame, column: str, *, name: str, unit: str | None, dimension: str,
@@ -182,7 +182,7 @@ def quantity(path, raw: pl.DataFrame, column: str, *, name: str, unit: str | Non
     if dimension == "count":
         return values
     if unit is None or unit_factor(unit, dimension) is None:
-        raise ReleafInputError(path, f"unit {unit!r} not understood for a {dimension} column", line=1, column=name)
+        raise InputFileError(path, f"unit {unit!r} not understood for a {dimension} column", line=1, column=name)
     units_found[name] = unit
     values, note = convert(values, unit, dimension, name)
     if note:
@@ -220,18 +220,18 @@ class _Mapping:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ReleafInputError(path, "mapping file not found") from None
+            raise InputFileError(path, "mapping file not found") from None
         except (OSError, UnicodeDecodeError) as e:
-            raise ReleafInputError(path, f"mapping file cannot be read: {e}") from None
+            raise InputFileError(path, f"mapping file cannot be read: {e}") from None
         try:
             self.doc = yaml.safe_load(text)
             self.lines = _key_lines(yaml.compose(text))
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
-            raise ReleafInputError(path, f"not valid YAML: {getattr(e, 'problem', e)}",
+            raise InputFileError(path, f"not valid YAML: {getattr(e, 'problem', e)}",
                                    line=mark.line + 1 if mark else None) from None
         if not isinstance(self.doc, dict):
-            raise ReleafInputError(path, "the mapping must be a YAML mapping with a 'columns' key", line=1)
+            raise InputFileError(path, "the mapping must be a YAML mapping with a 'columns' key", line=1)
         for key in self.doc:
             if key not in TOP_KEYS:
                 self.fail((key,), f"unknown key; expected one of {', '.join(sorted(TOP_KEYS))}")
@@ -267,7 +267,7 @@ class _Mapping:
 
     def fail(self, keys: tuple, message: str):
         where = ".".join(str(k) for k in keys)
-        raise ReleafInputError(self.path, (f"key {where!r}: " if where else "") + message, line=self.line(keys))
+        raise InputFileError(self.path, (f"key {where!r}: " if where else "") + message, line=self.line(keys))
 
     def get(self, keys: tuple, default, kind):
         node = self.doc
@@ -364,7 +364,7 @@ def read_mapped(path, mapping_path) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         for a mistake in the mapping (naming the mapping file, the key and its line), a mapped column missing from
         the data file's header, or a bad value in the data (naming the data file, line and column).
     """
@@ -457,7 +457,7 @@ def _hms(path, raw: pl.Series, name: str, first: int, decimal: str) -> pl.Series
     bad = out.is_null()
     if bad.any():
         i = int(bad.arg_true()[0])
-        raise ReleafInputError(path, f"{raw[i]!r} where a duration hh:mm:ss was expected", line=first + i,
+        raise InputFileError(path, f"{raw[i]!r} where a duration hh:mm:ss was expected", line=first + i,
                                column=name)
     return out.rename("test_time_s")
 
@@ -469,11 +469,11 @@ def _datetimes(path, raw: pl.Series, name: str, first: int, fmt: str, timezone: 
         parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
         parsed = parsed.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
     except (pl.exceptions.PolarsError, ValueError) as e:
-        raise ReleafInputError(path, f"datetime format {fmt!r} / time zone {timezone!r} not usable: "
+        raise InputFileError(path, f"datetime format {fmt!r} / time zone {timezone!r} not usable: "
                                      f"{str(e).splitlines()[0]}", column=name) from None
     bad = parsed.is_null() & text.is_not_null()
     if bad.any():
         i = int(bad.arg_true()[0])
-        raise ReleafInputError(path, f"{raw[i]!r} does not match the datetime format {fmt!r}", line=first + i,
+        raise InputFileError(path, f"{raw[i]!r} does not match the datetime format {fmt!r}", line=first + i,
                                column=name)
     return parsed.dt.convert_time_zone("UTC")

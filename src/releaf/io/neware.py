@@ -36,7 +36,7 @@ from pathlib import Path
 
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.io.arbin import _UNIT_SCALE, _split
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
@@ -122,7 +122,7 @@ def _clock_seconds(path, raw: pl.Series, name: str, first_line_no: int, unit: st
     bad = seconds.is_null()
     if bad.any():
         i = int(bad.arg_true()[0])
-        raise ReleafInputError(path, f"text {text[i]!r} where a time hh:mm:ss was expected",
+        raise InputFileError(path, f"text {text[i]!r} where a time hh:mm:ss was expected",
                                line=first_line_no + i, column=name)
     return seconds
 
@@ -152,7 +152,7 @@ def read_neware_csv(path) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         missing columns, a line with the wrong number of fields, a non-number or a malformed time.
     """
     path = Path(path)
@@ -162,11 +162,11 @@ def read_neware_csv(path) -> TimeSeries:
     lines = _text.split_lines(data)
     header = lines[0].decode("utf-8", errors="replace").split(",")
     if sniff(_text.Head(path, lines[0], lines[0].decode("latin-1"))) != "neware-csv":
-        raise ReleafInputError(path, "not a Neware CSV export: the header needs DataPoint, Step Type, Current, "
+        raise InputFileError(path, "not a Neware CSV export: the header needs DataPoint, Step Type, Current, "
                                      "Voltage and Cumulative Time or Chg./DChg. Cap. columns", line=1)
     body = lines[1:]
     if not body:
-        raise ReleafInputError(path, "header but no data rows", line=1)
+        raise InputFileError(path, "header but no data rows", line=1)
     _text.check_field_counts(path, body, 2, len(header))
     cols = [f"c{i}" for i in range(len(header))]
     raw = _text.frame_from_lines(path, body, cols)
@@ -181,7 +181,7 @@ def read_neware_csv(path) -> TimeSeries:
         c, name, unit = found[role]
         key = unit or _DEFAULT_UNIT[role]
         if key not in _UNIT_SCALE:
-            raise ReleafInputError(path, f"unit {unit!r} not understood", line=1, column=name)
+            raise InputFileError(path, f"unit {unit!r} not understood", line=1, column=name)
         canonical, scale = _UNIT_SCALE[key]
         if canonical != "1":
             units_found[name] = unit or f"(none; Neware default {canonical})"
@@ -191,7 +191,7 @@ def read_neware_csv(path) -> TimeSeries:
 
     for role in ("current", "voltage"):
         if role not in found:
-            raise ReleafInputError(path, f"no {role} column in the header", line=1)
+            raise InputFileError(path, f"no {role} column in the header", line=1)
     columns = {"voltage_V": num("voltage"), "current_A": num("current")}
     for role, target in (("step", "step_index"), ("cycle", "cycle_index")):
         if role in found:
@@ -207,7 +207,7 @@ def read_neware_csv(path) -> TimeSeries:
         units_found[name] = unit or "hh:mm:ss"
         conversions.append(f"test_time_s rebuilt from the step time '{name}' (no total-time column)")
     else:
-        raise ReleafInputError(path, "no time column (Cumulative Time, Total Time or Time) in the header", line=1)
+        raise InputFileError(path, "no time column (Cumulative Time, Total Time or Time) in the header", line=1)
     if "chg_cap" in found and "dchg_cap" in found:
         columns["vendor_capacity_Ah"] = num("chg_cap", allow_empty=True) - num("dchg_cap", allow_empty=True)
     if "chg_energy" in found and "dchg_energy" in found:
@@ -256,7 +256,7 @@ def read_neware_nda(path) -> TimeSeries:
     is_zip = zipfile.is_zipfile(path)
     with open(path, "rb") as f:
         if not is_zip and f.read(4) == b"PK\x03\x04":
-            raise ReleafInputError(path, "a damaged or truncated .ndax (zip) file: its member list cannot be read")
+            raise InputFileError(path, "a damaged or truncated .ndax (zip) file: its member list cannot be read")
     conversions = ["'Current(mA)' x 0.001 -> A", "'Charge/Discharge_Capacity(mAh)' x 0.001 -> Ah (net)",
                    "'Charge/Discharge_Energy(mWh)' x 0.001 -> Wh (net)",
                    "test_time_s = step time 'Time' summed over steps"]
@@ -267,10 +267,10 @@ def read_neware_nda(path) -> TimeSeries:
         else:
             pdf = read_nda(str(path), software_cycle_number=False)
     except Exception as err:  # the decoders raise bare ValueError/KeyError/struct.error/NotImplementedError
-        raise ReleafInputError(path, f"could not be read as a Neware .{'ndax' if is_zip else 'nda'} "
+        raise InputFileError(path, f"could not be read as a Neware .{'ndax' if is_zip else 'nda'} "
                                      f"file: {type(err).__name__}: {err}") from None
     if (fast.height if is_zip else len(pdf)) == 0:
-        raise ReleafInputError(path, "no data records in the Neware file")
+        raise InputFileError(path, "no data records in the Neware file")
     if is_zip:
         nda = pl.DataFrame({
             "Index": fast["index"], "Cycle": fast["cycle_count"], "Step": fast["step_count"],
@@ -405,7 +405,7 @@ def _ndax_aux(path: Path, index: pl.Series) -> tuple[list[pl.Series], list[str],
                 try:
                     aux = read_ndc(zf.extract(fname, path=tmp))
                 except Exception as err:  # NewareNDA: NotImplementedError for unknown ndc versions, struct.error
-                    raise ReleafInputError(path, f"auxiliary file {fname}: NewareNDA could not read it: "
+                    raise InputFileError(path, f"auxiliary file {fname}: NewareNDA could not read it: "
                                                  f"{type(err).__name__}: {err}") from None
                 value_col = next((c for c in ("?", "T", "V") if c in aux.columns), None)
                 if value_col is None or "Index" not in aux.columns:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.io.maccor import datetimes_utc, numbers, read_table, signed_by_direction, split_unit
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
@@ -94,7 +94,7 @@ def read_novonix(path) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         no ``[Data]`` header, a missing column, a line with the wrong number of fields, a non-number.
     """
     path = Path(path)
@@ -106,7 +106,7 @@ def read_novonix(path) -> TimeSeries:
     if marker >= 0:
         header_start = data.find(b"\n", marker + 1) + 1
         if header_start == 0 or not data[header_start:].strip():
-            raise ReleafInputError(path, "'[Data]' marker but no header after it (file truncated?)",
+            raise InputFileError(path, "'[Data]' marker but no header after it (file truncated?)",
                                    line=data.count(b"\n", 0, marker) + 2)
     header_end = data.find(b"\n", header_start)
     header_end = len(data) if header_end < 0 else header_end
@@ -114,7 +114,7 @@ def read_novonix(path) -> TimeSeries:
     header = _header_fields(data[header_start:header_end].decode("utf-8", "replace"))
     if not _is_header(",".join(header)):
         what = "the line after '[Data]'" if marker >= 0 else "no '[Data]' marker, and the first line"
-        raise ReleafInputError(path, f"not a Novonix export: {what} is not a header with 'Run Time (h)', "
+        raise InputFileError(path, f"not a Novonix export: {what} is not a header with 'Run Time (h)', "
                                      "'Potential (V)', 'Current (A)' and 'Step Type'", line=header_line_no)
     table = read_table(path, data[header_end + 1:], first_line_no=header_line_no + 1, width=len(header),
                        separator=",", unquote=True)
@@ -133,7 +133,7 @@ def _canonical(path, table, header: list[str], header_line_no: int):
         found.setdefault(base, (f"c{k}", name, unit))
     for base in _REQUIRED:
         if base not in found:
-            raise ReleafInputError(path, f"no {base!r} column in the header", line=header_line_no)
+            raise InputFileError(path, f"no {base!r} column in the header", line=header_line_no)
     units_found, conversions = {}, []
 
     def num(base: str, scale: float = 1.0, **kw) -> pl.Series:
@@ -144,7 +144,7 @@ def _canonical(path, table, header: list[str], header_line_no: int):
 
     time_unit = (found["run time"][2] or "h").lower()
     if time_unit not in _TIME_SCALE:
-        raise ReleafInputError(path, f"time unit {time_unit!r} not understood", line=header_line_no,
+        raise InputFileError(path, f"time unit {time_unit!r} not understood", line=header_line_no,
                                column=found["run time"][1])
     if _TIME_SCALE[time_unit] != 1.0:
         conversions.append(f"'{found['run time'][1]}' x {_TIME_SCALE[time_unit]:g} -> s")

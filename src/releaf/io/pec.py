@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.io import _text
 from releaf.io.maccor import Table, datetimes_utc, durations_s, numbers, read_table, split_unit
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
@@ -77,7 +77,7 @@ def read_pec(path) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         no PEC header, a missing column, a unit it does not know, a line with the wrong number of fields,
         a non-number, several cells in one file.
     """
@@ -87,7 +87,7 @@ def read_pec(path) -> TimeSeries:
         data = data[3:]
     at = data.find(HEADER_START.encode())
     if at < 0 or (at > 0 and data[at - 1:at] != b"\n"):
-        raise ReleafInputError(path, f"not a PEC export: no header line starting {HEADER_START!r}", line=1)
+        raise InputFileError(path, f"not a PEC export: no header line starting {HEADER_START!r}", line=1)
     header_end = data.find(b"\n", at)
     header_end = len(data) if header_end < 0 else header_end
     header_line_no = data.count(b"\n", 0, at) + 1
@@ -113,7 +113,7 @@ def _canonical(path, table: Table, header: list[str], header_line_no: int):
 
     def need(base: str) -> tuple[str, str, str | None]:
         if base not in found:
-            raise ReleafInputError(path, f"column {base!r} is missing from the header", line=header_line_no)
+            raise InputFileError(path, f"column {base!r} is missing from the header", line=header_line_no)
         return found[base]
 
     def num(base: str, **kw) -> pl.Series:
@@ -122,7 +122,7 @@ def _canonical(path, table: Table, header: list[str], header_line_no: int):
             return numbers(path, table, col, name=name, **kw)
         key = unit.lower()
         if key not in _SCALE:
-            raise ReleafInputError(path, f"unit {unit!r} not understood", line=header_line_no, column=name)
+            raise InputFileError(path, f"unit {unit!r} not understood", line=header_line_no, column=name)
         to_unit, scale = _SCALE[key]
         units_found[name] = unit
         if scale != 1.0:
@@ -167,7 +167,7 @@ def _time_s(path, table: Table, source: tuple[str, str, str | None], header_line
     col, name, unit = source
     kind = (unit or "").lower()
     if kind not in _TIME:
-        raise ReleafInputError(path, f"time unit {unit!r} not understood (expected Seconds, Minutes, Decimal Hours "
+        raise InputFileError(path, f"time unit {unit!r} not understood (expected Seconds, Minutes, Decimal Hours "
                                      "or Hours in hh:mm:ss.xxx)", line=header_line_no, column=name)
     units_found[name] = unit
     if _TIME[kind] is None:
@@ -204,7 +204,7 @@ def _channel(path, table: Table, found: dict, header_line_no: int) -> str | None
     if "cell" in found:
         cells = table.fields[found["cell"][0]].str.strip_chars().unique()
         if len(cells) > 1:
-            raise ReleafInputError(path, f"{len(cells)} cells in one file ({', '.join(sorted(cells.to_list()))}); "
+            raise InputFileError(path, f"{len(cells)} cells in one file ({', '.join(sorted(cells.to_list()))}); "
                                          "releaf reads one cell per table: export one cell per file",
                                    line=header_line_no, column=found["cell"][1])
     parts = [table.fields[found[k][0]][0].strip() for k in ("rack", "shelf", "position") if k in found]

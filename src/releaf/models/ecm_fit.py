@@ -44,7 +44,7 @@ from scipy.optimize import least_squares, nnls
 from scipy.signal import lfilter
 
 from releaf.diagnostics import hppc
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.models.ecm import EcmParameters
 from releaf.models.ocv import DEFAULT_OCV_TABLE, load_ocv_table
 
@@ -101,7 +101,7 @@ def ocv_from_hppc(ts, *, capacity_Ah: float | None = None, table: pl.DataFrame |
 
     Raises
     ------
-    ReleafInputError : fewer than two levels, or rested voltages that do not rise with SOC.
+    InputFileError : fewer than two levels, or rested voltages that do not rise with SOC.
     """
     df, name, _ = hppc._frame(ts)
     t, v, i, step = hppc._arrays(df, name)
@@ -119,9 +119,9 @@ def ocv_from_hppc(ts, *, capacity_Ah: float | None = None, table: pl.DataFrame |
             o.insert(0, float(v[bottom] + abs(i[bottom]) * r_mOhm / 1000.0))
     s_arr, o_arr = np.array(s, dtype=float), np.array(o, dtype=float)
     if s_arr.size < 2:
-        raise ReleafInputError(name, "an OCV table needs at least two HPPC levels")
+        raise InputFileError(name, "an OCV table needs at least two HPPC levels")
     if np.any(np.diff(s_arr) <= 0) or np.any(np.diff(o_arr) <= 0):
-        raise ReleafInputError(name, "rested voltages before the HPPC levels do not rise strictly with SOC")
+        raise InputFileError(name, "rested voltages before the HPPC levels do not rise strictly with SOC")
     return s_arr, o_arr
 
 
@@ -143,7 +143,7 @@ def anchored_ocv(rest_soc_pct, rest_ocv_V, shape_soc_pct, shape_ocv_V) -> tuple[
 
     Raises
     ------
-    ReleafInputError : the result does not rise strictly with SOC.
+    InputFileError : the result does not rise strictly with SOC.
 
     References
     ----------
@@ -158,7 +158,7 @@ def anchored_ocv(rest_soc_pct, rest_ocv_V, shape_soc_pct, shape_ocv_V) -> tuple[
     offset = rv - np.interp(rs, ss, sv)
     out = np.interp(grid, ss, sv) + np.interp(grid, rs, offset)
     if np.any(np.diff(out) <= 0):
-        raise ReleafInputError("<ocv>", "the anchored OCV table does not rise strictly with SOC")
+        raise InputFileError("<ocv>", "the anchored OCV table does not rise strictly with SOC")
     return grid, out
 
 
@@ -335,13 +335,13 @@ def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape: st
 
     Raises
     ------
-    ReleafInputError : no HPPC levels found, or an unusable OCV table.
+    InputFileError : no HPPC levels found, or an unusable OCV table.
     """
     df, name, _ = hppc._frame(ts)
     t, v, i, step = hppc._arrays(df, name)
     tab = hppc.hppc_table(ts, capacity_Ah=capacity_Ah)
     if tab.height == 0:
-        raise ReleafInputError(name, "no HPPC pulses found (a current step from rest held for at most "
+        raise InputFileError(name, "no HPPC pulses found (a current step from rest held for at most "
                                      f"{hppc.MAX_PULSE_S:g} s)")
     soc, cap, _, _ = hppc.soc_from_top_pct(t, i, step, capacity_Ah=capacity_Ah)
     if ocv is None and ocv_shape is not None:
@@ -410,17 +410,17 @@ def load_fitted_ecm(name: str = "leaf_cell_ecm2_25C") -> EcmParameters:
 
     Raises
     ------
-    ReleafInputError : no such packaged table, or a file that is not one.
+    InputFileError : no such packaged table, or a file that is not one.
     """
     fname = f"{name}.json"
     try:
         text = resources.files("releaf.parameters").joinpath("leaf-24kwh", fname).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ReleafInputError(fname, f"no packaged ECM table named {name!r}") from None
+        raise InputFileError(fname, f"no packaged ECM table named {name!r}") from None
     try:
         return EcmParameters.from_dict(json.loads(text)["parameters"])
     except (ValueError, KeyError, TypeError) as err:
-        raise ReleafInputError(fname, f"not a releaf ECM table: {err}") from None
+        raise InputFileError(fname, f"not a releaf ECM table: {err}") from None
 
 
 I0_BOUNDS_A = (1.0, 1000.0)

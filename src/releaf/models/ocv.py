@@ -12,7 +12,7 @@ from importlib import resources
 
 import numpy as np
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 
 DEFAULT_OCV_TABLE = "leaf_cell_ocv_25C"
 
@@ -23,7 +23,7 @@ def _read_table(name: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         text = resources.files("releaf.parameters").joinpath("leaf-24kwh", fname).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ReleafInputError(fname, f"no packaged OCV table named {name!r}") from None
+        raise InputFileError(fname, f"no packaged OCV table named {name!r}") from None
     soc, ocv = [], []
     header_seen = False
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -32,21 +32,21 @@ def _read_table(name: str) -> tuple[np.ndarray, np.ndarray]:
             continue
         if not header_seen:
             if [c.strip() for c in line.split(",")] != ["soc_pct", "ocv_V"]:
-                raise ReleafInputError(fname, f"expected header 'soc_pct,ocv_V', found {line!r}", line=lineno)
+                raise InputFileError(fname, f"expected header 'soc_pct,ocv_V', found {line!r}", line=lineno)
             header_seen = True
             continue
         try:
             s, v = (float(x) for x in line.split(","))
         except ValueError:
-            raise ReleafInputError(fname, f"expected two numbers, found {line!r}", line=lineno) from None
+            raise InputFileError(fname, f"expected two numbers, found {line!r}", line=lineno) from None
         soc.append(s)
         ocv.append(v)
     soc_pct, ocv_v = np.array(soc), np.array(ocv)
     if soc_pct.size < 2:
-        raise ReleafInputError(fname, "an OCV table needs at least two points")
+        raise InputFileError(fname, "an OCV table needs at least two points")
     # strictly increasing in both columns: the curve must be invertible (SOC at a given voltage)
     if np.any(np.diff(soc_pct) <= 0) or np.any(np.diff(ocv_v) <= 0):
-        raise ReleafInputError(fname, "soc_pct and ocv_V must both increase strictly")
+        raise InputFileError(fname, "soc_pct and ocv_V must both increase strictly")
     soc_pct.flags.writeable = False
     ocv_v.flags.writeable = False
     return soc_pct, ocv_v
@@ -66,7 +66,7 @@ def load_ocv_table(name: str = DEFAULT_OCV_TABLE) -> tuple[np.ndarray, np.ndarra
 
     Raises
     ------
-    ReleafInputError : unknown table, bad header, non-numeric or non-monotonic rows
+    InputFileError : unknown table, bad header, non-numeric or non-monotonic rows
 
     References
     ----------

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.models.ecm import EcmParameters
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
@@ -79,7 +79,7 @@ def rc_pairs(params: EcmParameters) -> list[int]:
     for k in pairs:
         r, tau = getattr(params, f"r{k}_Ohm"), getattr(params, f"tau{k}_s")
         if np.any(r < 0) or np.any(tau <= 0):
-            raise ReleafInputError(params.source or "EcmParameters",
+            raise InputFileError(params.source or "EcmParameters",
                                    f"pair {k}: PyBaMM's RC element needs r{k}_Ohm >= 0 and tau{k}_s > 0 everywhere")
     return pairs
 
@@ -88,13 +88,13 @@ def _check(params: EcmParameters) -> None:
     where = params.source or "EcmParameters"
     s = np.asarray(params.soc_pct, dtype=float)
     if s.ndim != 1 or s.size < 1 or np.any(np.diff(s) <= 0):
-        raise ReleafInputError(where, "soc_pct must be a strictly increasing grid")
+        raise InputFileError(where, "soc_pct must be a strictly increasing grid")
     for name in ("ocv_V", "r0_Ohm", "r1_Ohm", "tau1_s", "r2_Ohm", "tau2_s"):
         a = np.asarray(getattr(params, name), dtype=float)
         if a.shape != s.shape or not np.all(np.isfinite(a)):
-            raise ReleafInputError(where, f"{name} must be finite, one value per soc_pct point", column=name)
+            raise InputFileError(where, f"{name} must be finite, one value per soc_pct point", column=name)
     if not params.capacity_Ah > 0:
-        raise ReleafInputError(where, f"capacity_Ah must be positive, got {params.capacity_Ah}")
+        raise InputFileError(where, f"capacity_Ah must be positive, got {params.capacity_Ah}")
 
 
 def _table(pybamm, soc_pct: np.ndarray, values: np.ndarray, name: str):
@@ -157,7 +157,7 @@ def to_pybamm(params: EcmParameters, *, initial_soc_pct: float, temperature_C: f
     pybamm = _pybamm()
     _check(params)
     if not 0.0 < initial_soc_pct < 100.0:
-        raise ReleafInputError(params.source or "EcmParameters",
+        raise InputFileError(params.source or "EcmParameters",
                                f"initial_soc_pct must lie strictly between 0 and 100, got {initial_soc_pct}")
     pairs = rc_pairs(params)
     t_C = temperature_C if temperature_C is not None else (params.temperature_C if params.temperature_C
@@ -253,7 +253,7 @@ def simulate_pybamm(params: EcmParameters, test_time_s, current_A, *, soc0_pct: 
     t = np.asarray(test_time_s, dtype=float)
     i = np.asarray(current_A, dtype=float)
     if t.ndim != 1 or t.shape != i.shape or t.size < 2 or np.any(np.diff(t) <= 0):
-        raise ReleafInputError("current record", "test_time_s must increase strictly, one current per time")
+        raise InputFileError("current record", "test_time_s must increase strictly, one current per time")
     pv, options = to_pybamm(params, initial_soc_pct=soc0_pct, temperature_C=temperature_C,
                             overrides={"Current function [A]": pybamm_current(t, i,
                                                                               piecewise_constant=piecewise_constant)})
@@ -263,7 +263,7 @@ def simulate_pybamm(params: EcmParameters, test_time_s, current_A, *, soc0_pct: 
     tp = t - t[0]
     sol = sim.solve(t_eval=[0.0, float(tp[-1])], t_interp=tp)
     if sol.termination != "final time":
-        raise ReleafInputError("current record", f"PyBaMM stopped early: {sol.termination} at t = {sol.t[-1]:.1f} s")
+        raise InputFileError("current record", f"PyBaMM stopped early: {sol.termination} at t = {sol.t[-1]:.1f} s")
     tq = tp.copy()
     if piecewise_constant:
         steps = np.nonzero(np.diff(i[1:]))[0] + 1  # samples after which the current changes

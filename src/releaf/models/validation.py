@@ -40,7 +40,7 @@ import polars as pl
 
 import releaf.io
 from releaf.diagnostics import capacity
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.models.ecm import EcmParameters, butler_volmer_current_A, simulate
 from releaf.models.ecm_fit import ButlerVolmerFit, fit_butler_volmer_2rc, fit_ecm_2rc
 from releaf.models.thermal import LumpedThermal, fit_lumped_thermal, irreversible_heat_W
@@ -136,7 +136,7 @@ def read_lvm_temperatures(path) -> tuple[np.ndarray, np.ndarray]:
 
     Raises
     ------
-    ReleafInputError : a line that is not four numbers.
+    InputFileError : a line that is not four numbers.
     """
     rows = []
     with open(path, encoding="ascii", errors="replace") as fh:
@@ -147,10 +147,10 @@ def read_lvm_temperatures(path) -> tuple[np.ndarray, np.ndarray]:
             try:
                 rows.append([float(x) for x in fields])
             except ValueError:
-                raise ReleafInputError(path, f"expected tab-separated numbers, found {line.strip()[:60]!r}",
+                raise InputFileError(path, f"expected tab-separated numbers, found {line.strip()[:60]!r}",
                                        line=lineno) from None
             if len(rows[-1]) != len(rows[0]):
-                raise ReleafInputError(path, f"expected {len(rows[0])} fields, found {len(rows[-1])}",
+                raise InputFileError(path, f"expected {len(rows[0])} fields, found {len(rows[-1])}",
                                        line=lineno)
     temps = np.array(rows, dtype=float)
     return np.arange(len(temps)) * LVM_PERIOD_S, temps

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 
 
 @dataclass(frozen=True)
@@ -146,11 +146,11 @@ def battery_profile(name: str) -> BatteryProfile:
     try:
         return BATTERY_PROFILES[name]
     except KeyError:
-        raise ReleafInputError("--profile", f"unknown profile {name!r}; known: {', '.join(BATTERY_PROFILES)}") from None
+        raise InputFileError("--profile", f"unknown profile {name!r}; known: {', '.join(BATTERY_PROFILES)}") from None
 
 
 def station_profile(name: str) -> StationProfile:
     try:
         return STATION_PROFILES[name]
     except KeyError:
-        raise ReleafInputError("--design", f"unknown design {name!r}; known: {', '.join(STATION_PROFILES)}") from None
+        raise InputFileError("--design", f"unknown design {name!r}; known: {', '.join(STATION_PROFILES)}") from None

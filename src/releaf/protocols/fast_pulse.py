@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def current_profile(nominal_capacity_Ah: float, *, sample_period_s: float = SAMP
     flowed up to it (cycler convention), so the first sample of a pulse is 0.1 s into the pulse.
     """
     if not nominal_capacity_Ah > 0:
-        raise ReleafInputError("<fast protocol>", f"nominal capacity must be > 0 Ah, got {nominal_capacity_Ah}")
+        raise InputFileError("<fast protocol>", f"nominal capacity must be > 0 Ah, got {nominal_capacity_Ah}")
     total = protocol_duration_s(steps)
     t = np.round(np.arange(0.0, total + sample_period_s / 2, sample_period_s), 6)
     i = np.zeros_like(t)
@@ -172,7 +172,7 @@ def pack_test_time_s(n_modules: int = 48, n_channels: int = 8, *, test_s: float 
     rack, in parallel for the whole pack) and pack disassembly are not included.
     """
     if n_modules < 1 or n_channels < 1 or operators < 1:
-        raise ReleafInputError("<fast protocol>", "modules, channels and operators must be >= 1")
+        raise InputFileError("<fast protocol>", "modules, channels and operators must be >= 1")
     test_s = protocol_duration_s() if test_s is None else float(test_s)
     channel_free = [0.0] * n_channels
     operator_free = [0.0] * operators

@@ -26,7 +26,7 @@ import math
 import re
 from xml.sax.saxutils import escape
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.protocols.fast_pulse import (
     FAST_PULSE_STEPS,
     GROUP_V_LIMITS_V,
@@ -67,15 +67,15 @@ def maccor_time(duration_s: float) -> str:
     """
     d = float(duration_s)
     if not (math.isfinite(d) and d > 0):
-        raise ReleafInputError(_WHERE, f"a step time must be a positive number of seconds, got {duration_s!r}")
+        raise InputFileError(_WHERE, f"a step time must be a positive number of seconds, got {duration_s!r}")
     if d < 1.0:
         ms = round(d * 1000.0)
         if ms < 1 or abs(ms - d * 1000.0) > 1e-6:
-            raise ReleafInputError(_WHERE, f"sub-second times are written to 1 ms, got {d!r} s")
+            raise InputFileError(_WHERE, f"sub-second times are written to 1 ms, got {d!r} s")
         return "::" + f"{ms / 1000.0:.3f}".rstrip("0")[1:]
     whole = round(d)
     if abs(whole - d) > 1e-9 or whole >= 100 * 3600:
-        raise ReleafInputError(_WHERE, f"step time {d!r} s: releaf writes whole seconds below 100 h or a fraction "
+        raise InputFileError(_WHERE, f"step time {d!r} s: releaf writes whole seconds below 100 h or a fraction "
                                        "below 1 s (the two forms seen in real procedure files)")
     return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
@@ -88,21 +88,21 @@ def _num(x: float) -> str:
 def _check_steps(nominal_capacity_Ah, series_groups, steps, record_every_s, group_voltage_limits_V, max_c_rate):
     if not (isinstance(nominal_capacity_Ah, int | float) and math.isfinite(nominal_capacity_Ah)
             and nominal_capacity_Ah > 0):
-        raise ReleafInputError(_WHERE, f"nominal capacity must be a positive number of Ah, got {nominal_capacity_Ah!r}")
+        raise InputFileError(_WHERE, f"nominal capacity must be a positive number of Ah, got {nominal_capacity_Ah!r}")
     if not (isinstance(series_groups, int) and series_groups >= 1):
-        raise ReleafInputError(_WHERE, f"series groups must be a whole number >= 1, got {series_groups!r}")
+        raise InputFileError(_WHERE, f"series groups must be a whole number >= 1, got {series_groups!r}")
     v_lo, v_hi = (float(v) * series_groups for v in group_voltage_limits_V)
     if not (0 < v_lo < v_hi):
-        raise ReleafInputError(_WHERE, f"group voltage limits must be 0 < low < high, got {group_voltage_limits_V!r}")
+        raise InputFileError(_WHERE, f"group voltage limits must be 0 < low < high, got {group_voltage_limits_V!r}")
     if not 1 <= len(steps) <= 998:
-        raise ReleafInputError(_WHERE, f"a schedule needs 1 to 998 steps, got {len(steps)}")
+        raise InputFileError(_WHERE, f"a schedule needs 1 to 998 steps, got {len(steps)}")
     maccor_time(record_every_s)
     for k, s in enumerate(steps, start=1):
         if s.kind not in ("rest", "charge", "discharge"):
-            raise ReleafInputError(_WHERE, f"step {k}: kind must be rest, charge or discharge, got {s.kind!r}")
+            raise InputFileError(_WHERE, f"step {k}: kind must be rest, charge or discharge, got {s.kind!r}")
         maccor_time(s.duration_s)
         if s.kind != "rest" and not 0 < s.c_rate <= max_c_rate + 1e-12:
-            raise ReleafInputError(_WHERE, f"step {k}: C-rate {s.c_rate:g} outside (0, {max_c_rate:g}] "
+            raise InputFileError(_WHERE, f"step {k}: C-rate {s.c_rate:g} outside (0, {max_c_rate:g}] "
                                            f"(|I| <= {max_c_rate:g}C = {max_c_rate * nominal_capacity_Ah:g} A)")
     return v_lo, v_hi
 
@@ -238,7 +238,7 @@ def _parse_sdu(text: str, where: str) -> list[tuple[str, list[list[str]]]]:
         elif sections and "=" in line:
             sections[-1][1].append(line.split("=", 1))
         else:
-            raise ReleafInputError(where, "not an Arbin schedule: expected [Section] or key=value", line=n)
+            raise InputFileError(where, "not an Arbin schedule: expected [Section] or key=value", line=n)
     return sections
 
 
@@ -295,22 +295,22 @@ def arbin_schedule_sdu(template: str, nominal_capacity_Ah: float = 65.0, *, seri
     v_lo, v_hi = _check_steps(nominal_capacity_Ah, series_groups, steps, record_every_s, group_voltage_limits_V,
                               max_c_rate)
     if not re.fullmatch(r"[A-Za-z0-9_ -]{1,32}", current_range):
-        raise ReleafInputError(_WHERE, f"current range must be a range name such as Range1, got {current_range!r}")
+        raise InputFileError(_WHERE, f"current range must be a range name such as Range1, got {current_range!r}")
     sections = _parse_sdu(template, template_name)
     names = [name for name, _ in sections]
     for need in ("Version Section", "Schedule", "Schedule_Step0"):
         if need not in names:
-            raise ReleafInputError(template_name, f"not a usable Arbin schedule template: no [{need}] section")
+            raise InputFileError(template_name, f"not a usable Arbin schedule template: no [{need}] section")
     step0 = [k for k, _ in sections[names.index("Schedule_Step0")][1]]
     if tuple(step0) != ARBIN_STEP_KEYS:
         missing = sorted(set(ARBIN_STEP_KEYS) - set(step0))
         extra = sorted(set(step0) - set(ARBIN_STEP_KEYS))
-        raise ReleafInputError(template_name, "step layout differs from the MITS Pro 7.00 layout releaf writes "
+        raise InputFileError(template_name, "step layout differs from the MITS Pro 7.00 layout releaf writes "
                                               f"(missing {missing or 'none'}, extra {extra or 'none'}, or reordered)")
     header = dict(sections[names.index("Schedule")][1])
     absent = [k for k in ARBIN_SCHEDULE_KEYS_SET if k not in header]
     if absent:
-        raise ReleafInputError(template_name, f"[Schedule] lacks {', '.join(absent)}")
+        raise InputFileError(template_name, f"[Schedule] lacks {', '.join(absent)}")
     i_max = max_c_rate * nominal_capacity_Ah
     new_header = {"m_uStepNum": str(len(steps)), "m_bCheckCurrentSafety": "1",
                   "m_CurrentSafetyScope": f"{-i_max:.6f}^{i_max:.6f}", "m_bCheckVoltageSafety": "1",

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
 
     Raises
     ------
-    ReleafInputError
+    InputFileError
         missing required column, empty table, NaN/inf in a required column, time going backwards,
         values outside physical limits (a unit mix-up), a row repeating the previous one exactly (same time,
         voltage, current and step: a duplicated record, not a new sample).
@@ -146,9 +146,9 @@ def validate(ts: TimeSeries, *, line_of_row=None) -> TimeSeries:
     line = line_of_row or (lambda i: i + 1)
     for name in REQUIRED:
         if name not in df.columns:
-            raise ReleafInputError(file, f"required column {name!r} is missing (found: {', '.join(df.columns)})")
+            raise InputFileError(file, f"required column {name!r} is missing (found: {', '.join(df.columns)})")
     if df.height == 0:
-        raise ReleafInputError(file, "no data rows")
+        raise InputFileError(file, "no data rows")
     schema = dict(zip(df.columns, df.dtypes, strict=True))  # df.schema builds a Schema object on every access
     casts = []
     for col in COLUMNS:
@@ -242,19 +242,19 @@ def _find_problem(df: pl.DataFrame, file: str, line) -> None:
         bad = values.is_null() | ~values.is_finite()
         if bad.any():
             i = _row_of(df, bad)
-            raise ReleafInputError(file, f"{name} is {values[i]!r} where a finite number was expected",
+            raise InputFileError(file, f"{name} is {values[i]!r} where a finite number was expected",
                                    line=line(i), column=name)
     t = df["test_time_s"]
     backwards = t.diff() < 0
     if backwards.any():
         i = _row_of(df, backwards)
-        raise ReleafInputError(file, f"time goes backwards ({t[i - 1]} s then {t[i]} s)",
+        raise InputFileError(file, f"time goes backwards ({t[i - 1]} s then {t[i]} s)",
                                line=line(i), column="test_time_s")
     key = _duplicate_key(df)
     dup = df.select(_repeated(key).alias("dup"))["dup"]
     if dup.any():
         i = _row_of(df, dup)
-        raise ReleafInputError(file, f"duplicated row: the same sample as line {line(i - 1)} "
+        raise InputFileError(file, f"duplicated row: the same sample as line {line(i - 1)} "
                                      f"({', '.join(key)} all equal)", line=line(i))
     _check_range(df, file, line, "voltage_V", -MAX_ABS_VOLTAGE_V, MAX_ABS_VOLTAGE_V, "V (mV read as V?)")
     _check_range(df, file, line, "current_A", -MAX_ABS_CURRENT_A, MAX_ABS_CURRENT_A, "A (mA read as A?)")
@@ -266,7 +266,7 @@ def _check_range(df, file, line, name, lo, hi, unit_hint):
     out = ((values < lo) | (values > hi)).fill_null(False)
     if out.any():
         i = _row_of(df, out)
-        raise ReleafInputError(file, f"{name} = {values[i]} is outside the physical range [{lo}, {hi}] {unit_hint}",
+        raise InputFileError(file, f"{name} = {values[i]} is outside the physical range [{lo}, {hi}] {unit_hint}",
                                line=line(i), column=name)
 
 

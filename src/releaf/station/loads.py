@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 
 OUTPUTS = ("usb_dc", "ac")
 
@@ -47,17 +47,17 @@ class UseCase:
     def __post_init__(self):
         where = f"use case {self.name!r}"
         if self.output not in OUTPUTS:
-            raise ReleafInputError(where, f"output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
+            raise InputFileError(where, f"output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
         if not self.power_W > 0:
-            raise ReleafInputError(where, f"power_W must be positive, not {self.power_W!r}")
+            raise InputFileError(where, f"power_W must be positive, not {self.power_W!r}")
         if not 0 < self.duty_cycle <= 1:
-            raise ReleafInputError(where, f"duty_cycle must be in (0, 1], not {self.duty_cycle!r}")
+            raise InputFileError(where, f"duty_cycle must be in (0, 1], not {self.duty_cycle!r}")
         if not 0 < self.unit_efficiency <= 1:
-            raise ReleafInputError(where, f"unit_efficiency must be in (0, 1], not {self.unit_efficiency!r}")
+            raise InputFileError(where, f"unit_efficiency must be in (0, 1], not {self.unit_efficiency!r}")
         if (self.energy_per_unit_Wh is None) != (self.unit_name is None):
-            raise ReleafInputError(where, "energy_per_unit_Wh and unit_name go together: give both or neither")
+            raise InputFileError(where, "energy_per_unit_Wh and unit_name go together: give both or neither")
         if self.energy_per_unit_Wh is not None and not self.energy_per_unit_Wh > 0:
-            raise ReleafInputError(where, f"energy_per_unit_Wh must be positive, not {self.energy_per_unit_Wh!r}")
+            raise InputFileError(where, f"energy_per_unit_Wh must be positive, not {self.energy_per_unit_Wh!r}")
 
     @property
     def mean_power_W(self) -> float:
@@ -126,9 +126,9 @@ def use_case(name: str) -> UseCase:
 
     Raises
     ------
-    ReleafInputError : unknown name (the message lists the known ones)
+    InputFileError : unknown name (the message lists the known ones)
     """
     try:
         return USE_CASES[name]
     except KeyError:
-        raise ReleafInputError("--use-case", f"unknown use case {name!r}; known: {', '.join(USE_CASES)}") from None
+        raise InputFileError("--use-case", f"unknown use case {name!r}; known: {', '.join(USE_CASES)}") from None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.models.ocv import load_ocv_table, soc_pct_at_ocv
 from releaf.parameters import StationProfile
 from releaf.schema.records import Diagnosis, _clean
@@ -52,11 +52,11 @@ class ModuleState:
     def __post_init__(self):
         cap, r0 = tuple(self.group_capacity_Ah), tuple(self.group_r0_mOhm)
         if not cap or len(cap) != len(r0):
-            raise ReleafInputError(self.serial, "group_capacity_Ah and group_r0_mOhm need one value per group")
+            raise InputFileError(self.serial, "group_capacity_Ah and group_r0_mOhm need one value per group")
         if not all(c is not None and np.isfinite(c) and c > 0 for c in cap):
-            raise ReleafInputError(self.serial, f"every group needs a positive capacity [Ah], got {cap}")
+            raise InputFileError(self.serial, f"every group needs a positive capacity [Ah], got {cap}")
         if not all(r is not None and np.isfinite(r) and r >= 0 for r in r0):
-            raise ReleafInputError(self.serial, f"every group needs a resistance >= 0 [mOhm], got {r0}")
+            raise InputFileError(self.serial, f"every group needs a resistance >= 0 [mOhm], got {r0}")
         object.__setattr__(self, "group_capacity_Ah", tuple(float(c) for c in cap))
         object.__setattr__(self, "group_r0_mOhm", tuple(float(r) for r in r0))
 
@@ -77,11 +77,11 @@ def module_state_from_diagnosis(serial: str, diagnosis: Diagnosis, *,
 
     Raises
     ------
-    ReleafInputError : no capacity measured, or no R0 measured and no default given
+    InputFileError : no capacity measured, or no R0 measured and no default given
     """
     n = diagnosis.series_groups or len(diagnosis.groups)
     if n < 1:
-        raise ReleafInputError(diagnosis.file, f"module {serial}: the diagnosis has no series groups")
+        raise InputFileError(diagnosis.file, f"module {serial}: the diagnosis has no series groups")
     groups = {g.group: g for g in diagnosis.groups}
     module_r0 = diagnosis.r0_mOhm if diagnosis.r0_mOhm is not None else default_r0_mOhm
     caps, r0s = [], []
@@ -91,9 +91,9 @@ def module_state_from_diagnosis(serial: str, diagnosis: Diagnosis, *,
         r0 = g.r0_mOhm if g is not None and g.r0_mOhm is not None else (
             None if module_r0 is None else module_r0 / n)
         if cap is None:
-            raise ReleafInputError(diagnosis.file, f"module {serial}: no capacity measured (needs a full discharge)")
+            raise InputFileError(diagnosis.file, f"module {serial}: no capacity measured (needs a full discharge)")
         if r0 is None:
-            raise ReleafInputError(diagnosis.file, f"module {serial}: no R0 measured; give default_r0_mOhm")
+            raise InputFileError(diagnosis.file, f"module {serial}: no R0 measured; give default_r0_mOhm")
         caps.append(cap)
         r0s.append(r0)
     return ModuleState(serial, tuple(caps), tuple(r0s))
@@ -102,13 +102,13 @@ def module_state_from_diagnosis(serial: str, diagnosis: Diagnosis, *,
 def _string_arrays(modules: Sequence[ModuleState], profile: StationProfile) -> tuple[np.ndarray, np.ndarray]:
     """Group capacities [Ah] and resistances [Ohm] of the series string, checked against the design."""
     if profile.modules_in_parallel != 1:
-        raise ReleafInputError(profile.name, "the station twin models one series string (modules_in_parallel = 1)")
+        raise InputFileError(profile.name, "the station twin models one series string (modules_in_parallel = 1)")
     if len(modules) != profile.modules_in_series:
-        raise ReleafInputError(profile.name, f"design {profile.name} takes {profile.modules_in_series} modules "
+        raise InputFileError(profile.name, f"design {profile.name} takes {profile.modules_in_series} modules "
                                              f"in series, got {len(modules)}")
     for m in modules:
         if len(m.group_capacity_Ah) != profile.module.series_groups:
-            raise ReleafInputError(m.serial, f"{len(m.group_capacity_Ah)} groups; the design's modules have "
+            raise InputFileError(m.serial, f"{len(m.group_capacity_Ah)} groups; the design's modules have "
                                              f"{profile.module.series_groups}")
     cap = np.array([c for m in modules for c in m.group_capacity_Ah])
     r_ohm = np.array([r for m in modules for r in m.group_r0_mOhm]) * 1e-3
@@ -186,7 +186,7 @@ def simulate_discharge(modules: Sequence[ModuleState], station_profile: StationP
     can no longer deliver ``power_W``) or ``"empty"`` (a group reached the bottom of the OCV table).
     """
     if not power_W > 0 or off_power_W < 0 or not 0 < duty_cycle <= 1:
-        raise ReleafInputError(station_profile.name, f"need power_W > 0, off_power_W >= 0 and 0 < duty_cycle <= 1; "
+        raise InputFileError(station_profile.name, f"need power_W > 0, off_power_W >= 0 and 0 < duty_cycle <= 1; "
                                                      f"got {power_W}, {off_power_W}, {duty_cycle}")
     table = load_ocv_table() if ocv_table is None else ocv_table
     cap, r = _string_arrays(modules, station_profile)

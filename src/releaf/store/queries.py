@@ -1,7 +1,7 @@
 """Reading and writing plant records. A thin shell: no grading or matching logic lives here.
 
 Every function takes an open ``Session`` (from ``Store.transaction()``) and only flushes; the caller's
-transaction commits or rolls back the whole unit of work. Bad input raises ``releaf.errors.ReleafInputError``.
+transaction commits or rolls back the whole unit of work. Bad input raises ``releaf.errors.InputFileError``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.parameters import DEFAULT_BATTERY_PROFILE
 from releaf.schema import records
 from releaf.store.models import (
@@ -34,15 +34,15 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _require_text(where: str, name: str, value: str | None) -> str:
-    """``value`` stripped, or a ReleafInputError naming the empty field."""
+    """``value`` stripped, or a InputFileError naming the empty field."""
     if value is None or not str(value).strip():
-        raise ReleafInputError(where, f"{name} must not be empty")
+        raise InputFileError(where, f"{name} must not be empty")
     return str(value).strip()
 
 
 def _require_grade(where: str, grade: str) -> str:
     if grade not in GRADES:
-        raise ReleafInputError(where, f"grade {grade!r} is not one of {', '.join(GRADES)}")
+        raise InputFileError(where, f"grade {grade!r} is not one of {', '.join(GRADES)}")
     return grade
 
 
@@ -87,12 +87,12 @@ def get_or_create_module(
 
     Raises
     ------
-    ReleafInputError : the module is already recorded in another pack, or ``position`` < 1
+    InputFileError : the module is already recorded in another pack, or ``position`` < 1
     """
     serial = _require_text("module", "serial", serial)
     where = f"module {serial}"
     if position is not None and position < 1:
-        raise ReleafInputError(where, f"position in pack must be 1 or more, got {position}")
+        raise InputFileError(where, f"position in pack must be 1 or more, got {position}")
     module = s.scalar(sa.select(Module).where(Module.serial == serial))
     if module is None:
         module = Module(serial=serial, pack=pack, position=position, profile=profile)
@@ -100,7 +100,7 @@ def get_or_create_module(
     elif pack is not None and module.pack is None:
         module.pack, module.position = pack, position
     elif pack is not None and module.pack is not pack:
-        raise ReleafInputError(where, f"already recorded in pack {module.pack.vin}, not {pack.vin}")
+        raise InputFileError(where, f"already recorded in pack {module.pack.vin}, not {pack.vin}")
     s.flush()
     return module
 
@@ -137,7 +137,7 @@ def add_test(
     """
     digest = sha256.strip().lower()
     if not _SHA256.fullmatch(digest):
-        raise ReleafInputError(raw_path, f"sha256 must be 64 hex characters, got {sha256!r}")
+        raise InputFileError(raw_path, f"sha256 must be 64 hex characters, got {sha256!r}")
     existing = find_test(s, digest)
     if existing is not None:
         return existing
@@ -161,10 +161,10 @@ def add_diagnosis(s: Session, test: Test, diagnosis: records.Diagnosis) -> Diagn
 
     Raises
     ------
-    ReleafInputError : the diagnosis was made on a different file (sha256 mismatch)
+    InputFileError : the diagnosis was made on a different file (sha256 mismatch)
     """
     if diagnosis.sha256 and diagnosis.sha256.lower() != test.sha256:
-        raise ReleafInputError(
+        raise InputFileError(
             diagnosis.file, f"diagnosis is of file {diagnosis.sha256}, not of test {test.sha256}"
         )
     if test.diagnosis is not None:
@@ -285,7 +285,7 @@ def override_grade(s: Session, module_serial: str, grade: str, who: str, why: st
 
     Raises
     ------
-    ReleafInputError : empty ``who`` or ``why``, invalid grade, unknown or never-graded module
+    InputFileError : empty ``who`` or ``why``, invalid grade, unknown or never-graded module
     """
     where = f"override of module {module_serial}"
     who = _require_text(where, "who (the person overriding)", who)
@@ -293,10 +293,10 @@ def override_grade(s: Session, module_serial: str, grade: str, who: str, why: st
     grade = _require_grade(where, grade)
     module = s.scalar(sa.select(Module).where(Module.serial == module_serial))
     if module is None:
-        raise ReleafInputError(where, f"unknown module {module_serial!r}")
+        raise InputFileError(where, f"unknown module {module_serial!r}")
     row = latest_grade(s, module)
     if row is None:
-        raise ReleafInputError(where, "module has no grade to override; grade it first")
+        raise InputFileError(where, "module has no grade to override; grade it first")
     before = row.effective_grade
     row.override_grade, row.override_by, row.override_why = grade, who, why
     row.overridden_at = utc_now()
@@ -315,18 +315,18 @@ def _station_modules(s: Session, station_serial: str, module_serials: Sequence[s
     """The modules for a new station, checked: known, listed once, not already built into a station."""
     where = f"station {station_serial}"
     if not module_serials:
-        raise ReleafInputError(where, "a station needs at least one module")
+        raise InputFileError(where, "a station needs at least one module")
     repeated = sorted({m for m in module_serials if list(module_serials).count(m) > 1})
     if repeated:
-        raise ReleafInputError(where, f"module(s) listed more than once: {', '.join(repeated)}")
+        raise InputFileError(where, f"module(s) listed more than once: {', '.join(repeated)}")
     found = {m.serial: m for m in s.scalars(sa.select(Module).where(Module.serial.in_(module_serials)))}
     unknown = [m for m in module_serials if m not in found]
     if unknown:
-        raise ReleafInputError(where, f"unknown module(s): {', '.join(unknown)}")
+        raise InputFileError(where, f"unknown module(s): {', '.join(unknown)}")
     for serial in module_serials:
         link = found[serial].station_link
         if link is not None:
-            raise ReleafInputError(where, f"module {serial} is already in station {link.station.serial}")
+            raise InputFileError(where, f"module {serial} is already in station {link.station.serial}")
     return [found[m] for m in module_serials]
 
 
@@ -341,11 +341,11 @@ def add_station(
 
     Raises
     ------
-    ReleafInputError : duplicate station serial; unknown, repeated or already-used modules
+    InputFileError : duplicate station serial; unknown, repeated or already-used modules
     """
     serial = _require_text("station", "serial", serial)
     if s.scalar(sa.select(Station.id).where(Station.serial == serial)) is not None:
-        raise ReleafInputError(f"station {serial}", "a station with this serial already exists")
+        raise InputFileError(f"station {serial}", "a station with this serial already exists")
     modules = _station_modules(s, serial, module_serials_in_series_order)
     station = Station(serial=serial, design=design, certification=certification)
     station.module_links = [
@@ -356,7 +356,7 @@ def add_station(
         s.flush()
     except IntegrityError as err:
         # A concurrent writer used a module between our check and this flush.
-        raise ReleafInputError(f"station {serial}", f"could not record station: {err.orig}") from err
+        raise InputFileError(f"station {serial}", f"could not record station: {err.orig}") from err
     return station
 
 

@@ -58,7 +58,7 @@ import numpy as np
 import polars as pl
 
 from releaf.diagnostics import soh as soh_mod
-from releaf.errors import ReleafInputError
+from releaf.errors import InputFileError
 from releaf.protocols import fast_pulse as fast_protocol
 
 RETIRED_WORKBOOKS = ("Cylind21", "Pouch31", "Pouch52")
@@ -87,7 +87,7 @@ def load_retired_cells(data_dir=None) -> pl.DataFrame:
     for wb in RETIRED_WORKBOOKS:
         path = folder / f"data_{wb}.xlsx"
         if not path.exists():
-            raise ReleafInputError(path, "workbook of retired-cells-pulse not found (pass data_dir=)")
+            raise InputFileError(path, "workbook of retired-cells-pulse not found (pass data_dir=)")
         df = pl.read_excel(path, sheet_name="All").filter(pl.col("Idx").is_not_null())
         cells = [wb + ":" + (m.group(1) if (m := re.match(r"SOC-([^-]+)-", s)) else s.split("-")[0])
                  for s in df["Idx"]]
