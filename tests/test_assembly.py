@@ -47,18 +47,19 @@ def test_milp_equals_brute_force(mods, allow_mixed):
     p = match_pairs(cands, PORTABLE_2S, allow_mixed_grades=allow_mixed)
     assert p.optimal
     assert p.total_usable_Wh == pytest.approx(best_matching_Wh(cands, allow_mixed), rel=1e-9, abs=1e-9)
-    used = [s for station in p.stations for s in station]
+    used = [s for station in p.stations for s in station.modules]
     assert len(used) == len(set(used))
-    assert sorted(used + p.unmatched + p.excluded) == sorted(c.serial for c in cands)
+    assert sorted(used + list(p.unmatched) + list(p.excluded)) == sorted(c.serial for c in cands)
 
 
 def test_similar_modules_are_paired():
     cands = [cand("a", "A", (50, 50)), cand("b", "A", (60, 60)), cand("c", "A", (50.5, 50)), cand("d", "A", (60, 61))]
     p = match_pairs(cands, PORTABLE_2S)
-    assert p.stations == [("b", "d"), ("a", "c")]  # strongest first, serials sorted within a station
-    assert p.usable_Wh[0] > p.usable_Wh[1]
-    assert p.total_usable_Wh == pytest.approx(sum(p.usable_Wh))
-    assert p.unmatched == [] and p.optimal
+    # strongest first, serials sorted within a station
+    assert [s.modules for s in p.stations] == [("b", "d"), ("a", "c")]
+    assert p.stations[0].usable_Wh > p.stations[1].usable_Wh
+    assert p.total_usable_Wh == pytest.approx(sum(s.usable_Wh for s in p.stations))
+    assert p.unmatched == () and p.optimal
     assert "complete graph" in p.method
 
 
@@ -66,20 +67,20 @@ def test_rejects_excluded_and_grades_not_mixed():
     cands = [cand("a", "A", (60, 60)), cand("b", "B", (60, 60)), cand("r1", "reject", (60, 60)),
              cand("r2", "reject", ()), cand("c", "B", (55, 55))]
     p = match_pairs(cands, PORTABLE_2S)
-    assert p.stations == [("b", "c")]
-    assert p.station_grades == ["B"]
-    assert p.unmatched == ["a"]
-    assert p.excluded == ["r1", "r2"]
+    assert [s.modules for s in p.stations] == [("b", "c")]
+    assert [s.grade for s in p.stations] == ["B"]
+    assert p.unmatched == ("a",)
+    assert p.excluded == ("r1", "r2")
     mixed = match_pairs(cands, PORTABLE_2S, allow_mixed_grades=True)
-    assert mixed.stations[0] == ("a", "b") and mixed.station_grades[0] == "B"
-    assert all("r1" not in s and "r2" not in s for s in mixed.stations)
+    assert mixed.stations[0].modules == ("a", "b") and mixed.stations[0].grade == "B"
+    assert all("r1" not in s.modules and "r2" not in s.modules for s in mixed.stations)
 
 
 def test_odd_count_leaves_one_unmatched():
     cands = [cand(f"m{i}", "A", (50 + i, 50 + i)) for i in range(5)]
     p = match_pairs(cands, PORTABLE_2S)
     assert len(p.stations) == 2 and len(p.unmatched) == 1
-    assert p.unmatched == ["m0"]  # the weakest is the odd one out
+    assert p.unmatched == ("m0",)  # the weakest is the odd one out
 
 
 def test_large_lot_uses_blocks():
@@ -87,9 +88,10 @@ def test_large_lot_uses_blocks():
     cands = [cand(f"m{i:03d}", "A", rng.uniform(40, 65, 2), rng.uniform(0.8, 2.5, 2)) for i in range(51)]
     p = match_pairs(cands, PORTABLE_2S, block_size=20)
     assert not p.optimal and "blocks" in p.method
-    used = [s for station in p.stations for s in station]
+    used = [s for station in p.stations for s in station.modules]
     assert len(used) == len(set(used)) == 50 and len(p.unmatched) == 1
-    assert p.usable_Wh == sorted(p.usable_Wh, reverse=True)
+    wh = [s.usable_Wh for s in p.stations]
+    assert wh == sorted(wh, reverse=True)
     full = match_pairs(cands, PORTABLE_2S)
     assert full.optimal and full.total_usable_Wh >= p.total_usable_Wh - 1e-6
     assert p.total_usable_Wh == pytest.approx(full.total_usable_Wh, rel=0.01)
@@ -119,6 +121,6 @@ def test_bad_inputs():
 
 def test_empty_and_to_dict():
     p = match_pairs([], PORTABLE_2S)
-    assert p.stations == [] and p.total_usable_Wh == 0.0 and p.optimal
+    assert p.stations == () and p.total_usable_Wh == 0.0 and p.optimal
     d = match_pairs([cand("a", "A", (60, 60)), cand("b", "A", (60, 60))], PORTABLE_2S).to_dict()
     assert d["stations"][0]["modules"] == ["a", "b"] and d["stations"][0]["grade"] == "A"

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from releaf.errors import InputFileError
+from releaf.errors import ConflictError, InputFileError, NotFoundError, ReleafError
 from releaf.schema.records import Diagnosis, Discharge, GroupDiagnosis, PulseResistance
 from releaf.store import database_url, lineage, open_store, queries
 from releaf.store.db import DATABASE_URL_ENV, alembic_config
@@ -231,19 +231,20 @@ def test_override_grade_audits_and_changes_effective_grade(store):
 
 
 @pytest.mark.parametrize(
-    ("serial", "grade", "why", "message"),
+    ("serial", "grade", "why", "message", "error"),
     [
-        ("M-01", "reject", "  ", "why"),
-        ("M-01", "D", "bad tab", "not one of"),
-        ("M-99", "C", "bad tab", "unknown module"),
+        ("M-01", "reject", "  ", "why", InputFileError),
+        ("M-01", "D", "bad tab", "not one of", InputFileError),
+        ("M-99", "C", "bad tab", "unknown module", NotFoundError),
     ],
 )
-def test_override_grade_rejects_bad_input(store, serial, grade, why, message):
+def test_override_grade_rejects_bad_input(store, serial, grade, why, message, error):
     with store.transaction() as s:
         pack = queries.get_or_create_pack(s, "SJNFAAZE0U6000001", "Nissan Leaf AZE0 24 kWh")
         ingest_graded_module(s, pack, "M-01", 1, capacity_Ah=52.0, grade="B")
-    with pytest.raises(InputFileError, match=message), store.transaction() as s:
+    with pytest.raises(error, match=message) as caught, store.transaction() as s:
         queries.override_grade(s, serial, grade, who="j.ortiz", why=why)
+    assert isinstance(caught.value, ReleafError) and caught.value.http_status in (404, 422)
     assert count(store, AuditEvent) == 0
 
 
@@ -295,7 +296,7 @@ def test_stored_diagnosis_record_is_the_full_dict(store):
 def test_module_cannot_be_in_two_stations(store):
     build_station(store)
     with (
-        pytest.raises(InputFileError, match="M-01 is already in station PS-0001"),
+        pytest.raises(ConflictError, match="M-01 is already in station PS-0001"),
         store.transaction() as s,
     ):
         queries.add_station(s, "PS-0002", "portable-2s", ["M-01"])

@@ -31,8 +31,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from releaf.errors import InputFileError
-from releaf.grading import GRADES
 from releaf.parameters import StationProfile
+from releaf.schema.records import GRADES, GradeClass, MatchedPair, Pairing
 from releaf.station.twin import REFERENCE_POWER_W, ModuleState, usable_energy_estimate_Wh
 
 _CUT_ROUNDS = 5000
@@ -65,41 +65,6 @@ class ModuleCandidate:
     def state(self) -> ModuleState:
         """The module as the station twin sees it (checks that every group has a capacity and an R0)."""
         return ModuleState(self.serial, tuple(self.group_capacity_Ah), tuple(self.group_r0_mOhm))
-
-
-@dataclass(frozen=True)
-class Pairing:
-    """Result of :func:`match_pairs`.
-
-    Attributes
-    ----------
-    stations : module serials of each station (sorted by serial), strongest station first
-    usable_Wh : usable energy of each station at the matching power [Wh] (closed form), same order
-    station_grades : grade of each station (the worse of its two modules)
-    unmatched : eligible modules left over (odd one out, or no allowed partner), sorted
-    excluded : rejected modules, never used, sorted
-    total_usable_Wh : sum of ``usable_Wh`` [Wh]
-    method : how the matching was solved
-    optimal : True when proven optimal over all allowed pairs; False when the graph was restricted to nearest
-        neighbours (then: optimal over the restricted graph) or the solver stopped early
-    """
-
-    stations: list[tuple[str, str]]
-    usable_Wh: list[float]
-    station_grades: list[str]
-    unmatched: list[str]
-    excluded: list[str]
-    total_usable_Wh: float
-    method: str
-    optimal: bool
-
-    def to_dict(self) -> dict:
-        return {
-            "stations": [{"modules": list(s), "grade": g, "usable_Wh": round(w, 3)}
-                         for s, g, w in zip(self.stations, self.station_grades, self.usable_Wh, strict=True)],
-            "unmatched": list(self.unmatched), "excluded": list(self.excluded),
-            "total_usable_Wh": round(self.total_usable_Wh, 3), "method": self.method, "optimal": self.optimal,
-        }
 
 
 def pair_usable_Wh(a: ModuleCandidate | ModuleState, b: ModuleCandidate | ModuleState,
@@ -276,10 +241,12 @@ def match_pairs(candidates: Sequence[ModuleCandidate], station_profile: StationP
     if not proven:
         method += "; solver stopped before proving optimality"
     pairs.sort(key=lambda p: (-p[2], min(usable[p[0]].serial, usable[p[1]].serial)))
-    stations = [tuple(sorted((usable[a].serial, usable[b].serial))) for a, b, _ in pairs]
-    used = {s for st in stations for s in st}
+    stations = tuple(
+        MatchedPair(modules=tuple(sorted((usable[a].serial, usable[b].serial))),
+                    grade=GradeClass.worst(usable[a].grade, usable[b].grade), usable_Wh=w)
+        for a, b, w in pairs)
+    used = {s for st in stations for s in st.modules}
     return Pairing(
-        stations=stations, usable_Wh=[w for _, _, w in pairs],
-        station_grades=[str(max(usable[a].grade, usable[b].grade, key=GRADES.index)) for a, b, _ in pairs],
-        unmatched=sorted(c.serial for c in usable if c.serial not in used), excluded=excluded,
+        stations=stations,
+        unmatched=tuple(sorted(c.serial for c in usable if c.serial not in used)), excluded=tuple(excluded),
         total_usable_Wh=float(sum(w for _, _, w in pairs)), method=method, optimal=proven and not restricted)

@@ -36,9 +36,7 @@ import yaml
 
 from releaf.errors import InputFileError
 from releaf.parameters import BATTERY_PROFILES
-from releaf.schema.records import Diagnosis, _clean
-
-GRADES = ("A", "B", "C", "reject")
+from releaf.schema.records import GRADES, Diagnosis, Grade, GradeClass
 
 # metric -> (label, unit, higher_is_better)
 RULES: dict[str, tuple[str, str, bool]] = {
@@ -67,29 +65,6 @@ class Policy:
     rules: dict
     screens: dict = field(default_factory=dict)
     assembly: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Grade:
-    """A module's grade.
-
-    Attributes
-    ----------
-    grade : ``"A"``, ``"B"``, ``"C"`` or ``"reject"``
-    reasons : what limited the grade, each with value, unit and threshold; empty for an A
-    policy_name, policy_version : the policy the grade was made under
-    metrics : the values graded (:func:`grading_metrics`), None where not measured
-    """
-
-    grade: str
-    reasons: tuple[str, ...]
-    policy_name: str
-    policy_version: str
-    metrics: dict[str, float | None]
-
-    def to_dict(self) -> dict:
-        return _clean({"grade": self.grade, "reasons": list(self.reasons), "policy_name": self.policy_name,
-                       "policy_version": self.policy_version, "metrics": dict(self.metrics)})
 
 
 def _fail(file, key: str, message: str):
@@ -300,5 +275,5 @@ def grade(diagnosis: Diagnosis, policy: Policy) -> Grade:
             missed = GRADES[GRADES.index(got) - 1]
             side, need = ("below", "needed") if higher else ("above", "allowed")
             lower_to(got, f"{label} {_fmt(value)} {unit} {side} {_fmt(rule[missed])} {unit} {need} for {missed}")
-    return Grade(grade=GRADES[worst], reasons=tuple(reasons), policy_name=policy.name,
+    return Grade(grade=GradeClass(GRADES[worst]), reasons=tuple(reasons), policy_name=policy.name,
                  policy_version=policy.version, metrics=metrics)

@@ -1,6 +1,7 @@
 """The plant report: one self-contained HTML file (inline CSS, plots as base64 PNG, no scripts, no external URLs).
 
-The pipeline builds the ``summary`` dict; this module only draws and renders it.
+:func:`summarise` turns the chain's :class:`releaf.schema.records.RunResult` into the run summary (the JSON that
+``releaf run --json`` prints); :func:`write_report` draws and renders it.
 """
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from __future__ import annotations
 import base64
 import io
 import math
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 from matplotlib.figure import Figure
 
-GRADES = ("A", "B", "C", "reject")
+from releaf.schema.records import GRADES, AssemblyStatus, RunResult
+
 GRADE_COLOURS = {"A": "#2e7d32", "B": "#1565c0", "C": "#ef6c00", "reject": "#c62828"}
 _OTHER_COLOUR = "#757575"
 DASH = "—"
@@ -153,6 +156,66 @@ def _template() -> jinja2.Template:
                              lstrip_blocks=True)
     env.filters["fmt"] = fmt
     return env.from_string(text)
+
+
+def pairing_note(result: RunResult) -> str:
+    """One line on the matching: stations, energy, method, and every module not built into a station."""
+    p = result.pairing
+    head = "Matching: no modules to match" if p is None else (
+        f"Matching: {len(p.stations)} stations, {p.total_usable_Wh:.0f} Wh in total "
+        f"({p.method}{'' if p.optimal else ', optimal over the restricted graph'})")
+    unmatched = [m.serial for m in result.by_status(AssemblyStatus.UNMATCHED)]
+    refused = [m.serial for m in result.by_status(AssemblyStatus.REFUSED)]
+    built = result.by_status(AssemblyStatus.ALREADY_BUILT)
+    parts = [head, f"unmatched: {', '.join(unmatched) or 'none'}",
+             f"rejected: {len(result.by_status(AssemblyStatus.REJECTED))}"]
+    if refused:
+        parts.append(f"refused by the design: {', '.join(refused)} (see each module's reason)")
+    if built:
+        parts.append(f"already in stations: {len(built)}")
+    return "; ".join(parts) + "."
+
+
+def summarise(result: RunResult, *, database: str, title: str, notes=(), curves=None) -> dict:
+    """The run summary: what ``releaf run --json`` prints and what the HTML report shows.
+
+    Every module is listed with its grade and its assembly ``status`` (matched, unmatched, rejected, refused,
+    already_built) and ``assembly_reason``; stations with their usable energy and runtimes per use case.
+    """
+    notes = [*notes, pairing_note(result)]
+    stations = [
+        {"serial": st.serial, "modules": list(st.modules), "grade": st.grade.value, "usable_Wh": st.usable_Wh,
+         "runtimes": {u.name: {"runtime_h": u.runtime_h, "units": u.units, "unit_name": u.unit_name}
+                      for u in st.certification.use_cases}}
+        for st in result.stations
+    ]
+    return {
+        "title": title,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": database,
+        "grade_counts": result.grade_counts(),
+        "use_cases": list(stations[0]["runtimes"]) if stations else [],
+        "modules": [
+            {"serial": r.serial, "pack_vin": r.entry.pack_vin, "file": str(r.entry.path),
+             "generated": r.entry.generated, "grade": r.grade.grade.value, "reasons": list(r.grade.reasons),
+             "soh_pct": r.diagnosis.soh_pct, "capacity_Ah": r.diagnosis.capacity_Ah,
+             "energy_Wh": r.diagnosis.energy_Wh, "r0_mOhm": r.diagnosis.r0_mOhm,
+             "weakest_group": r.diagnosis.weakest_group,
+             "status": None if r.status is None else r.status.value, "assembly_reason": r.reason,
+             "station": r.station}
+            for r in result.modules
+        ],
+        "stations": stations,
+        "reference": [
+            {"file": Path(d.file).name, "capacity_Ah": d.capacity_Ah, "energy_Wh": d.energy_Wh, "r0_mOhm": d.r0_mOhm,
+             "weakest_group": d.weakest_group,
+             "groups": [{"group": g.group, "end_voltage_V": g.end_voltage_V, "r0_mOhm": g.r0_mOhm,
+                         "capacity_Ah": g.capacity_Ah} for g in d.groups]}
+            for d in result.reference
+        ],
+        "curves": curves,
+        "notes": notes,
+    }
 
 
 def render_report(summary: dict) -> str:

@@ -143,6 +143,8 @@ DEFAULT_BATTERY_PROFILE = LEAF_MODULE.name
 
 def battery_profile(name: str) -> BatteryProfile:
     """Look up a battery profile by name; a clear error lists the known ones."""
+    if isinstance(name, BatteryProfile):
+        return name
     try:
         return BATTERY_PROFILES[name]
     except KeyError:

@@ -1,20 +1,143 @@
-"""Plain typed records passed between the pipeline stages (no I/O, no behaviour beyond serialisation)."""
+"""The typed, versioned records the plant chain passes from stage to stage.
+
+Each record is a frozen standard-library dataclass: cheap to build inside the chain (a pack's diagnosis builds
+thousands of them), typed, and immutable. JSON appears only at the edges (store, CLI, report, API): ``to_dict``
+gives the JSON-safe form, ``from_dict`` validates JSON back into a record, and ``json_schema`` describes it; the
+last two use pydantic's ``TypeAdapter``, which reads the dataclass annotations, so the schema cannot drift from
+the code. Every record carries ``schema_version`` (semantic versioning: a new major version is a breaking change
+of the stored or served JSON; ``from_dict`` refuses another major version). The parts of a record (a discharge,
+a group, a use-case runtime) are plain frozen dataclasses versioned with the record that holds them.
+
+Records and the stage that makes them:
+
+================== ============================ ==================================================
+record             made by                      what
+================== ============================ ==================================================
+``Diagnosis``      ``diagnostics.diagnose``     capacity, energy, resistance, groups, SOH of one test
+``Grade``          ``grading.grade``            grade class, reasons, metrics, policy version
+``Pairing``        ``assembly.match_pairs``     which modules go together, and which are left over
+``Certification``  ``station.twin.certify``     usable energy and runtime per use case of a station
+``StationBuild``   ``chain.PlantChain``         one built station: serial, members, certification
+``ModuleResult``   ``chain.PlantChain``         one module's way: diagnosis, grade, assembly outcome
+``RunResult``      ``chain.PlantChain``         a whole run: every module accounted for, stations
+================== ============================ ==================================================
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+SCHEMA_VERSION = "1.0.0"
+"""Version of every record's JSON as first published (records bump their own ``schema_version`` when they change)."""
 
 
-def _clean(value):
-    """JSON-safe: NaN/inf become None, tuples become lists, floats are rounded to 6 significant places."""
-    if isinstance(value, float):
-        return None if not math.isfinite(value) else float(f"{value:.6g}")
+class GradeClass(StrEnum):
+    """The grade classes of a module or station, best first; anything below C is ``reject``."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+    REJECT = "reject"
+
+    @property
+    def rank(self) -> int:
+        """0 for A ... 3 for reject: the larger, the worse."""
+        return _GRADE_ORDER.index(self)
+
+    @classmethod
+    def worst(cls, *grades: str) -> GradeClass:
+        """The worst of several grades (a station is graded as its worst module)."""
+        return max((cls(g) for g in grades), key=lambda g: g.rank)
+
+
+_GRADE_ORDER = tuple(GradeClass)
+GRADES = tuple(g.value for g in GradeClass)
+"""The grade class names in order, best first (``("A", "B", "C", "reject")``)."""
+
+
+def jsonable(value, *, round_floats: bool = True):
+    """A JSON-safe copy: records become dicts, NaN/inf None, numpy scalars Python numbers, tuples lists.
+
+    Floats are rounded to 6 significant digits when ``round_floats`` (what the CLI and the store print).
+    """
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.6g}") if round_floats else value
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name), round_floats=round_floats)
+                for f in dataclasses.fields(value)}
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return {str(k): jsonable(v, round_floats=round_floats) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(v, round_floats=round_floats) for v in value]
     return value
+
+
+@functools.cache
+def _adapter(cls):
+    from pydantic import TypeAdapter  # only the edges pay for pydantic's import
+
+    return TypeAdapter(cls)
+
+
+@dataclass(frozen=True)
+class Record:
+    """Base of the stage records: JSON at the edges, a version in every record."""
+
+    schema_version: str = field(default=SCHEMA_VERSION, kw_only=True)
+
+    def to_dict(self) -> dict:
+        """The record as JSON-safe data (floats rounded to 6 significant digits)."""
+        return jsonable(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Self:
+        """Validate JSON data (as written by :meth:`to_dict`) back into the record.
+
+        Raises
+        ------
+        releaf.errors.InputFileError : wrong fields or types, or another major ``schema_version``
+        """
+        from pydantic import ValidationError
+
+        from releaf.errors import InputFileError
+
+        version = str(data.get("schema_version", SCHEMA_VERSION)) if isinstance(data, dict) else SCHEMA_VERSION
+        expected = cls.__dataclass_fields__["schema_version"].default
+        if version.split(".")[0] != expected.split(".")[0]:
+            raise InputFileError(cls.__name__, f"schema_version {version} cannot be read as {expected}")
+        try:
+            return _adapter(cls).validate_python(data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InputFileError(cls.__name__, f"{first['msg']}", column=where or None) from None
+
+    @classmethod
+    def json_schema(cls) -> dict:
+        """The JSON Schema (draft 2020-12) of the record's JSON, generated from its annotations."""
+        schema = _adapter(cls).json_schema(mode="serialization")
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://releaf.dev/schema/{cls.__name__}-{cls.__dataclass_fields__['schema_version'].default}"
+        return schema
 
 
 @dataclass(frozen=True)
@@ -87,7 +210,27 @@ class GroupDiagnosis:
 
 
 @dataclass(frozen=True)
-class Diagnosis:
+class FastSohEstimate:
+    """The fast pulse test's SOH estimate (``releaf.diagnostics.soh``).
+
+    ``soh_interval_pct`` is the split-conformal interval at ``coverage_nominal``; ``ood`` is True when the pulses
+    lie outside what the model was trained on (then ``ood_reasons`` says why and the estimate is not used).
+    """
+
+    soh_pct: float
+    soh_interval_pct: tuple[float, float]
+    coverage_nominal: float
+    ood: bool
+    ood_reasons: tuple[str, ...]
+    model: str
+
+
+HppcRow = dict[str, float | int | str | None]
+"""One HPPC pulse (``releaf.diagnostics.hppc.hppc_records``): level, SOC, direction, resistances, per group."""
+
+
+@dataclass(frozen=True)
+class Diagnosis(Record):
     """Everything releaf measured on one test file."""
 
     file: str
@@ -111,19 +254,202 @@ class Diagnosis:
     duration_s: float = 0.0
     rows: int = 0
     ocv_table: str | None = None
-    hppc: tuple[dict, ...] = ()
-    ecm: dict | None = None
+    hppc: tuple[HppcRow, ...] = ()
+    ecm: dict[str, Any] | None = None
     soh_method: str | None = None
     soh_interval_pct: tuple[float, float] | None = None
     ood: bool | None = None
-    soh_estimate: dict | None = None
-    extra: dict = field(default_factory=dict)
+    soh_estimate: FastSohEstimate | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, full: bool = False) -> dict:
-        """The ``releaf diagnose --json`` record; ``full`` adds every discharge and resistance."""
-        d = asdict(self)
+        """The ``releaf diagnose --json`` record; ``full`` adds every discharge and resistance (the stored form)."""
+        d = jsonable(self)
         if not full:
-            d.pop("discharges")
-            d.pop("resistances")
-            d.pop("extra")
-        return _clean(d)
+            for key in ("discharges", "resistances", "extra"):
+                d.pop(key)
+        return d
+
+
+@dataclass(frozen=True)
+class Grade(Record):
+    """A module's grade under a policy.
+
+    Attributes
+    ----------
+    grade : the grade class
+    reasons : what limited the grade, each with value, unit and threshold; empty for an A
+    policy_name, policy_version : the policy the grade was made under
+    metrics : the values graded (``releaf.grading.grading_metrics``), None where not measured
+    """
+
+    grade: GradeClass
+    reasons: tuple[str, ...]
+    policy_name: str
+    policy_version: str
+    metrics: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class ModuleEntry:
+    """One test file and the module it tested (a line of a folder's ``manifest.csv``)."""
+
+    path: Path
+    module_serial: str
+    pack_vin: str | None = None
+    pack_model: str | None = None
+    module_position: int | None = None
+    generated: bool = False
+
+
+@dataclass(frozen=True)
+class MatchedPair:
+    """Two modules matched into one station, with the usable energy the matching credited them [Wh]."""
+
+    modules: tuple[str, str]
+    grade: GradeClass
+    usable_Wh: float
+
+
+@dataclass(frozen=True)
+class Pairing(Record):
+    """Result of ``releaf.assembly.match_pairs``.
+
+    Attributes
+    ----------
+    stations : the matched pairs (module serials sorted), strongest first
+    unmatched : eligible modules left over (odd one out, or no allowed partner), sorted
+    excluded : rejected modules, never used, sorted
+    total_usable_Wh : sum of the pairs' ``usable_Wh`` [Wh]
+    method : how the matching was solved
+    optimal : True when proven optimal over all allowed pairs; False when the graph was restricted to nearest
+        neighbours (then: optimal over the restricted graph) or the solver stopped early
+    """
+
+    stations: tuple[MatchedPair, ...]
+    unmatched: tuple[str, ...]
+    excluded: tuple[str, ...]
+    total_usable_Wh: float
+    method: str
+    optimal: bool
+
+
+@dataclass(frozen=True)
+class UseCaseRuntime:
+    """Certified runtime of one use case.
+
+    ``bus_power_mean_W`` is averaged over the duty cycle [W]; ``output_Wh`` is what the load receives from the
+    outlet [Wh]; ``units`` counts e.g. phone charges (None when the use case has no unit); ``limiting_group`` is
+    1-based over the station, ``limiting_module`` its module serial; ``warnings`` e.g. a load the string cannot
+    carry to the cut-off.
+    """
+
+    name: str
+    output: str
+    bus_power_on_W: float
+    bus_power_mean_W: float
+    runtime_h: float
+    output_Wh: float
+    units: float | None
+    unit_name: str | None
+    limiting_group: int
+    limiting_module: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Certification(Record):
+    """What a station delivers: usable energy at the reference power and the runtime of each use case.
+
+    ``usable_Wh`` is the energy at the DC bus [Wh] when discharged from full at ``reference_power_W`` [W] until
+    the weakest group reaches the BMS cut-off.
+    """
+
+    design: str
+    serials: tuple[str, ...]
+    reference_power_W: float
+    usable_Wh: float
+    rated_energy_Wh: float
+    limiting_group: int
+    limiting_module: str
+    use_cases: tuple[UseCaseRuntime, ...]
+    warnings: tuple[str, ...]
+
+    def runtime(self, use_case: str) -> UseCaseRuntime:
+        """The runtime record of one use case by name."""
+        return next(u for u in self.use_cases if u.name == use_case)
+
+
+@dataclass(frozen=True)
+class StationBuild(Record):
+    """One station the chain built: its serial, its modules in series order, grade and certification."""
+
+    serial: str
+    modules: tuple[str, ...]
+    grade: GradeClass
+    certification: Certification
+
+    @property
+    def usable_Wh(self) -> float:
+        """Usable energy at the DC bus at the certification's reference power [Wh]."""
+        return self.certification.usable_Wh
+
+    @property
+    def design(self) -> str:
+        return self.certification.design
+
+
+class AssemblyStatus(StrEnum):
+    """What assembly did with a module; every module that enters a run ends in exactly one of these."""
+
+    MATCHED = "matched"            # built into a station of this run
+    UNMATCHED = "unmatched"        # eligible, but no partner (odd one out, or none of its grade)
+    REJECTED = "rejected"          # graded reject: never reused
+    REFUSED = "refused"            # not usable by this design (see the reason)
+    ALREADY_BUILT = "already_built"  # already in a station stored earlier
+
+
+@dataclass(frozen=True)
+class ModuleResult(Record):
+    """One module's way through a run: its test entry, diagnosis, grade, and what assembly did with it."""
+
+    entry: ModuleEntry
+    diagnosis: Diagnosis
+    grade: Grade
+    status: AssemblyStatus | None = None
+    reason: str | None = None
+    station: str | None = None
+
+    @property
+    def serial(self) -> str:
+        return self.entry.module_serial
+
+
+@dataclass(frozen=True)
+class RunResult(Record):
+    """A run of the chain: every module that went in (with its outcome), the stations built, how they were matched.
+
+    ``reference`` holds diagnoses of tests that are not plant modules (the demo's real ORNL strings).
+    """
+
+    modules: tuple[ModuleResult, ...]
+    stations: tuple[StationBuild, ...]
+    pairing: Pairing | None = None
+    reference: tuple[Diagnosis, ...] = ()
+
+    def by_status(self, status: AssemblyStatus) -> tuple[ModuleResult, ...]:
+        """The modules that ended in ``status``."""
+        return tuple(m for m in self.modules if m.status == status)
+
+    def grade_counts(self) -> dict[str, int]:
+        """Modules per grade class, every class present (zero where none)."""
+        counts = dict.fromkeys(GRADES, 0)
+        for m in self.modules:
+            counts[m.grade.grade.value] += 1
+        return counts
+
+
+RECORDS: dict[str, type[Record]] = {
+    cls.__name__: cls for cls in (Diagnosis, Grade, Pairing, Certification, StationBuild, ModuleResult, RunResult)
+}
+"""The stage records by name (``releaf schema NAME`` prints one's JSON Schema)."""

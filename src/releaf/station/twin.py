@@ -27,7 +27,7 @@ import numpy as np
 from releaf.errors import InputFileError
 from releaf.models.ocv import load_ocv_table, soc_pct_at_ocv
 from releaf.parameters import StationProfile
-from releaf.schema.records import Diagnosis, _clean
+from releaf.schema.records import Certification, Diagnosis, UseCaseRuntime
 from releaf.station.loads import USE_CASES, UseCase
 
 REFERENCE_POWER_W = 100.0
@@ -302,55 +302,6 @@ def bus_power_W(use: UseCase, station_profile: StationProfile) -> tuple[float, f
         idle = station_profile.inverter_idle_W
         return use.power_W / station_profile.inverter_efficiency + idle, idle
     return use.power_W / station_profile.dc_efficiency, 0.0
-
-
-@dataclass(frozen=True)
-class UseCaseRuntime:
-    """Certified runtime of one use case.
-
-    ``bus_power_mean_W`` is averaged over the duty cycle [W]; ``output_Wh`` is what the load receives from the
-    outlet [Wh]; ``units`` counts e.g. phone charges (None when the use case has no unit); ``limiting_group`` is
-    1-based over the station, ``limiting_module`` its module serial; ``warnings`` e.g. a load the string cannot
-    carry to the cut-off.
-    """
-
-    name: str
-    output: str
-    bus_power_on_W: float
-    bus_power_mean_W: float
-    runtime_h: float
-    output_Wh: float
-    units: float | None
-    unit_name: str | None
-    limiting_group: int
-    limiting_module: str
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Certification:
-    """What a station delivers: usable energy at the reference power and the runtime of each use case.
-
-    ``usable_Wh`` is the energy at the DC bus [Wh] when discharged from full at ``reference_power_W`` [W] until
-    the weakest group reaches the BMS cut-off.
-    """
-
-    design: str
-    serials: tuple[str, ...]
-    reference_power_W: float
-    usable_Wh: float
-    rated_energy_Wh: float
-    limiting_group: int
-    limiting_module: str
-    use_cases: tuple[UseCaseRuntime, ...]
-    warnings: tuple[str, ...]
-
-    def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("design", "serials", "reference_power_W", "usable_Wh",
-                                           "rated_energy_Wh", "limiting_group", "limiting_module")}
-        d["use_cases"] = [{**vars(u), "warnings": list(u.warnings)} for u in self.use_cases]
-        d["warnings"] = list(self.warnings)
-        return _clean(d)
 
 
 def certify(modules: Sequence[ModuleState], station_profile: StationProfile,

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from releaf.errors import InputFileError
+from releaf.errors import NotFoundError
 from releaf.store.models import Diagnosis, Grade, Module, Pack, Station, Test
 from releaf.store.queries import find_station
 
@@ -100,11 +100,11 @@ def lineage(s: Session, station_serial: str) -> dict[str, Any]:
 
     Raises
     ------
-    InputFileError : no station with that serial
+    NotFoundError : no station with that serial
     """
     station: Station | None = find_station(s, station_serial)
     if station is None:
-        raise InputFileError(f"station {station_serial}", "unknown station")
+        raise NotFoundError(f"station {station_serial}", "unknown station")
     return {
         "station": {
             "serial": station.serial,

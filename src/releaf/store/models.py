@@ -15,8 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-GRADES = ("A", "B", "C", "reject")
-"""Allowed grade values, best first."""
+from releaf.schema.records import GRADES  # the grade classes, best first
 
 _GRADES_SQL = ", ".join(f"'{g}'" for g in GRADES)
 

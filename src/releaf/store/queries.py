@@ -1,7 +1,8 @@
 """Reading and writing plant records. A thin shell: no grading or matching logic lives here.
 
 Every function takes an open ``Session`` (from ``Store.transaction()``) and only flushes; the caller's
-transaction commits or rolls back the whole unit of work. Bad input raises ``releaf.errors.InputFileError``.
+transaction commits or rolls back the whole unit of work. Bad values raise ``releaf.errors.InputFileError``,
+unknown records ``NotFoundError`` and contradictions of what is stored ``ConflictError``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from releaf.errors import InputFileError
+from releaf.errors import ConflictError, InputFileError, NotFoundError
 from releaf.parameters import DEFAULT_BATTERY_PROFILE
 from releaf.schema import records
 from releaf.store.models import (
@@ -87,7 +88,8 @@ def get_or_create_module(
 
     Raises
     ------
-    InputFileError : the module is already recorded in another pack, or ``position`` < 1
+    ConflictError : the module is already recorded in another pack
+    InputFileError : ``position`` < 1
     """
     serial = _require_text("module", "serial", serial)
     where = f"module {serial}"
@@ -100,7 +102,7 @@ def get_or_create_module(
     elif pack is not None and module.pack is None:
         module.pack, module.position = pack, position
     elif pack is not None and module.pack is not pack:
-        raise InputFileError(where, f"already recorded in pack {module.pack.vin}, not {pack.vin}")
+        raise ConflictError(where, f"already recorded in pack {module.pack.vin}, not {pack.vin}")
     s.flush()
     return module
 
@@ -293,7 +295,7 @@ def override_grade(s: Session, module_serial: str, grade: str, who: str, why: st
     grade = _require_grade(where, grade)
     module = s.scalar(sa.select(Module).where(Module.serial == module_serial))
     if module is None:
-        raise InputFileError(where, f"unknown module {module_serial!r}")
+        raise NotFoundError(where, f"unknown module {module_serial!r}")
     row = latest_grade(s, module)
     if row is None:
         raise InputFileError(where, "module has no grade to override; grade it first")
@@ -322,11 +324,11 @@ def _station_modules(s: Session, station_serial: str, module_serials: Sequence[s
     found = {m.serial: m for m in s.scalars(sa.select(Module).where(Module.serial.in_(module_serials)))}
     unknown = [m for m in module_serials if m not in found]
     if unknown:
-        raise InputFileError(where, f"unknown module(s): {', '.join(unknown)}")
+        raise NotFoundError(where, f"unknown module(s): {', '.join(unknown)}")
     for serial in module_serials:
         link = found[serial].station_link
         if link is not None:
-            raise InputFileError(where, f"module {serial} is already in station {link.station.serial}")
+            raise ConflictError(where, f"module {serial} is already in station {link.station.serial}")
     return [found[m] for m in module_serials]
 
 
@@ -345,7 +347,7 @@ def add_station(
     """
     serial = _require_text("station", "serial", serial)
     if s.scalar(sa.select(Station.id).where(Station.serial == serial)) is not None:
-        raise InputFileError(f"station {serial}", "a station with this serial already exists")
+        raise ConflictError(f"station {serial}", "a station with this serial already exists")
     modules = _station_modules(s, serial, module_serials_in_series_order)
     station = Station(serial=serial, design=design, certification=certification)
     station.module_links = [
@@ -356,7 +358,7 @@ def add_station(
         s.flush()
     except IntegrityError as err:
         # A concurrent writer used a module between our check and this flush.
-        raise InputFileError(f"station {serial}", f"could not record station: {err.orig}") from err
+        raise ConflictError(f"station {serial}", f"could not record station: {err.orig}") from err
     return station
 
 

@@ -7,8 +7,11 @@ import csv
 import pytest
 import sqlalchemy as sa
 
-from releaf.app import pipeline
-from releaf.errors import InputFileError
+from releaf import io
+from releaf.app.run import diagnose_file, read_summary, run_directory
+from releaf.chain import PlantChain
+from releaf.errors import ConflictError
+from releaf.io.manifest import discover
 from releaf.sim import fleet as synth
 from releaf.store import lineage, open_store
 
@@ -31,34 +34,40 @@ def count(url, table):
 
 def test_run_builds_certified_stations_with_lineage(fleet, db_url):
     db = db_url
-    result = pipeline.run_directory(fleet, db_url=db, progress=False)
+    result, summary = run_directory(fleet, db_url=db, progress=False)
     assert len(result.modules) == 12
     graded_ok = [r for r in result.modules if r.grade.grade != "reject"]
     assert len(result.stations) >= 1
-    used = {m for st in result.stations for m in st["modules"]}
+    used = {m for st in result.stations for m in st.modules}
     assert used <= {r.entry.module_serial for r in graded_ok}
     for st in result.stations:
-        assert st["usable_Wh"] > 0 and set(st["runtimes"]) == {"phone", "guitar-amp", "fridge"}
+        assert st.usable_Wh > 0 and {u.name for u in st.certification.use_cases} == {"phone", "guitar-amp", "fridge"}
+    assert [st["serial"] for st in summary["stations"]] == [st.serial for st in result.stations]
+    # every module is accounted for: in a station, or with a status and a reason
+    for m in result.modules:
+        assert m.status is not None and (m.station is not None) == (m.status == "matched")
+        assert m.status == "matched" or m.reason
     assert count(db, "tests") == 12 and count(db, "stations") == len(result.stations)
     store = open_store(db)
     with store.transaction() as s:
-        lin = lineage(s, result.stations[0]["serial"])
+        lin = lineage(s, result.stations[0].serial)
     store.close()
-    assert lin["station"]["serial"] == result.stations[0]["serial"]
-    assert [m["serial"] for m in lin["modules"]] == result.stations[0]["modules"]
+    assert lin["station"]["serial"] == result.stations[0].serial
+    assert [m["serial"] for m in lin["modules"]] == list(result.stations[0].modules)
     assert all(m["pack"]["generated"] and m["tests"][0]["diagnosis"] for m in lin["modules"])
     # a second run of the same folder adds nothing and does not re-pair modules already built in
-    again = pipeline.run_directory(fleet, db_url=db, progress=False)
-    assert again.stations == [] or not ({m for st in again.stations for m in st["modules"]} & used)
+    again, _ = run_directory(fleet, db_url=db, progress=False)
+    assert not ({m for st in again.stations for m in st.modules} & used)
+    assert {m.serial for m in again.by_status("already_built")} == used
     assert count(db, "tests") == 12 and count(db, "grades") == 12
 
 
 def test_diagnosis_recovers_the_generated_truth(fleet):
     with (fleet / "manifest.csv").open() as fh:
         truth = {row["module_serial"]: row for row in csv.DictReader(fh)}
-    result = pipeline.analyse(pipeline.discover(fleet), profile="leaf-24kwh-module",
-                              policy=pipeline.grading.load_policy(), progress=None)
-    for r in result:
+    chain = PlantChain.from_parameters()
+    result = chain.run((e, io.read(e.path)) for e in discover(fleet))
+    for r in result.modules:
         t = truth[r.entry.module_serial]
         assert r.diagnosis.capacity_Ah == pytest.approx(float(t["true_capacity_Ah"]), rel=0.01)
         assert r.diagnosis.weakest_group == int(t["true_weakest_group"])
@@ -70,11 +79,11 @@ def test_diagnose_file_skips_only_the_wall_clock(fleet):
     from releaf.diagnostics import diagnose
     from releaf.parameters import battery_profile
 
-    files = [e.path for e in pipeline.discover(fleet)][:4]
+    files = [e.path for e in discover(fleet)][:4]
     assert files and all("datetime" in io.read(f).data.columns for f in files)
     for f in files:
         whole = diagnose(io.read(f), battery_profile("leaf-24kwh-module"))
-        assert pipeline.diagnose_file(f, "leaf-24kwh-module") == whole
+        assert diagnose_file(f, "leaf-24kwh-module") == whole
 
 
 def _folder(path, fleet, rows):
@@ -91,14 +100,14 @@ def _folder(path, fleet, rows):
 def test_conflict_mid_transaction_leaves_database_untouched(fleet, tmp_path, db_url):
     rows = list(csv.DictReader((fleet / "manifest.csv").open()))
     db = db_url
-    pipeline.run_directory(_folder(tmp_path / "first", fleet, rows[:1]), db_url=db, progress=False)
+    run_directory(_folder(tmp_path / "first", fleet, rows[:1]), db_url=db, progress=False)
     before = {t: count(db, t) for t in ("packs", "modules", "tests", "diagnoses", "grades")}
     # a new module first (written inside the transaction), then a known module claimed by another pack:
     # the conflict is found only while writing, and must undo the new module too
     moved = dict(rows[0], pack_vin="GEN-OTHER-PACK")
     second = _folder(tmp_path / "second", fleet, [rows[1], moved])
-    with pytest.raises(InputFileError, match="already recorded in pack"):
-        pipeline.run_directory(second, db_url=db, progress=False)
+    with pytest.raises(ConflictError, match="already recorded in pack"):
+        run_directory(second, db_url=db, progress=False)
     after = {t: count(db, t) for t in before}
     assert after == before
 
@@ -111,7 +120,7 @@ def test_read_summary_streams_batches_into_parquet(tmp_path):
 
     src = REPO / "tests" / "fixtures" / "arbin" / "FastCharge_000025_CH8.csv"
     out = tmp_path / "canonical.parquet"
-    summary = pipeline.read_summary(src, parquet_out=out, batch_rows=40)
+    summary = read_summary(src, parquet_out=out, batch_rows=40)
     whole = io.read(src).data
     assert summary["streamed"] and summary["rows"] == whole.height
     assert summary["voltage_range_V"] == [whole["voltage_V"].min(), whole["voltage_V"].max()]

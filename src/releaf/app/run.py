@@ -1,0 +1,196 @@
+"""The app around the chain: read files, run :class:`releaf.chain.PlantChain`, store what it returns.
+
+Everything with a side effect lives here (files, the database, progress bars); the chain itself is pure. A run
+reads, diagnoses, grades, matches and certifies every file before it opens the database for writing, and the
+whole write is one transaction: a bad file or a conflict leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from releaf import io
+from releaf.app.progress import progress_bar
+from releaf.chain import PlantChain
+from releaf.io.manifest import discover
+from releaf.parameters import battery_profile
+from releaf.schema.records import Diagnosis, RunResult
+
+
+def _estimated_rows(path) -> int:
+    """Rows of a text export, estimated from its size and the mean line length of its first 64 KiB."""
+    head = io._text.head_of(Path(path))
+    lines = max(head.raw.count(b"\n"), 1)
+    return max(1, int(Path(path).stat().st_size / (len(head.raw) / lines)))
+
+
+def read_summary(path, format: str | None = None, *, parquet_out=None, progress: bool = False,
+                 batch_rows: int = 1_000_000, mapping=None) -> dict:
+    """What ``releaf read`` prints: format, vendor, rows, duration, ranges, columns and the reader's conversions.
+
+    The file is read batch by batch (bounded memory for formats with a streaming reader, e.g. multi-GB Arbin
+    CSVs); with ``parquet_out`` the canonical table is written to that Parquet file as it streams.
+    """
+    path = Path(path)
+    fmt = "mapped-csv" if mapping is not None else (format or io.detect(path))
+    rows, first_t, last_t, meta, columns, writer = 0, None, None, None, None, None
+    v_min = v_max = i_min = i_max = None
+    streamed = fmt in io.STREAMERS
+    total = _estimated_rows(path) if streamed else 0
+    try:
+        with progress_bar(progress) as report:
+            for batch in io.stream(path, None if mapping is not None else fmt, batch_rows=batch_rows,
+                                   mapping=mapping):
+                d = batch.data
+                meta, columns = batch.meta, d.columns
+                if d.height:
+                    first_t = d["test_time_s"][0] if first_t is None else first_t
+                    last_t = d["test_time_s"][-1]
+                    v_min = _min(v_min, d["voltage_V"].min())
+                    v_max = _max(v_max, d["voltage_V"].max())
+                    i_min = _min(i_min, d["current_A"].min())
+                    i_max = _max(i_max, d["current_A"].max())
+                rows += d.height
+                if parquet_out is not None:
+                    writer = _write_parquet_batch(writer, parquet_out, d)
+                report(f"reading {path.name}", rows, max(total, rows) if streamed else 0)
+            report(f"reading {path.name}", rows, rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    return {
+        "file": str(path),
+        "format": meta.format,
+        "vendor": meta.vendor,
+        "sha256": meta.sha256,
+        "rows": rows,
+        "duration_s": float(last_t - first_t) if rows else 0.0,
+        "voltage_range_V": [v_min, v_max],
+        "current_range_A": [i_min, i_max],
+        "series_groups": sum(c.startswith("group_voltage_V_") for c in columns),
+        "columns": columns,
+        "conversions": list(meta.conversions),
+        "streamed": streamed,
+        **({"parquet": str(parquet_out)} if parquet_out is not None else {}),
+    }
+
+
+def _min(a, b):
+    return b if a is None else min(a, b)
+
+
+def _max(a, b):
+    return b if a is None else max(a, b)
+
+
+def _write_parquet_batch(writer, out, df):
+    import pyarrow.parquet as pq
+
+    table = df.to_arrow()
+    if writer is None:
+        writer = pq.ParquetWriter(str(out), table.schema)
+    writer.write_table(table)
+    return writer
+
+
+def diagnose_file(path, profile="leaf-24kwh-module", format: str | None = None, mapping=None, *,
+                  fit_ecm: bool = False) -> Diagnosis:
+    """Read and diagnose one test file (``fit_ecm``: also the two-RC fit of an HPPC test).
+
+    ``profile`` is a profile name, the path of a parameter-set YAML, or a profile object.
+    """
+    from releaf.diagnostics import diagnose
+
+    ts = io.read(path, format=format, mapping=mapping, wall_clock=False)  # the diagnosis needs no wall clock
+    return diagnose(ts, battery_profile(profile), fit_ecm=fit_ecm)
+
+
+def diagnose_files(paths, profile="leaf-24kwh-module", format: str | None = None, progress: bool = True,
+                   mapping=None, *, fit_ecm: bool = False) -> list[Diagnosis]:
+    """Diagnose several files, with a progress bar over them."""
+    prof = battery_profile(profile)  # fail on a bad profile before reading anything
+    paths = list(paths)
+    out = []
+    with progress_bar(progress and len(paths) > 1) as report:
+        for k, p in enumerate(paths, start=1):
+            out.append(diagnose_file(p, prof, format, mapping, fit_ecm=fit_ecm))
+            report("diagnosing", k, len(paths))
+    return out
+
+
+def diagnose_entries(chain: PlantChain, entries, progress) -> list[tuple]:
+    """``(entry, diagnosis)`` for each entry, each file read and diagnosed in turn (the first bad file stops)."""
+    out = []
+    for k, e in enumerate(entries, start=1):
+        out.append((e, chain.diagnose(io.read(e.path, wall_clock=False))))  # the diagnosis needs no wall clock
+        progress("reading + diagnosing", k, len(entries))
+    return out
+
+
+def store_run(db_url: str | None, result: RunResult) -> str:
+    """Write a run in ONE transaction (nothing is written if any part fails); idempotent by file sha256."""
+    from releaf.store import open_store, queries
+
+    store = open_store(db_url)
+    try:
+        with store.transaction() as s:
+            for r in result.modules:
+                e = r.entry
+                pack = None
+                if e.pack_vin:
+                    pack = queries.get_or_create_pack(s, e.pack_vin, e.pack_model or "unknown", generated=e.generated)
+                module = queries.get_or_create_module(s, e.module_serial, pack, e.module_position,
+                                                      profile=r.diagnosis.profile)
+                diag = _store_test(s, r.diagnosis, module)
+                latest = queries.latest_grade(s, module)
+                if latest is None or latest.diagnosis_id != diag.id or latest.policy_version != r.grade.policy_version:
+                    queries.add_grade(s, module, diag, r.grade.grade, r.grade.reasons, r.grade.policy_name,
+                                      r.grade.policy_version)
+            for d in result.reference:
+                _store_test(s, d, None)
+            for st in result.stations:
+                if queries.find_station(s, st.serial) is None:
+                    queries.add_station(s, st.serial, st.design, list(st.modules), st.certification.to_dict())
+        return str(store.engine.url)
+    finally:
+        store.close()
+
+
+def modules_in_stations(db_url: str | None) -> frozenset[str]:
+    """Serials of the modules already built into a station (they are not matched again)."""
+    from releaf.store import open_store, queries
+
+    store = open_store(db_url)
+    try:
+        with store.transaction() as s:
+            return frozenset(queries.module_serials_in_stations(s))
+    finally:
+        store.close()
+
+
+def _store_test(s, d: Diagnosis, module):
+    from releaf.store import queries
+
+    test = queries.add_test(s, sha256=d.sha256, format=d.format, raw_path=d.file, rows=d.rows,
+                            duration_s=d.duration_s, module=module)
+    return queries.add_diagnosis(s, test, d)
+
+
+def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default", design="portable-2s",
+                  progress: bool = True) -> tuple[RunResult, dict]:
+    """``releaf run DIR``: every test in the folder through the chain, stored in one transaction.
+
+    Returns
+    -------
+    The chain's :class:`RunResult` and the run summary (what ``--json`` prints and the report shows).
+    """
+    from releaf.app.report import summarise
+
+    chain = PlantChain.from_parameters(profile=profile, policy=policy, design=design)
+    entries = discover(Path(directory))
+    with progress_bar(progress) as report:
+        diagnoses = diagnose_entries(chain, entries, report)
+        # the database is opened only once every file has been read and diagnosed: a bad file writes nothing
+        result = chain.run_from_diagnoses(diagnoses, already_built=modules_in_stations(db_url), progress=report)
+    database = store_run(db_url, result)
+    return result, summarise(result, database=database, title=f"releaf run: {directory}")

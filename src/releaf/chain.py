@@ -1,0 +1,230 @@
+"""The plant chain: diagnose → grade → assemble → certify, as one pure object (like pvlib's ``ModelChain``).
+
+:class:`PlantChain` strings the topical stage functions together, configured from one parameter set (battery
+profile, grading policy, station design, use cases). It does no I/O, no database work and no printing: it takes
+tables that were already read (or records made earlier) and returns typed records; progress goes through a
+callback. The app layer (``releaf.app``: CLI, report, demo, store writes; later the API and the fleet) reads the
+files, calls the chain and persists what it returns.
+
+Each step is a field holding a function, so a step can be swapped (``dataclasses.replace(chain,
+grade_step=my_grade)``), and the chain can start part-way: from time series (:meth:`PlantChain.run`), from
+diagnoses (:meth:`PlantChain.run_from_diagnoses`) or from grades (:meth:`PlantChain.run_from_grades`).
+
+Every module that goes in comes out in :class:`releaf.schema.records.RunResult` with an
+:class:`~releaf.schema.records.AssemblyStatus`: matched into a station, unmatched (with why), rejected by its
+grade, refused by the design (with why), or already built into a station earlier.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from releaf import assembly, grading
+from releaf.diagnostics import diagnose as diagnose_test
+from releaf.errors import ConfigError, InputFileError
+from releaf.parameters import BatteryProfile, StationProfile, battery_profile, station_profile
+from releaf.schema.records import (
+    AssemblyStatus,
+    Diagnosis,
+    Grade,
+    ModuleEntry,
+    ModuleResult,
+    Pairing,
+    RunResult,
+    StationBuild,
+)
+from releaf.schema.timeseries import TimeSeries
+from releaf.station import twin
+from releaf.station.loads import USE_CASES, UseCase
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called after each item of a stage (``total`` items in all)."""
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def station_serial(module_serials: Iterable[str]) -> str:
+    """A station's serial: ``PS-`` and the first 10 hex digits of the sha256 of its sorted module serials.
+
+    The same modules always make the same serial, so a run repeated on the same lot finds its stations again.
+    """
+    digest = hashlib.sha256("+".join(sorted(module_serials)).encode()).hexdigest()[:10].upper()
+    return f"PS-{digest}"
+
+
+@dataclass(frozen=True)
+class PlantChain:
+    """The plant's chain of stages over one lot of modules, configured from one parameter set.
+
+    Attributes
+    ----------
+    profile : battery profile of the modules under test (SOH denominator, voltage window, OCV)
+    policy : grading policy (``releaf.grading.load_policy``)
+    design : station design the modules are assembled into
+    use_cases : loads each station is certified for
+    diagnose_step : ``f(ts, profile) -> Diagnosis``
+    grade_step : ``f(diagnosis, policy) -> Grade``
+    assemble_step : ``f(candidates, design, *, allow_mixed_grades) -> Pairing``
+    certify_step : ``f(module_states, design, use_cases) -> Certification``
+
+    Examples
+    --------
+    >>> chain = PlantChain.from_parameters()                      # doctest: +SKIP
+    >>> result = chain.run((entry, releaf.read(entry.path)) for entry in entries)  # doctest: +SKIP
+    """
+
+    profile: BatteryProfile
+    policy: grading.Policy
+    design: StationProfile
+    use_cases: tuple[UseCase, ...] = tuple(USE_CASES.values())
+    diagnose_step: Callable[[TimeSeries, BatteryProfile], Diagnosis] = diagnose_test
+    grade_step: Callable[[Diagnosis, grading.Policy], Grade] = grading.grade
+    assemble_step: Callable[..., Pairing] = assembly.match_pairs
+    certify_step: Callable[..., twin.Certification] = twin.certify
+
+    @classmethod
+    def from_parameters(cls, *, profile: str | BatteryProfile | None = None, policy: str | grading.Policy =
+                        "leaf-default", design: str | StationProfile = "portable-2s", **steps) -> PlantChain:
+        """A chain from names (or objects) of the parameter set's profile, policy and design.
+
+        Parameters
+        ----------
+        profile : battery profile name, YAML path or object; default the policy's profile
+        policy : grading policy name, YAML path or object
+        design : station design name or object
+        steps : replacement step functions (``grade_step=...``)
+
+        Raises
+        ------
+        ConfigError : an unknown profile, policy or design, or a policy made for another profile
+        """
+        pol = policy if isinstance(policy, grading.Policy) else grading.load_policy(policy)
+        prof = profile if isinstance(profile, BatteryProfile) else battery_profile(profile or pol.profile)
+        des = design if isinstance(design, StationProfile) else station_profile(design)
+        return cls(profile=prof, policy=pol, design=des, **steps)
+
+    def replace(self, **changes) -> PlantChain:
+        """A copy with some settings or steps swapped."""
+        return dataclasses.replace(self, **changes)
+
+    # ---- stages, each usable alone ------------------------------------------------------------------------------
+
+    def diagnose(self, ts: TimeSeries) -> Diagnosis:
+        """Diagnose one test with the chain's profile."""
+        return self.diagnose_step(ts, self.profile)
+
+    def grade(self, diagnosis: Diagnosis) -> Grade:
+        """Grade one diagnosis under the chain's policy."""
+        return self.grade_step(diagnosis, self.policy)
+
+    def assemble(self, modules: Sequence[ModuleResult], *, already_built: frozenset[str] = frozenset(),
+                 progress: Progress = _no_progress) -> RunResult:
+        """Match graded modules into stations, certify each, and account for every module.
+
+        Parameters
+        ----------
+        modules : graded modules (their ``status`` is decided here)
+        already_built : serials already in a stored station; they are not offered again
+        progress : callback, one call per certified station
+
+        Returns
+        -------
+        :class:`RunResult` with the stations strongest first and every module given a status and reason.
+        """
+        candidates, outcome = [], {}
+        groups = self.design.module.series_groups
+        for m in modules:
+            serial, d = m.serial, m.diagnosis
+            if serial in already_built:
+                outcome[serial] = (AssemblyStatus.ALREADY_BUILT, "already in a station stored earlier")
+            elif d.series_groups != groups:
+                outcome[serial] = (AssemblyStatus.REFUSED,
+                                   f"{d.series_groups} series groups in the test: not one {self.design.module.name} "
+                                   f"module ({groups} groups), so not assembled into {self.design.name}")
+            elif m.grade.grade == "reject":
+                candidates.append(assembly.ModuleCandidate(serial, "reject"))
+                outcome[serial] = (AssemblyStatus.REJECTED, "graded reject: " + "; ".join(m.grade.reasons))
+            else:
+                try:
+                    state = twin.module_state_from_diagnosis(serial, d)
+                except InputFileError as err:
+                    outcome[serial] = (AssemblyStatus.REFUSED, f"cannot be certified: {err.message}")
+                    continue
+                candidates.append(assembly.ModuleCandidate(state.serial, m.grade.grade, state.group_capacity_Ah,
+                                                           state.group_r0_mOhm))
+        pairing = self.assemble_step(candidates, self.design,
+                                     allow_mixed_grades=bool(self.policy.assembly.get("allow_mixed_grades", False)))
+        by_serial = {c.serial: c.state for c in candidates if c.grade != "reject"}
+        stations = []
+        for k, pair in enumerate(pairing.stations, start=1):
+            cert = self.certify_step([by_serial[s] for s in pair.modules], self.design, self.use_cases)
+            stations.append(StationBuild(serial=station_serial(pair.modules), modules=pair.modules,
+                                         grade=pair.grade, certification=cert))
+            progress("certifying", k, len(pairing.stations))
+        stations.sort(key=lambda st: -st.usable_Wh)
+        in_station = {s: st.serial for st in stations for s in st.modules}
+        grade_of = {m.serial: m.grade.grade for m in modules}
+        for serial in pairing.unmatched:
+            outcome[serial] = (AssemblyStatus.UNMATCHED, _unmatched_reason(grade_of[serial], self.policy))
+        results = []
+        for m in modules:
+            if m.serial in in_station:
+                status, reason = AssemblyStatus.MATCHED, None
+            else:
+                status, reason = outcome[m.serial]
+            results.append(dataclasses.replace(m, status=status, reason=reason, station=in_station.get(m.serial)))
+        return RunResult(modules=tuple(results), stations=tuple(stations), pairing=pairing)
+
+    # ---- entry points ---------------------------------------------------------------------------------------------
+
+    def run(self, tests: Iterable[tuple[ModuleEntry, TimeSeries]], *, total: int | None = None,
+            already_built: frozenset[str] = frozenset(), progress: Progress = _no_progress) -> RunResult:
+        """The whole chain from time series: diagnose and grade each module, then assemble and certify.
+
+        Parameters
+        ----------
+        tests : pairs of the module's entry and its test's canonical table (may be a generator that reads lazily)
+        total : number of tests, for the progress callback (``len(tests)`` when it has one)
+        already_built : serials already in a stored station
+        progress : callback ``(stage, done, total)``
+        """
+        total = total if total is not None else (len(tests) if hasattr(tests, "__len__") else 0)
+        diagnoses = []
+        for k, (entry, ts) in enumerate(tests, start=1):
+            diagnoses.append((entry, self.diagnose(ts)))
+            progress("reading + diagnosing", k, total)
+        return self.run_from_diagnoses(diagnoses, already_built=already_built, progress=progress)
+
+    def run_from_diagnoses(self, diagnoses: Iterable[tuple[ModuleEntry, Diagnosis]], *,
+                           already_built: frozenset[str] = frozenset(),
+                           progress: Progress = _no_progress) -> RunResult:
+        """The chain from diagnoses made earlier (e.g. read back from the store): grade, assemble, certify."""
+        modules = [ModuleResult(entry=e, diagnosis=d, grade=self.grade(d)) for e, d in diagnoses]
+        return self.run_from_grades(modules, already_built=already_built, progress=progress)
+
+    def run_from_grades(self, modules: Sequence[ModuleResult], *, already_built: frozenset[str] = frozenset(),
+                        progress: Progress = _no_progress) -> RunResult:
+        """The chain from graded modules (e.g. after a human override): assemble and certify.
+
+        Raises
+        ------
+        ConfigError : one serial listed twice
+        """
+        seen = set()
+        for m in modules:
+            if m.serial in seen:
+                raise ConfigError(m.entry.path, f"module serial {m.serial!r} appears twice in the lot")
+            seen.add(m.serial)
+        return self.assemble(list(modules), already_built=already_built, progress=progress)
+
+
+def _unmatched_reason(grade: str, policy) -> str:
+    if policy.assembly.get("allow_mixed_grades", False):
+        return "no partner left: an odd number of usable modules, and this one adds least to the total"
+    return (f"no partner of grade {grade} left (stations are built from one grade): the odd one out, "
+            "the one that adds least to the total")

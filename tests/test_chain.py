@@ -1,0 +1,129 @@
+"""PlantChain: every module accounted for, steps that can be swapped, entry points that start part-way."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from releaf import PlantChain, grading
+from releaf.errors import ConfigError
+from releaf.schema.records import (
+    AssemblyStatus,
+    Diagnosis,
+    Grade,
+    GradeClass,
+    GroupDiagnosis,
+    ModuleEntry,
+    ModuleResult,
+    RunResult,
+)
+
+
+def diagnosis(serial: str, capacity_Ah: float | None, r0_mOhm: float | None, groups: int = 2) -> Diagnosis:
+    """A module diagnosis as the chain receives it (group values split evenly; none where not measured)."""
+    g = tuple(GroupDiagnosis(group=k, capacity_Ah=capacity_Ah, r0_mOhm=None if r0_mOhm is None else r0_mOhm / groups,
+                             end_voltage_V=3.0, min_voltage_V=3.0) for k in range(1, groups + 1))
+    return Diagnosis(file=f"{serial}.csv", format="arbin-csv", sha256=serial.ljust(64, "0"),
+                     profile="leaf-24kwh-module", series_groups=groups, capacity_Ah=capacity_Ah,
+                     energy_Wh=None if capacity_Ah is None else capacity_Ah * 7.5,
+                     soh_pct=None if capacity_Ah is None else capacity_Ah / 65 * 100, r0_mOhm=r0_mOhm, groups=g,
+                     weakest_group=1, warnings=())
+
+
+def entry(serial: str) -> ModuleEntry:
+    return ModuleEntry(path=Path(f"{serial}.csv"), module_serial=serial)
+
+
+LOT = {  # serial -> (capacity Ah, R0 mOhm, series groups)
+    "M1": (58.0, 2.0, 2), "M2": (57.5, 2.1, 2), "M3": (58.2, 2.0, 2),   # three A: one is the odd one out
+    "M4": (50.0, None, 2),                                              # graded C (no R0), cannot be certified
+    "M5": (30.0, 2.0, 2),                                               # SOH 46 %: reject
+    "M6": (55.0, 6.0, 6),                                               # a string of three modules
+}
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return PlantChain.from_parameters()
+
+
+@pytest.fixture(scope="module")
+def result(chain) -> RunResult:
+    return chain.run_from_diagnoses([(entry(s), diagnosis(s, c, r, n)) for s, (c, r, n) in LOT.items()])
+
+
+def test_every_module_is_accounted_for(result):
+    status = {m.serial: m.status for m in result.modules}
+    assert set(status) == set(LOT)
+    assert sorted(s for s, st in status.items() if st == AssemblyStatus.MATCHED) == \
+        sorted(m for st in result.stations for m in st.modules)
+    assert status["M5"] == AssemblyStatus.REJECTED
+    assert status["M6"] == AssemblyStatus.REFUSED
+    assert status["M4"] == AssemblyStatus.REFUSED
+    assert [s for s, st in status.items() if st == AssemblyStatus.UNMATCHED] in (["M1"], ["M2"], ["M3"])
+    for m in result.modules:
+        assert (m.station is not None) == (m.status == AssemblyStatus.MATCHED)
+        assert m.status == AssemblyStatus.MATCHED or m.reason
+
+
+def test_module_without_r0_is_graded_and_refused_with_the_reason(result):
+    """A module graded C for a missing R0 used to vanish from the run; now it is listed with why."""
+    m4 = next(m for m in result.modules if m.serial == "M4")
+    assert m4.grade.grade == GradeClass.C and any("R0 not measured" in r for r in m4.grade.reasons)
+    assert m4.status == AssemblyStatus.REFUSED and "no R0 measured" in m4.reason
+    m6 = next(m for m in result.modules if m.serial == "M6")
+    assert "6 series groups" in m6.reason
+
+
+def test_the_run_summary_names_them(result):
+    from releaf.app.report import pairing_note, summarise
+
+    note = pairing_note(result)
+    assert "refused by the design: M4, M6" in note and "rejected: 1" in note
+    summary = summarise(result, database="sqlite://", title="t")
+    assert {m["serial"]: m["status"] for m in summary["modules"]}["M4"] == "refused"
+
+
+def test_steps_can_be_swapped(chain, result):
+    def everyone_b(d, policy):
+        return Grade(grade=GradeClass.B, reasons=("test policy",), policy_name="test", policy_version="0",
+                     metrics={})
+
+    swapped = chain.replace(grade_step=everyone_b)
+    out = swapped.run_from_diagnoses([(entry(s), diagnosis(s, c, r, n)) for s, (c, r, n) in LOT.items()])
+    assert {m.grade.grade for m in out.modules} == {GradeClass.B}
+    assert {m.serial for m in out.by_status(AssemblyStatus.REJECTED)} == set()
+    # M5 (30 Ah) now takes part: the matching pairs it, or leaves it over, but never loses it
+    assert {m.serial for m in out.modules} == set(LOT)
+
+
+def test_entry_from_grades_equals_the_whole_chain(chain, result):
+    """Starting from the grades (after, say, a human review) gives the same stations."""
+    graded = [ModuleResult(entry=m.entry, diagnosis=m.diagnosis, grade=m.grade) for m in result.modules]
+    again = chain.run_from_grades(graded)
+    assert again.stations == result.stations
+    assert [(m.serial, m.status) for m in again.modules] == [(m.serial, m.status) for m in result.modules]
+
+
+def test_already_built_modules_are_not_offered_again(chain):
+    lot = [(entry(s), diagnosis(s, c, r, n)) for s, (c, r, n) in LOT.items()]
+    out = chain.run_from_diagnoses(lot, already_built=frozenset({"M1", "M2"}))
+    assert {m.serial for m in out.by_status(AssemblyStatus.ALREADY_BUILT)} == {"M1", "M2"}
+    assert not out.stations  # M3 has no partner of grade A left
+
+
+def test_duplicate_serials_and_bad_configuration_are_config_errors(chain):
+    d = diagnosis("M1", 58.0, 2.0)
+    with pytest.raises(ConfigError, match="appears twice"):
+        chain.run_from_diagnoses([(entry("M1"), d), (entry("M1"), d)])
+    with pytest.raises(ConfigError, match="design"):
+        PlantChain.from_parameters(design="nope")
+
+
+def test_chain_is_configured_from_one_parameter_set(chain):
+    assert chain.profile.name == chain.policy.profile == "leaf-24kwh-module"
+    assert chain.design.module == chain.profile
+    assert isinstance(chain.policy, grading.Policy)
+    assert dataclasses.is_dataclass(chain) and chain.replace(use_cases=()).use_cases == ()
