@@ -8,13 +8,15 @@ whole write is one transaction: a bad file or a conflict leaves the database as 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from releaf import io
 from releaf.app.progress import progress_bar
-from releaf.chain import PlantChain
-from releaf.io.manifest import discover
 from releaf.parameters import battery_profile
-from releaf.schema.records import Diagnosis, RunResult
+
+if TYPE_CHECKING:  # the chain (SciPy, HiGHS) and the records are imported by the commands that use them
+    from releaf.chain import PlantChain
+    from releaf.schema.records import Diagnosis, RunResult
 
 
 def _estimated_rows(path) -> int:
@@ -185,6 +187,8 @@ def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default"
     The chain's :class:`RunResult` and the run summary (what ``--json`` prints and the report shows).
     """
     from releaf.app.report import summarise
+    from releaf.chain import PlantChain
+    from releaf.io.manifest import discover
 
     chain = PlantChain.from_parameters(profile=profile, policy=policy, design=design)
     entries = discover(Path(directory))
