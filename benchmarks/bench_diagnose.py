@@ -6,7 +6,7 @@
 The pack is GENERATED (``releaf.sim.fleet.generate_pack_tests``: Arbin CSVs from the ECM fitted on the ORNL Leaf
 cell, 2 files per module) once into ``--workdir``. In one run, ``--repeat`` rounds, each timing in turn: a bare
 ``polars.read_csv`` of every file (the parsing floor), ``releaf.io.read`` of every file, and the full
-``releaf.app.pipeline.diagnose_file`` of every file (read + validate + diagnose; it reads without decoding the
+``releaf.app.run.diagnose_file`` of every file (read + validate + diagnose; it reads without decoding the
 DateTime column, which the diagnosis does not use, while ``releaf.io.read`` decodes it). It prints the best round
 of each (totals, cost per module, ratio to the bare read; goal: diagnosis <= 2x) and the spread of the ratio over
 the rounds, since the rounds share the machine's load.
@@ -30,7 +30,7 @@ import polars as pl
 from _timing import interleaved
 
 from releaf import io
-from releaf.app import pipeline
+from releaf.app.run import diagnose_file
 from releaf.sim import fleet as synth
 
 PROFILE = "leaf-24kwh-module"
@@ -41,7 +41,7 @@ def _bare(path) -> int:
 
 
 def _diagnose(path) -> int:
-    return pipeline.diagnose_file(path, PROFILE).rows
+    return diagnose_file(path, PROFILE).rows
 
 
 def _report(title: str, times: dict[str, list[float]], modules: int) -> None:
@@ -77,7 +77,7 @@ def main() -> None:
     times = interleaved({
         "bare polars.read_csv": lambda: [pl.read_csv(f) for f in files],
         "releaf.io.read (parse+validate)": lambda: [io.read(f) for f in files],
-        "releaf diagnose (read+diagnose)": lambda: [pipeline.diagnose_file(f, PROFILE) for f in files],
+        "releaf diagnose (read+diagnose)": lambda: [diagnose_file(f, PROFILE) for f in files],
     }, args.repeat)
     _report(f"sequential, one file after the other ({args.repeat} rounds):", times, args.modules)
     if args.workers:
