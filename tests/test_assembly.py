@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from releaf.assembly import ModuleCandidate, match_pairs, pair_usable_Wh
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.parameters import PORTABLE_2S
 from releaf.station.twin import simulate_discharge
 
@@ -115,7 +115,7 @@ def test_bad_inputs():
         match_pairs([cand("x", "A", ()), cand("y", "A", (60, 60))], PORTABLE_2S)
     with pytest.raises(InputFileError, match="twice"):
         match_pairs([cand("x", "A", (60, 60)), cand("x", "A", (60, 60))], PORTABLE_2S)
-    with pytest.raises(InputFileError, match="two modules in series"):
+    with pytest.raises(ConfigError, match="two modules in series"):
         match_pairs([], dataclasses.replace(PORTABLE_2S, modules_in_series=3))
 
 

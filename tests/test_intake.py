@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import REPO, shared
 
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.intake import LAYOUTS, heatmap, identify_pack, intake_logs, prescreen, vin_is_real
 from releaf.io.leafspy import read_leafspy
 
@@ -102,7 +102,7 @@ def test_heatmap_png(tmp_path):
         assert data.startswith(PNG) and len(data) > 5000
     out = heatmap(report, tmp_path / "dev.png", metric="rest_deviation_mV")
     assert out.read_bytes().startswith(PNG)
-    with pytest.raises(InputFileError, match="metric"):
+    with pytest.raises(ConfigError, match="metric"):
         heatmap(report, tmp_path / "x.png", metric="cell_pairs")
 
 

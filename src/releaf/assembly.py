@@ -30,7 +30,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.parameters import StationProfile
 from releaf.schema.records import GRADES, GradeClass, MatchedPair, Pairing
 from releaf.station.twin import REFERENCE_POWER_W, ModuleState, usable_energy_estimate_Wh
@@ -193,11 +193,11 @@ def match_pairs(candidates: Sequence[ModuleCandidate], station_profile: StationP
 
     Raises
     ------
-    InputFileError : a design that is not two modules in series, duplicate serials, or a usable module without
-        a capacity or R0 for every group
+    ConfigError : a design that is not two modules in series
+    InputFileError : duplicate serials, or a usable module without a capacity or R0 for every group
     """
     if station_profile.modules_in_series != 2 or station_profile.modules_in_parallel != 1:
-        raise InputFileError(station_profile.name, "match_pairs builds stations of two modules in series")
+        raise ConfigError(station_profile.name, "match_pairs builds stations of two modules in series")
     seen: set[str] = set()
     for c in candidates:
         if c.serial in seen:

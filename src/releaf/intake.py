@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.io import _text
 from releaf.io.leafspy import LeafSpyLog, cp_columns, read_bms_history, read_leafspy, sniff_leafspy
 
@@ -464,7 +464,7 @@ def heatmap(report: PackReport, path, metric: str | None = None) -> Path:
     if metric is None:
         metric = "sag_mOhm" if report.pack.get("sag_samples") else "excess_sag_mOhm"
     if metric not in report.modules[0] or isinstance(report.modules[0][metric], list):
-        raise InputFileError(report.pack_id, f"unknown heat-map metric {metric!r}")
+        raise ConfigError(report.pack_id, f"unknown heat-map metric {metric!r}")
     values = np.array([m[metric] if m[metric] is not None else np.nan for m in report.modules], dtype=float)
     rows, cols = _GRIDS.get(len(values), (int(math.ceil(len(values) / 8)), 8))
     grid = np.full(rows * cols, np.nan)

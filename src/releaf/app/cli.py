@@ -298,7 +298,7 @@ def fast_protocol(
     The files follow the layout of real published Maccor procedures and Arbin schedules but have not been loaded
     into MIMS or MITS Pro by releaf: check them in the vendor editor before the first run (docs/fast-test-protocol.md).
     """
-    from releaf.errors import InputFileError
+    from releaf.errors import ConfigError, InputFileError
     from releaf.protocols import fast_pulse as fp
     from releaf.protocols import schedules
 
@@ -308,7 +308,7 @@ def fast_protocol(
         files.append((maccor, text.encode("utf-8")))
     if arbin is not None:
         if arbin_template is None:
-            raise InputFileError("--arbin", "needs --arbin-template, a schedule saved by your MITS Pro")
+            raise ConfigError("--arbin", "needs --arbin-template, a schedule saved by your MITS Pro")
         try:
             template = arbin_template.read_bytes().decode("latin-1")
         except OSError as err:
