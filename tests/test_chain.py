@@ -6,6 +6,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from releaf import PlantChain, grading
 from releaf.errors import ConfigError
@@ -127,3 +129,28 @@ def test_chain_is_configured_from_one_parameter_set(chain):
     assert chain.design.module == chain.profile
     assert isinstance(chain.policy, grading.Policy)
     assert dataclasses.is_dataclass(chain) and chain.replace(use_cases=()).use_cases == ()
+
+
+module_spec = st.tuples(
+    st.one_of(st.none(), st.floats(20.0, 66.0)),           # capacity [Ah]; None: no full discharge
+    st.one_of(st.none(), st.floats(0.8, 7.0)),             # R0 [mOhm]; None: no pulse measured
+    st.sampled_from([2, 2, 2, 6]),                          # a module, or a string of three
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(module_spec, max_size=12), st.sets(st.integers(0, 11), max_size=3))
+def test_no_module_ever_vanishes(chain, specs, built_idx):
+    """Whatever the lot, every module comes out once, with a status that agrees with the stations built."""
+    lot = [(entry(f"S{k:02d}"), diagnosis(f"S{k:02d}", c, r, n)) for k, (c, r, n) in enumerate(specs)]
+    built = frozenset(f"S{k:02d}" for k in built_idx if k < len(specs))
+    out = chain.run_from_diagnoses(lot, already_built=built)
+    assert [m.serial for m in out.modules] == [e.module_serial for e, _ in lot]
+    in_stations = [s for st_ in out.stations for s in st_.modules]
+    assert len(in_stations) == len(set(in_stations))
+    assert {m.serial for m in out.by_status(AssemblyStatus.MATCHED)} == set(in_stations)
+    assert {m.serial for m in out.by_status(AssemblyStatus.ALREADY_BUILT)} == built
+    for m in out.modules:
+        assert m.status is not None and (m.status == AssemblyStatus.MATCHED or m.reason)
+        if m.grade.grade == GradeClass.REJECT and m.serial not in built:
+            assert m.status in (AssemblyStatus.REJECTED, AssemblyStatus.REFUSED)

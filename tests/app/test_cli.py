@@ -151,3 +151,34 @@ def test_train_soh_help_and_bad_data_folder(tmp_path):
     result = runner.invoke(app, ["train-soh", "--model", "retired-cells-pulse", "--data", str(tmp_path),
                                  "--out", str(tmp_path)])
     assert result.exit_code == 2
+
+
+def test_version_and_public_api():
+    import releaf as pkg
+
+    out = releaf("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"releaf {pkg.__version__}"
+    assert set(pkg.__all__) >= {"read", "diagnose", "PlantChain", "__version__"}
+    d = pkg.diagnose(MODULE_FILES["1_0c"])  # a path, the Leaf module profile by default
+    assert d.profile == "leaf-24kwh-module" and d.capacity_Ah == pytest.approx(55.3, abs=0.05)
+
+
+def test_import_releaf_and_read_pull_in_no_heavy_stage():
+    """``import releaf`` loads nothing heavy; reading a file loads no SciPy, HiGHS, SQLAlchemy or scikit-learn."""
+    code = ("import sys, releaf; light = not {'polars', 'numpy', 'pydantic'} & set(sys.modules); "
+            f"releaf.read({str(MODULE_FILES['1_0c'])!r}); "
+            "heavy = sorted({'scipy', 'highspy', 'sqlalchemy', 'alembic', 'sklearn', 'matplotlib', 'pybamm'} "
+            "& {m.split('.')[0] for m in sys.modules}); print(light, heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "[]"], out.stderr
+
+
+def test_schema_lists_records_and_prints_a_json_schema():
+    listing = runner.invoke(app, ["schema"])
+    assert listing.exit_code == 0 and "Diagnosis 1.0.0" in listing.stdout and "RunResult 1.0.0" in listing.stdout
+    out = runner.invoke(app, ["schema", "Grade"])
+    schema = json.loads(out.stdout)
+    assert schema["properties"]["grade"] == {"$ref": "#/$defs/GradeClass"}
+    assert schema["$defs"]["GradeClass"]["enum"] == ["A", "B", "C", "reject"]
+    bad = releaf("schema", "Nope")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: record: unknown record 'Nope'")

@@ -131,43 +131,37 @@ def diagnose_entries(chain: PlantChain, entries, progress) -> list[tuple]:
 
 def store_run(db_url: str | None, result: RunResult) -> str:
     """Write a run in ONE transaction (nothing is written if any part fails); idempotent by file sha256."""
-    from releaf.store import open_store, queries
+    from releaf.store import open_store
 
     store = open_store(db_url)
     try:
-        with store.transaction() as s:
-            for r in result.modules:
-                e = r.entry
-                pack = None
-                if e.pack_vin:
-                    pack = queries.get_or_create_pack(s, e.pack_vin, e.pack_model or "unknown", generated=e.generated)
-                module = queries.get_or_create_module(s, e.module_serial, pack, e.module_position,
-                                                      profile=r.diagnosis.profile)
-                diag = _store_test(s, r.diagnosis, module)
-                latest = queries.latest_grade(s, module)
-                if latest is None or latest.diagnosis_id != diag.id or latest.policy_version != r.grade.policy_version:
-                    queries.add_grade(s, module, diag, r.grade.grade, r.grade.reasons, r.grade.policy_name,
-                                      r.grade.policy_version)
-            for d in result.reference:
-                _store_test(s, d, None)
-            for st in result.stations:
-                if queries.find_station(s, st.serial) is None:
-                    queries.add_station(s, st.serial, st.design, list(st.modules), st.certification.to_dict())
-        return str(store.engine.url)
+        return _write_run(store, result)
     finally:
         store.close()
 
 
-def modules_in_stations(db_url: str | None) -> frozenset[str]:
-    """Serials of the modules already built into a station (they are not matched again)."""
-    from releaf.store import open_store, queries
+def _write_run(store, result: RunResult) -> str:
+    from releaf.store import queries
 
-    store = open_store(db_url)
-    try:
-        with store.transaction() as s:
-            return frozenset(queries.module_serials_in_stations(s))
-    finally:
-        store.close()
+    with store.transaction() as s:
+        for r in result.modules:
+            e = r.entry
+            pack = None
+            if e.pack_vin:
+                pack = queries.get_or_create_pack(s, e.pack_vin, e.pack_model or "unknown", generated=e.generated)
+            module = queries.get_or_create_module(s, e.module_serial, pack, e.module_position,
+                                                  profile=r.diagnosis.profile)
+            diag = _store_test(s, r.diagnosis, module)
+            latest = queries.latest_grade(s, module)
+            if latest is None or latest.diagnosis_id != diag.id or latest.policy_version != r.grade.policy_version:
+                queries.add_grade(s, module, diag, r.grade.grade, r.grade.reasons, r.grade.policy_name,
+                                  r.grade.policy_version)
+        for d in result.reference:
+            _store_test(s, d, None)
+        for st in result.stations:
+            if queries.find_station(s, st.serial) is None:
+                queries.add_station(s, st.serial, st.design, list(st.modules), st.certification.to_dict())
+    return str(store.engine.url)
 
 
 def _store_test(s, d: Diagnosis, module):
@@ -189,12 +183,19 @@ def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default"
     from releaf.app.report import summarise
     from releaf.chain import PlantChain
     from releaf.io.manifest import discover
+    from releaf.store import open_store, queries
 
     chain = PlantChain.from_parameters(profile=profile, policy=policy, design=design)
     entries = discover(Path(directory))
     with progress_bar(progress) as report:
         diagnoses = diagnose_entries(chain, entries, report)
         # the database is opened only once every file has been read and diagnosed: a bad file writes nothing
-        result = chain.run_from_diagnoses(diagnoses, already_built=modules_in_stations(db_url), progress=report)
-    database = store_run(db_url, result)
+        store = open_store(db_url)
+        try:
+            with store.transaction() as s:
+                built = frozenset(queries.module_serials_in_stations(s))
+            result = chain.run_from_diagnoses(diagnoses, already_built=built, progress=report)
+            database = _write_run(store, result)
+        finally:
+            store.close()
     return result, summarise(result, database=database, title=f"releaf run: {directory}")
