@@ -13,7 +13,7 @@ from releaf.chain import PlantChain
 from releaf.errors import ConflictError
 from releaf.io.manifest import discover
 from releaf.sim import fleet as synth
-from releaf.store import lineage, open_store
+from releaf.store import lineage, open_store, queries
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +125,25 @@ def test_read_summary_streams_batches_into_parquet(tmp_path):
     assert summary["streamed"] and summary["rows"] == whole.height
     assert summary["voltage_range_V"] == [whole["voltage_V"].min(), whole["voltage_V"].max()]
     assert pl.read_parquet(out).equals(whole)
+
+
+def test_chain_starts_again_from_the_stored_diagnoses(fleet, tmp_path):
+    """The database holds versioned Diagnosis records; the chain started from them rebuilds the same stations."""
+    db = f"sqlite:///{tmp_path / 'plant.db'}"
+    result, _ = run_directory(fleet, db_url=db, progress=False)
+    store = open_store(db)
+    try:
+        with store.transaction() as s:
+            stored = queries.module_diagnoses(s)
+    finally:
+        store.close()
+    assert [e.module_serial for e, _ in stored] == sorted(m.serial for m in result.modules)
+    by_serial = {m.serial: m for m in result.modules}
+    for e, d in stored:
+        original = by_serial[e.module_serial]
+        assert e.pack_vin == original.entry.pack_vin and d.sha256 == original.diagnosis.sha256
+        assert d.capacity_Ah == pytest.approx(original.diagnosis.capacity_Ah, rel=1e-5)
+    again = PlantChain.from_parameters().run_from_diagnoses(stored)
+    assert sorted(st.serial for st in again.stations) == sorted(st.serial for st in result.stations)
+    assert sum(st.usable_Wh for st in again.stations) == pytest.approx(sum(st.usable_Wh for st in result.stations),
+                                                                        rel=1e-4)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -370,3 +371,23 @@ def module_serials_in_stations(s: Session) -> list[str]:
 def find_station(s: Session, serial: str) -> Station | None:
     """The station with this serial, or None."""
     return s.scalar(sa.select(Station).where(Station.serial == serial))
+
+
+def module_diagnoses(s: Session) -> list[tuple[records.ModuleEntry, records.Diagnosis]]:
+    """Every module's latest diagnosis as records, in serial order: the input of ``PlantChain.run_from_diagnoses``.
+
+    The stored JSON is validated back into :class:`releaf.schema.records.Diagnosis` (its ``schema_version`` is
+    checked), so the chain can start part-way from what the plant database holds.
+    """
+    out = []
+    for module in s.scalars(sa.select(Module).order_by(Module.serial)):
+        tests = [t for t in module.tests if t.diagnosis is not None]
+        if not tests:
+            continue
+        test = tests[-1]
+        pack = module.pack
+        entry = records.ModuleEntry(path=Path(test.raw_path), module_serial=module.serial,
+                                    pack_vin=pack.vin if pack else None, pack_model=pack.model if pack else None,
+                                    module_position=module.position, generated=bool(pack.generated) if pack else False)
+        out.append((entry, records.Diagnosis.from_dict(test.diagnosis.record)))
+    return out
