@@ -11,9 +11,9 @@ import pytest
 from conftest import REPO, SHARED_DATA, shared
 
 from releaf.errors import InputFileError
-from releaf.io import _MODULES
-from releaf.io._text import head_of
+from releaf.io import reader_modules
 from releaf.io.leafspy import read_bms_history, read_leafspy, sniff_leafspy
+from releaf.io.textfile import head_of
 
 FIXTURES = REPO / "tests" / "fixtures" / "leafspy" / "2020-leaf-splus-62kwh"
 CAR_A = "2013-leaf-24kwh-a"
@@ -203,7 +203,7 @@ def test_sniffer_claims_leafspy_files_only():
         if path.exists():
             assert sniff_leafspy(head_of(path)) == "leafspy-log"
             # the cycler readers must not claim a LeafSpy log
-            assert [m.__name__ for m in _MODULES if m.sniff(head_of(path))] == []
+            assert [m.__name__ for m in reader_modules() if m.sniff(head_of(path))] == []
     for name in HISTORIES:
         path = SHARED_DATA / "leafspy" / "2013-aze0-24kwh-b" / name
         if path.exists():

@@ -51,7 +51,7 @@ def _track(progress, items, description: str):
 
 def _estimated_rows(path) -> int:
     """Rows of a text export, estimated from its size and the mean line length of its first 64 KiB."""
-    head = io._text.head_of(Path(path))
+    head = io.textfile.head_of(Path(path))
     lines = max(head.raw.count(b"\n"), 1)
     return max(1, int(Path(path).stat().st_size / (len(head.raw) / lines)))
 

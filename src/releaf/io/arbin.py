@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.schema import SourceMeta, TimeSeries, validate
 
 _UNIT_SCALE = {
@@ -78,7 +78,7 @@ def _split(name: str) -> tuple[str, str | None]:
     return base, (unit.strip().lower() if unit else None)
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``arbin-csv``, ``arbin-metadata`` or None, from the first bytes of a file."""
     bases = {_split(n)[0] for n in head.first_line.split(",")}
     if _ARBIN_CSV_COLUMNS <= bases:
@@ -285,7 +285,7 @@ def _schema(plan: _Plan) -> dict[str, type[pl.DataType]]:
 def _read_header(path: Path, data: bytes | None = None) -> tuple[list[str], list[str] | None]:
     """The header's column names and the first data row's fields (None if the file has no data row yet);
     ``data``: the file's bytes, if already read."""
-    head = _text.head_of(path) if data is None else _text.head_of_bytes(path, data)
+    head = textfile.head_of(path) if data is None else textfile.head_of_bytes(path, data)
     if sniff(head) != "arbin-csv":
         raise InputFileError(path, "not an Arbin CSV: the header needs Data_Point, Test_Time, Current and "
                                      "Voltage columns", line=1)
@@ -299,7 +299,7 @@ def _read_header(path: Path, data: bytes | None = None) -> tuple[list[str], list
 def _meta(path: Path, plan: _Plan, sha256: str | None = None) -> SourceMeta:
     record = _sibling_metadata(path)
     return SourceMeta(
-        path=str(path), sha256=sha256 or _text.sha256_of(path), format="arbin-csv", vendor="Arbin",
+        path=str(path), sha256=sha256 or textfile.sha256_of(path), format="arbin-csv", vendor="Arbin",
         channel=record.get("iv_ch_id"), units_found=plan.units_found, conversions=plan.conversions, header=record,
     )
 
@@ -336,20 +336,20 @@ def _fields_consistent(plan: _Plan, data_rows: int, commas: int | None) -> bool:
 
 def _careful(path: Path, plan: _Plan) -> pl.DataFrame:
     """Line-by-line parse that names the first bad line and column (only reached for a faulty file)."""
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    body = _text.split_lines(data)[1:]
+    body = textfile.split_lines(data)[1:]
     if not body:
         raise InputFileError(path, "header but no data rows", line=1)
-    _text.check_field_counts(path, body, FIRST_DATA_LINE, len(plan.header))
+    textfile.check_field_counts(path, body, FIRST_DATA_LINE, len(plan.header))
     names = [f"c{k}" for k in range(len(plan.header))]
-    raw = _text.frame_from_lines(path, body, names)
+    raw = textfile.frame_from_lines(path, body, names)
     typed = {}
     for target, src in plan.sources.items():
         if target == "datetime" and not plan.unix_datetime:
             continue
-        typed[f"c{src.index}"] = _text.to_float(path, raw, f"c{src.index}", source_name=src.name,
+        typed[f"c{src.index}"] = textfile.to_float(path, raw, f"c{src.index}", source_name=src.name,
                                                 first_line_no=FIRST_DATA_LINE, allow_empty=src.optional)
     return raw.with_columns(**typed)
 
@@ -370,13 +370,13 @@ def read_arbin_csv(path, *, wall_clock: bool = True) -> TimeSeries:
     ``temperature_C`` [degC], ``group_voltage_V_k`` [V], ``vendor_capacity_Ah`` [Ah, charge − discharge counter].
     """
     path = Path(path)
-    data = path.read_bytes() if path.stat().st_size <= _text.IN_MEMORY_BYTES else None
+    data = path.read_bytes() if path.stat().st_size <= textfile.IN_MEMORY_BYTES else None
     plan = _plan(path, *_read_header(path, data), wall_clock=wall_clock)
     if data is not None:
         df = _fast(data, plan)
-        sha256, commas = hashlib.sha256(data).hexdigest(), _text.count_byte(data, b",")
+        sha256, commas = hashlib.sha256(data).hexdigest(), textfile.count_byte(data, b",")
     else:
-        with _text.hashing(path, count=b",") as digest:  # hashed (and commas counted) on another thread
+        with textfile.hashing(path, count=b",") as digest:  # hashed (and commas counted) on another thread
             df = _fast(path, plan)
         sha256, commas = digest.hexdigest(), digest.separators
     if df is None or not _fields_consistent(plan, df.height, commas):

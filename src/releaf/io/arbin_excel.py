@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.io.arbin import _DEFAULT_UNIT, _UNIT_SCALE, _aux_order, _split
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
@@ -37,7 +37,7 @@ def _sheet_names_in_zip(zf: zipfile.ZipFile) -> list[str]:
     return [m.decode("utf-8") for m in _SHEET_NAME.findall(zf.read("xl/workbook.xml"))]
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``arbin-xlsx`` for a workbook with an Arbin channel sheet and Arbin column names, else None."""
     if not head.raw.startswith(b"PK\x03\x04"):
         return None
@@ -79,7 +79,7 @@ def read_arbin_xlsx(path) -> TimeSeries:
     import fastexcel
 
     path = Path(path)
-    _text.read_bytes(path)
+    textfile.read_bytes(path)
     try:
         names = fastexcel.read_excel(str(path)).sheet_names
     except Exception as err:  # fastexcel raises its own CalamineError family on a damaged workbook
@@ -110,7 +110,7 @@ def read_arbin_xlsx(path) -> TimeSeries:
         header["start_datetime_local"] = str(first_date[0])
     if len(channels) > 1:
         conversions.append(f"sheets {', '.join(channels)} concatenated")
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="arbin-xlsx", vendor="Arbin",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="arbin-xlsx", vendor="Arbin",
                       channel=header.get("iv_ch_id", first_channel), units_found=units_found,
                       conversions=tuple(dict.fromkeys(conversions)), header=header)
     offsets = [0]
@@ -158,7 +158,7 @@ def _channel_frame(path: Path, sheet: str, raw: pl.DataFrame, units_found: dict,
             text = pl.when(col.is_null()).then(text).otherwise(col.cast(pl.String)).alias("v")
             text = pl.select(text).to_series()
         text = text.to_frame("v")
-        return _text.to_float(where, text, "v", source_name=name, first_line_no=2, scale=scale,
+        return textfile.to_float(where, text, "v", source_name=name, first_line_no=2, scale=scale,
                               allow_empty=allow_empty)
 
     if raw.height == 0:

@@ -40,7 +40,7 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.io.mapped import decode, quantity, read_delimited
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
 
@@ -67,7 +67,7 @@ def _split(name: str) -> tuple[str, str | None]:
     return base, (m.group("unit").strip() if m and m.group("unit") else None)
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``batteryarchive-csv`` for the archive's time-series header, else None."""
     if head.is_binary:
         return None
@@ -103,7 +103,7 @@ def read_batteryarchive_csv(path) -> TimeSeries:
         Date_Time in none of the known layouts (naming line and column).
     """
     path = Path(path)
-    text = decode(path, _text.read_bytes(path))
+    text = decode(path, textfile.read_bytes(path))
     names, raw, first = read_delimited(path, text)
     roles: dict[str, tuple[str, str, str | None]] = {}
     for i, name in enumerate(names):
@@ -142,7 +142,7 @@ def read_batteryarchive_csv(path) -> TimeSeries:
                 columns[target] = values
     df = pl.DataFrame(columns).with_columns(step_type_from_current(pl.col("current_A")).alias("step_type"))
     meta = SourceMeta(
-        path=str(path), sha256=_text.sha256_of(path), format="batteryarchive-csv", vendor="BatteryArchive.org",
+        path=str(path), sha256=textfile.sha256_of(path), format="batteryarchive-csv", vendor="BatteryArchive.org",
         units_found=units_found, conversions=tuple(conversions),
     )
     return validate(TimeSeries(df, meta), line_of_row=lambda i: first + i)

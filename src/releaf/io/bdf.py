@@ -40,7 +40,7 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.io.mapped import decode, numbers, quantity, read_delimited
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
 
@@ -116,7 +116,7 @@ def _roles(names: list[str]) -> dict[str, tuple[int, str, str | None]]:
     return out
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``bdf-csv`` when the header names Test Time, Voltage and Current the BDF way, else None."""
     if head.is_binary:
         return None
@@ -152,7 +152,7 @@ def read_bdf_csv(path) -> TimeSeries:
         number of fields, or a non-number (naming the line and the column as the file calls it).
     """
     path = Path(path)
-    text = decode(path, _text.read_bytes(path))
+    text = decode(path, textfile.read_bytes(path))
     names, raw, first = read_delimited(path, text)
     roles = _roles(names)
     for need, label in (("test_time_s", "Test Time / s"), ("voltage_V", "Voltage / V"), ("current_A", "Current / A")):
@@ -209,7 +209,7 @@ def read_bdf_csv(path) -> TimeSeries:
                          else pl.lit(step_type).fill_null(current_type).alias("step_type"))
     used = {v[0] for v in roles.values()}
     meta = SourceMeta(
-        path=str(path), sha256=_text.sha256_of(path), format="bdf-csv", vendor="Battery Data Format",
+        path=str(path), sha256=textfile.sha256_of(path), format="bdf-csv", vendor="Battery Data Format",
         units_found=units_found, conversions=tuple(conversions),
         header={"ignored_columns": ", ".join(n for i, n in enumerate(names) if i not in used)},
     )

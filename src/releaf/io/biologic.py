@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
 MPR_MAGIC = b"BIO-LOGIC MODULAR FILE"
@@ -54,7 +54,7 @@ USED_NAMES = frozenset((*VOLTAGE_NAMES, *CURRENT_NAMES, *TEMPERATURE_NAMES, "dq/
 _NB_HEADER = re.compile(r"Nb header lines\s*:\s*(\d+)")
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``biologic-mpr``, ``biologic-mpt``, ``biologic-csv`` or None, from the first bytes of a file."""
     if head.raw.startswith(MPR_MAGIC):
         return "biologic-mpr"
@@ -93,7 +93,7 @@ def read_biologic_mpr(path) -> TimeSeries:
     except ModuleNotFoundError:
         raise InputFileError(path, "reading BioLogic .mpr files needs galvani (GPL-3.0), an optional "
                                      "dependency: pip install 'releaf[biologic]'") from None
-    _text.read_bytes(path)
+    textfile.read_bytes(path)
     try:
         mpr = BioLogic.MPRfile(str(path))
     except Exception as err:  # galvani raises ValueError/NotImplementedError/struct.error on bad input
@@ -119,8 +119,8 @@ def read_biologic_mpt(path) -> TimeSeries:
     As :func:`read_biologic_mpr`.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
-    lines = _text.split_lines(data)
+    data = textfile.read_bytes(path)
+    lines = textfile.split_lines(data)
     first = lines[0].decode("latin-1").strip()
     header_line = 1
     if first in MPT_MAGICS:
@@ -165,12 +165,12 @@ def read_biologic_csv(path) -> TimeSeries:
     As :func:`read_biologic_mpr`; an absolute ``time/s`` (date string) becomes seconds since the first sample.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    lines = _text.split_lines(data)
+    lines = textfile.split_lines(data)
     names = [n.strip() for n in _decode(lines[0]).split(";")]
-    if sniff(_text.Head(path, lines[0], "\n".join([";".join(names)]))) != "biologic-csv":
+    if sniff(textfile.Head(path, lines[0], "\n".join([";".join(names)]))) != "biologic-csv":
         raise InputFileError(path, "not a BioLogic BT-Lab CSV: the ';'-separated header needs time/s, a voltage "
                                      "(Ecell/V or Ewe/V) and I/mA", line=1)
     body = lines[1:]
@@ -198,7 +198,7 @@ def read_biologic_csv(path) -> TimeSeries:
                            f"first sample")
         header["start_datetime_local"] = str(stamps[0])
     else:
-        columns["time/s"] = _text.to_float(path, raw, time_col, source_name="time/s", first_line_no=2)
+        columns["time/s"] = textfile.to_float(path, raw, time_col, source_name="time/s", first_line_no=2)
     return _canonical(path, columns, "biologic-csv", header, line_of_row=lambda i: 2 + i, conversions=conversions)
 
 
@@ -237,7 +237,7 @@ def _numeric_columns(path, raw: pl.DataFrame, names: list[str], first_line_no: i
         if not name or name in out or name not in USED_NAMES:
             continue
         col = raw[c].str.strip_chars().str.replace(",", ".", literal=True).to_frame("v")
-        out[name] = _text.to_float(path, col, "v", source_name=name, first_line_no=first_line_no, allow_empty=True)
+        out[name] = textfile.to_float(path, col, "v", source_name=name, first_line_no=first_line_no, allow_empty=True)
     return out
 
 
@@ -314,7 +314,7 @@ def _canonical(path: Path, columns: dict[str, pl.Series], fmt: str, header: dict
         units[temp] = "degC"
     threshold = rest_threshold_A(df["current_A"])
     table = pl.DataFrame(df).with_columns(step_type_from_current(pl.col("current_A"), threshold).alias("step_type"))
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format=fmt, vendor="BioLogic",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format=fmt, vendor="BioLogic",
                       channel=header.get("Run on channel"), units_found=units, conversions=tuple(conversions),
                       header=header)
     return validate(TimeSeries(table, meta), line_of_row=line)

@@ -46,7 +46,7 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 
 N_CELL_PAIRS = 96
 _CP = [f"CP{k}" for k in range(1, N_CELL_PAIRS + 1)]
@@ -146,7 +146,7 @@ def cp_columns() -> list[str]:
     return [f"cp_mV_{k}" for k in range(1, N_CELL_PAIRS + 1)]
 
 
-def sniff_leafspy(head: _text.Head) -> str | None:
+def sniff_leafspy(head: textfile.Head) -> str | None:
     """``leafspy-log``, ``leafspy-bms-history`` or None, from a file's first bytes (never its name)."""
     first = head.first_line.lstrip("\ufeff")
     if first.startswith(HEADER_PREFIX) and all(f",{n}," in first for n in ("SOC", "AHr", "Pack Volts", "CP1")):
@@ -181,7 +181,7 @@ def read_leafspy(path, *, strict: bool = False) -> LeafSpyLog:
         ``Date/Time``), text where a number is expected, no usable row, or more than 10 % of lines unusable.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     line_ending = "CRLF" if b"\r\n" in data[:65536] else "LF"
     text = data.decode("latin-1").removeprefix("\ufeff").removeprefix("\xef\xbb\xbf")
     lines = pl.Series("text", text.split("\n")).str.strip_suffix("\r")
@@ -191,7 +191,7 @@ def read_leafspy(path, *, strict: bool = False) -> LeafSpyLog:
     if first.startswith(HEADER_PREFIX):
         header = _dedupe(first.split(","))
         body, first_line_no = lines.slice(1), 2
-    elif sniff_leafspy(_text.Head(path, first[:4096].encode("latin-1"), first)) == "leafspy-log":
+    elif sniff_leafspy(textfile.Head(path, first[:4096].encode("latin-1"), first)) == "leafspy-log":
         header, body, first_line_no = None, lines, 1
     else:
         raise InputFileError(path, f"not a LeafSpy log: expected a header starting {HEADER_PREFIX!r} or a "
@@ -380,7 +380,7 @@ def _convert(path: Path, raw: pl.DataFrame, header, counts, line_ending, repaire
         vins = raw["VIN"].drop_nulls().str.strip_chars().unique().to_list()
         vin = vins[0] if len(vins) == 1 else (",".join(sorted(vins)) or None)
     meta = LeafSpyMeta(
-        path=str(path), sha256=_text.sha256_of(path), variant=_variant(header, counts),
+        path=str(path), sha256=textfile.sha256_of(path), variant=_variant(header, counts),
         header_fields=len(header) if header else None, field_counts=counts, line_ending=line_ending,
         repaired=repaired, dropped=dropped, conversions=tuple(conversions), units_found=dict(UNITS_FOUND),
         datetime_source=source, vin=vin)
@@ -454,7 +454,7 @@ def read_bms_history(path) -> BmsHistory:
         wrong header, a missing column, a date that is not ISO ``YYYY-MM-DD``, or text where a number belongs.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     text = data.decode("utf-8-sig", errors="replace")
     if not text.startswith(HISTORY_PREFIX):
         raise InputFileError(path, f"not a LeafSpy BMS history: expected a header starting {HISTORY_PREFIX!r}",
@@ -478,5 +478,5 @@ def read_bms_history(path) -> BmsHistory:
         cols[out] = (_numbers(path, raw, found[out], nullable=True) if out in found
                      else pl.Series([None] * raw.height, dtype=pl.Float64))
     df = pl.DataFrame(cols).with_columns(pl.col("qc_count", "l1l2_count").cast(pl.Int64))
-    return BmsHistory(df, str(path), _text.sha256_of(path),
+    return BmsHistory(df, str(path), textfile.sha256_of(path),
                       (f"'{found['ahr_Ah']}' -> ahr_Ah (Ah, as written)",))

@@ -44,7 +44,7 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.schema import SourceMeta, TimeSeries, validate
 
 HEADER_START = re.compile(r"^Rec#[\t,]\s*Cyc#[\t,]\s*Step[\t,]")
@@ -122,7 +122,7 @@ def read_table(path, body: bytes, *, first_line_no: int, width: int, separator: 
 
 def _explain(path, body: bytes, first_line_no: int, err: Exception) -> InputFileError:
     """Name the line polars could not split (only reached for a faulty file, so a Python scan is fine)."""
-    lines = _text.split_lines(body)
+    lines = textfile.split_lines(body)
     for i, ln in enumerate(lines):
         if ln.count(b'"') % 2:
             hint = " (file truncated?)" if i == len(lines) - 1 else ""
@@ -133,7 +133,7 @@ def _explain(path, body: bytes, first_line_no: int, err: Exception) -> InputFile
 def numbers(path, table: Table, column: str, *, name: str, scale: float = 1.0,
             allow_empty: bool = False) -> pl.Series:
     """One string column as float (times ``scale``); a non-number names its line and the column as in the file."""
-    return _text.floats(path, table.fields[column], source_name=name, line_of_row=table.line_of_row, scale=scale,
+    return textfile.floats(path, table.fields[column], source_name=name, line_of_row=table.line_of_row, scale=scale,
                         allow_empty=allow_empty)
 
 
@@ -190,7 +190,7 @@ def _header_index(text: str) -> int | None:
     return None
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``maccor`` if a header line ``Rec#<tab>Cyc#<tab>Step…`` is among the first lines, else None."""
     return "maccor" if _header_index(head.text) is not None else None
 
@@ -216,7 +216,7 @@ def read_maccor(path) -> TimeSeries:
         no ``Rec#`` header, a missing column, a line with the wrong number of fields, a non-number.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     head_lines = data.split(b"\n", 41)[:41]
@@ -236,7 +236,7 @@ def read_maccor(path) -> TimeSeries:
     if first_time > 0:
         conversions.append(f"test time kept as the cycler wrote it: the file starts mid-test, at "
                            f"{first_time:.10g} s after the test started")
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="maccor", vendor="Maccor",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="maccor", vendor="Maccor",
                       channel=_channel(preamble.get("Filename")), units_found=units_found,
                       conversions=tuple(conversions), header=preamble)
     return validate(TimeSeries(df, meta), line_of_row=table.line_of_row)

@@ -46,7 +46,7 @@ import polars as pl
 import yaml
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.schema import (
     COLUMNS,
     GROUP_VOLTAGE_PREFIX,
@@ -195,7 +195,7 @@ def numbers(path, raw: pl.DataFrame, column: str, *, source_name: str, first_lin
     """One text column as float, a decimal comma taken as a point; a non-number names its line and column."""
     if decimal == ",":
         raw = raw.with_columns(pl.col(column).str.replace(",", ".", literal=True))
-    return _text.to_float(path, raw, column, source_name=source_name, first_line_no=first_line_no,
+    return textfile.to_float(path, raw, column, source_name=source_name, first_line_no=first_line_no,
                           allow_empty=allow_empty)
 
 
@@ -370,7 +370,7 @@ def read_mapped(path, mapping_path) -> TimeSeries:
     """
     path, mapping_path = Path(path), Path(mapping_path)
     m = _Mapping(mapping_path)
-    text = decode(path, _text.read_bytes(path), m.encoding)
+    text = decode(path, textfile.read_bytes(path), m.encoding)
     header, raw, first = read_delimited(path, text, delimiter=m.delimiter, header_line=m.header_line,
                                         skip_after_header=m.skip)
     where = {name: f"c{i}" for i, name in reversed(list(enumerate(header)))}
@@ -437,9 +437,9 @@ def read_mapped(path, mapping_path) -> TimeSeries:
     else:
         df = df.with_columns(step_type_from_current(pl.col("current_A")).alias("step_type"))
     meta = SourceMeta(
-        path=str(path), sha256=_text.sha256_of(path), format="mapped-csv", vendor=m.vendor,
+        path=str(path), sha256=textfile.sha256_of(path), format="mapped-csv", vendor=m.vendor,
         units_found=units_found, conversions=tuple(conversions),
-        header={"mapping": str(mapping_path), "mapping_sha256": _text.sha256_of(mapping_path)},
+        header={"mapping": str(mapping_path), "mapping_sha256": textfile.sha256_of(mapping_path)},
     )
     return validate(TimeSeries(df, meta), line_of_row=lambda i: first + i)
 

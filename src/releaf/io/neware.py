@@ -37,7 +37,7 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.io.arbin import _UNIT_SCALE, _split
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
@@ -65,7 +65,7 @@ def _key(name: str) -> tuple[str, str | None]:
     return re.sub(r"[\s_.]+", "", base), unit
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``neware-csv``, ``neware-nda`` or None, from the first bytes of a file."""
     if head.raw.startswith(b"NEWARE"):
         return "neware-nda"
@@ -113,7 +113,7 @@ def total_time_from_step_time(step_time_s: pl.Series, step: pl.Series | None = N
 def _clock_seconds(path, raw: pl.Series, name: str, first_line_no: int, unit: str | None) -> pl.Series:
     text = raw.str.strip_chars()
     if unit not in (None, "hh:mm:ss", "h:min:s.ms", "h:mm:ss", "hh:mm:ss.ms") and unit in _UNIT_SCALE:
-        return _text.to_float(path, raw.to_frame("c"), "c", source_name=name, first_line_no=first_line_no,
+        return textfile.to_float(path, raw.to_frame("c"), "c", source_name=name, first_line_no=first_line_no,
                               scale=_UNIT_SCALE[unit][1])
     parts = text.str.extract_groups(_CLOCK)
     seconds = (parts.struct.field("1").cast(pl.Float64).fill_null(0.0) * 86400
@@ -156,20 +156,20 @@ def read_neware_csv(path) -> TimeSeries:
         missing columns, a line with the wrong number of fields, a non-number or a malformed time.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    lines = _text.split_lines(data)
+    lines = textfile.split_lines(data)
     header = lines[0].decode("utf-8", errors="replace").split(",")
-    if sniff(_text.Head(path, lines[0], lines[0].decode("latin-1"))) != "neware-csv":
+    if sniff(textfile.Head(path, lines[0], lines[0].decode("latin-1"))) != "neware-csv":
         raise InputFileError(path, "not a Neware CSV export: the header needs DataPoint, Step Type, Current, "
                                      "Voltage and Cumulative Time or Chg./DChg. Cap. columns", line=1)
     body = lines[1:]
     if not body:
         raise InputFileError(path, "header but no data rows", line=1)
-    _text.check_field_counts(path, body, 2, len(header))
+    textfile.check_field_counts(path, body, 2, len(header))
     cols = [f"c{i}" for i in range(len(header))]
-    raw = _text.frame_from_lines(path, body, cols)
+    raw = textfile.frame_from_lines(path, body, cols)
     found: dict[str, tuple[str, str, str | None]] = {}
     for c, name in zip(cols, header, strict=True):
         base, unit = _key(name)
@@ -187,7 +187,7 @@ def read_neware_csv(path) -> TimeSeries:
             units_found[name] = unit or f"(none; Neware default {canonical})"
         if scale != 1.0:
             conversions.append(f"'{name}' x {scale:g} -> {canonical}")
-        return _text.to_float(path, raw, c, source_name=name, first_line_no=2, scale=scale, allow_empty=allow_empty)
+        return textfile.to_float(path, raw, c, source_name=name, first_line_no=2, scale=scale, allow_empty=allow_empty)
 
     for role in ("current", "voltage"):
         if role not in found:
@@ -229,7 +229,7 @@ def read_neware_csv(path) -> TimeSeries:
         dates = raw[found["date"][0]].str.strip_chars()
         record = {"start_datetime_local": dates[0], "end_datetime_local": dates[-1]}
     df = df.select("test_time_s", *(c for c in df.columns if c != "test_time_s"))
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="neware-csv", vendor="Neware",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="neware-csv", vendor="Neware",
                       units_found=units_found, conversions=tuple(conversions), header=record)
     return validate(TimeSeries(df, meta), line_of_row=lambda i: 2 + i)
 
@@ -252,7 +252,7 @@ def read_neware_nda(path) -> TimeSeries:
     from NewareNDA.NewareNDA import read_nda
 
     path = Path(path)
-    _text.read_bytes(path)  # clear error for a missing or empty file
+    textfile.read_bytes(path)  # clear error for a missing or empty file
     is_zip = zipfile.is_zipfile(path)
     with open(path, "rb") as f:
         if not is_zip and f.read(4) == b"PK\x03\x04":
@@ -318,7 +318,7 @@ def read_neware_nda(path) -> TimeSeries:
         df = df.with_columns(_nda_aux(pdf, conversions))
     if "temperature_C" not in df.columns and "temperature_C_1" in df.columns:
         df = df.with_columns(pl.col("temperature_C_1").alias("temperature_C"))
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="neware-nda", vendor="Neware",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="neware-nda", vendor="Neware",
                       channel=header.get("channel"),
                       units_found={"Time": "s (step time)", "Voltage": "V", "Current(mA)": "mA",
                                    "Charge_Capacity(mAh)": "mAh", "Charge_Energy(mWh)": "mWh"},

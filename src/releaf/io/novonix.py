@@ -40,7 +40,7 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.io.maccor import datetimes_utc, numbers, read_table, signed_by_direction, split_unit
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
 
@@ -63,7 +63,7 @@ def _is_header(line: str) -> bool:
     return {"run time", "potential", "current", "step type"} <= bases
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``novonix`` for a ``[Summary]`` block naming Novonix, or a Novonix data header, else None."""
     lines = head.text.lstrip("\ufeff").split("\n", 3)
     if lines[0].strip() == "[Summary]" and any("Novonix" in ln for ln in lines[1:3]):
@@ -98,7 +98,7 @@ def read_novonix(path) -> TimeSeries:
         no ``[Data]`` header, a missing column, a line with the wrong number of fields, a non-number.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     marker = data.find(b"\n" + DATA_MARKER)
@@ -120,7 +120,7 @@ def read_novonix(path) -> TimeSeries:
                        separator=",", unquote=True)
     summary = _summary(data[:marker if marker >= 0 else 0].decode("utf-8", "replace"))
     df, units_found, conversions = _canonical(path, table, header, header_line_no)
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="novonix", vendor="Novonix",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="novonix", vendor="Novonix",
                       channel=summary.get("Channel"), units_found=units_found, conversions=tuple(conversions),
                       header=summary)
     return validate(TimeSeries(df, meta), line_of_row=table.line_of_row)

@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.io.maccor import Table, datetimes_utc, durations_s, numbers, read_table, split_unit
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
 
@@ -56,7 +56,7 @@ def _header_index(lines: list[str]) -> int | None:
     return next((i for i, ln in enumerate(lines) if ln.lstrip("\ufeff").startswith(HEADER_START)), None)
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``pec`` if a header line ``Test,Cell,Rack,Shelf,Position,…`` is in the first bytes, else None."""
     return "pec" if _header_index(head.text.split("\n")) is not None else None
 
@@ -82,7 +82,7 @@ def read_pec(path) -> TimeSeries:
         a non-number, several cells in one file.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     at = data.find(HEADER_START.encode())
@@ -96,7 +96,7 @@ def read_pec(path) -> TimeSeries:
                        separator=",")
     block = _key_values(data[:at].decode("utf-8", "replace"))
     df, units_found, conversions, channel = _canonical(path, table, header, header_line_no)
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="pec", vendor="PEC", channel=channel,
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="pec", vendor="PEC", channel=channel,
                       units_found=units_found, conversions=tuple(conversions), header=block)
     return validate(TimeSeries(df, meta), line_of_row=table.line_of_row)
 
