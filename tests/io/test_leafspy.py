@@ -138,6 +138,19 @@ def test_empty_lat_long_and_none_temperatures_are_fine():
     assert log.data.height == 878 and log.data["pack_temperature_C_1"].null_count() == 0
 
 
+def test_without_epoch_times_the_date_text_is_read(tmp_path):
+    """A log whose ``epoch time`` is empty takes its time from ``Date/Time`` (``releaf.io.datetimes`` formats), as
+    the phone's local time; it keeps the spacing of the epoch times."""
+    lines = (FIXTURES / "day1_clean.csv").read_text().split("\n")
+    k = lines[0].split(",").index("epoch time")
+    blank = [lines[0]] + [",".join("" if i == k else f for i, f in enumerate(ln.split(","))) for ln in lines[1:] if ln]
+    log, with_epoch = read_leafspy(_copy(tmp_path, "\n".join(blank) + "\n")), read_leafspy(FIXTURES / "day1_clean.csv")
+    assert log.meta.datetime_source.startswith("Date/Time (%m/%d/%Y %H:%M:%S, phone local time")
+    assert str(log.data["datetime"][0]) == "2022-09-12 08:08:33+00:00"
+    np.testing.assert_allclose(np.diff(log.data["epoch_s"].to_numpy()), np.diff(with_epoch.data["epoch_s"].to_numpy()),
+                               atol=1.0)
+
+
 def _copy(tmp_path, text: str, name="bad.csv") -> Path:
     p = tmp_path / name
     p.write_text(text)

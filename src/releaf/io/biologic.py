@@ -40,7 +40,8 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import textfile
+from releaf.io import datetimes, textfile
+from releaf.io.units import conversion, note, split_unit
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
 MPR_MAGIC = b"BIO-LOGIC MODULAR FILE"
@@ -186,7 +187,7 @@ def read_biologic_csv(path) -> TimeSeries:
     if text_time.str.contains("/").any():
         order = header.get("Time format", "Absolute MMDDYYYY")
         fmt = "%d/%m/%Y %H:%M:%S%.f" if "DDMMYYYY" in order else "%m/%d/%Y %H:%M:%S%.f"
-        stamps = text_time.str.to_datetime(fmt, strict=False)
+        stamps = datetimes.to_utc(text_time, fmt, partial=True)  # local wall clock: only its differences are used
         bad = stamps.is_null()
         if bad.any():
             i = int(bad.arg_true()[0])
@@ -196,7 +197,7 @@ def read_biologic_csv(path) -> TimeSeries:
         source = "the .mpl log" if "Time format" in header else "BT-Lab's default, no .mpl beside the file"
         conversions.append(f"'time/s' absolute local date ({fmt}, order from {source}) -> seconds since the "
                            f"first sample")
-        header["start_datetime_local"] = str(stamps[0])
+        header["start_datetime_local"] = str(stamps[0].replace(tzinfo=None))
     else:
         columns["time/s"] = textfile.to_float(path, raw, time_col, source_name="time/s", first_line_no=2)
     return _canonical(path, columns, "biologic-csv", header, line_of_row=lambda i: 2 + i, conversions=conversions)
@@ -287,9 +288,12 @@ def _canonical(path: Path, columns: dict[str, pl.Series], fmt: str, header: dict
         conversions.append(f"voltage_V from '{volt}'")
     cur = next((c for c in CURRENT_NAMES if c in cols), None)
     if cur is not None:
-        df["current_A"] = cols[cur] * 1e-3
-        units[cur] = "mA"
-        conversions.append(f"'{cur}' x 0.001 -> A (BioLogic + = anodic at the working electrode = charge)")
+        unit = split_unit(cur, styles=("/",))[1]
+        factor, _ = conversion(unit, "current")
+        df["current_A"] = cols[cur] * factor
+        units[cur] = unit
+        conversions.append(f"{note(cur, factor, 0.0, 'current')} (BioLogic + = anodic at the working electrode = "
+                           "charge)")
     elif "dq/mA.h" in cols:
         dt = cols["time/s"].diff()
         dq = cols["dq/mA.h"]
@@ -305,9 +309,10 @@ def _canonical(path: Path, columns: dict[str, pl.Series], fmt: str, header: dict
     if "cycle number" in cols:
         df["cycle_index"] = cols["cycle number"].cast(pl.Int64)
     if "(Q-Qo)/mA.h" in cols:
-        df["vendor_capacity_Ah"] = cols["(Q-Qo)/mA.h"] * 1e-3
+        factor, _ = conversion("mA.h", "charge")
+        df["vendor_capacity_Ah"] = cols["(Q-Qo)/mA.h"] * factor
         units["(Q-Qo)/mA.h"] = "mA.h"
-        conversions.append("'(Q-Qo)/mA.h' x 0.001 -> vendor_capacity_Ah")
+        conversions.append(f"'(Q-Qo)/mA.h' x {factor:g} -> vendor_capacity_Ah")
     temp = next((t for t in TEMPERATURE_NAMES if t in cols and cols[t].is_not_null().any()), None)
     if temp is not None:
         df["temperature_C"] = cols[temp]

@@ -40,13 +40,14 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import textfile
+from releaf.io import datetimes, textfile
 
 N_CELL_PAIRS = 96
 _CP = [f"CP{k}" for k in range(1, N_CELL_PAIRS + 1)]
@@ -361,6 +362,8 @@ def _convert(path: Path, raw: pl.DataFrame, header, counts, line_ending, repaire
             conversions.append(f"'{src}' already in {'%' if out == 'soc_pct' else 'Ah'}: not scaled")
     cols["pack_current_A"] = -cols["pack_current_A"]
     conversions.append("'Pack Amps' negated -> pack_current_A (LeafSpy: + = discharge; releaf: + = charge)")
+    # (F - 32) x 5/9 as written since the reader began; releaf.io.units' degF entry (x 5/9 - 160/9) differs in the
+    # last bit, and these numbers must not move
     cols["ambient_C"] = (cols["ambient_C"] - 32.0) * (5.0 / 9.0)
     conversions.append("'Ambient' degF -> ambient_C")
     cols["odometer_km"] = pl.Series(cols["odometer_km"]).replace(0.0, None)
@@ -397,23 +400,22 @@ def _variant(header, counts) -> str:
     return name
 
 
-_DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M")
-
-
 def _parse_date_text(path, raw: pl.DataFrame) -> tuple[pl.Series, str]:
-    """Date/Time text to datetimes: the first format that parses every row and keeps time non-decreasing."""
+    """Date/Time text (phone local time, taken as UTC) to datetimes: the first of
+    :data:`releaf.io.datetimes.DATETIME_FORMATS` that parses every row and keeps time non-decreasing, else the first
+    that parses every row (the app writes the phone's locale: month or day first)."""
     text = raw["Date/Time"].str.strip_chars()
-    for fmt in _DATE_FORMATS:
-        dt = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
-        if dt.null_count() == 0 and (dt.diff().drop_nulls() >= pl.duration(seconds=0)).all():
-            return dt.dt.replace_time_zone("UTC"), fmt
-    for fmt in _DATE_FORMATS:
-        dt = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
+    for fmt in datetimes.DATETIME_FORMATS:
+        dt = datetimes.to_utc(text, fmt, partial=True)
+        if dt.null_count() == 0 and (dt.diff().drop_nulls() >= timedelta(0)).all():
+            return dt, fmt
+    for fmt in datetimes.DATETIME_FORMATS:
+        dt = datetimes.to_utc(text, fmt, partial=True)
         if dt.null_count() == 0:
-            return dt.dt.replace_time_zone("UTC"), fmt
-    bad = text.str.strptime(pl.Datetime("us"), _DATE_FORMATS[0], strict=False).is_null()
+            return dt, fmt
+    bad = datetimes.to_utc(text, datetimes.DATETIME_FORMATS[0], partial=True).is_null()
     i = int(bad.arg_true()[0])
-    raise InputFileError(path, f"date {text[i]!r} matches none of {', '.join(_DATE_FORMATS)}",
+    raise InputFileError(path, f"date {text[i]!r} matches none of {', '.join(datetimes.DATETIME_FORMATS)}",
                            line=int(raw["line_no"][i]), column="Date/Time")
 
 

@@ -37,8 +37,7 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import textfile
-from releaf.io.arbin import _UNIT_SCALE, _split
+from releaf.io import textfile, units
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
 # normalised column name (lower case, no spaces, underscores or dots, unit split off) -> role
@@ -54,15 +53,19 @@ _CSV_ROLES = {
     "dischargeenergy": "dchg_energy", "date": "date", "realtime": "date", "absolutetime": "date",
     "temperature": "temperature", "t1": "temperature",
 }
-_DEFAULT_UNIT = {"step": "1", "cycle": "1", "current": "a", "voltage": "v", "chg_cap": "ah", "dchg_cap": "ah",
-                 "chg_energy": "wh", "dchg_energy": "wh", "temperature": "c"}
+# role -> dimension (releaf.io.units); a name without a unit is in the canonical one
+_DIMENSIONS = {"step": "count", "cycle": "count", "current": "current", "voltage": "voltage", "chg_cap": "charge",
+               "dchg_cap": "charge", "chg_energy": "energy", "dchg_energy": "energy", "temperature": "temperature"}
+# the binary files' fixed units (NewareNDA's and fastnda's columns): mA, mAh, mWh
+_MA, _MAH, _MWH = (units.conversion(u, d)[0] for u, d in (("mA", "current"), ("mAh", "charge"), ("mWh", "energy")))
 _CLOCK = r"^(?:(\d+)-)?(\d+):(\d{1,2}):(\d{1,2}(?:\.\d*)?)$"  # [d-]hh:mm:ss[.fff], hours may exceed 24
 AUX_TEMPERATURE, AUX_VOLTAGE = "103", "102"
 
 
 def _key(name: str) -> tuple[str, str | None]:
-    base, unit = _split(name)
-    return re.sub(r"[\s_.]+", "", base), unit
+    """Lower-case name without spaces, underscores or dots, and the unit in parentheses (lower case)."""
+    base, unit = units.split_unit(name, styles=("()",))
+    return re.sub(r"[\s_.]+", "", base.lower()), (unit.lower() or None) if unit is not None else None
 
 
 def sniff(head: textfile.Head) -> str | None:
@@ -112,9 +115,10 @@ def total_time_from_step_time(step_time_s: pl.Series, step: pl.Series | None = N
 
 def _clock_seconds(path, raw: pl.Series, name: str, first_line_no: int, unit: str | None) -> pl.Series:
     text = raw.str.strip_chars()
-    if unit not in (None, "hh:mm:ss", "h:min:s.ms", "h:mm:ss", "hh:mm:ss.ms") and unit in _UNIT_SCALE:
-        return textfile.to_float(path, raw.to_frame("c"), "c", source_name=name, first_line_no=first_line_no,
-                              scale=_UNIT_SCALE[unit][1])
+    if unit not in (None, "hh:mm:ss", "h:min:s.ms", "h:mm:ss", "hh:mm:ss.ms") and \
+            (scale := units.conversion(unit, "time")) is not None:
+        seconds = textfile.to_float(path, raw.to_frame("c"), "c", source_name=name, first_line_no=first_line_no)
+        return units.apply(seconds, *scale)
     parts = text.str.extract_groups(_CLOCK)
     seconds = (parts.struct.field("1").cast(pl.Float64).fill_null(0.0) * 86400
                + parts.struct.field("2").cast(pl.Float64) * 3600
@@ -179,15 +183,17 @@ def read_neware_csv(path) -> TimeSeries:
 
     def num(role: str, *, allow_empty: bool = False) -> pl.Series:
         c, name, unit = found[role]
-        key = unit or _DEFAULT_UNIT[role]
-        if key not in _UNIT_SCALE:
+        dimension = _DIMENSIONS[role]
+        canonical = units.CANONICAL_UNIT[dimension]
+        scale = units.conversion(unit or canonical, dimension)
+        if scale is None:
             raise InputFileError(path, f"unit {unit!r} not understood", line=1, column=name)
-        canonical, scale = _UNIT_SCALE[key]
-        if canonical != "1":
+        if dimension != "count":
             units_found[name] = unit or f"(none; Neware default {canonical})"
-        if scale != 1.0:
-            conversions.append(f"'{name}' x {scale:g} -> {canonical}")
-        return textfile.to_float(path, raw, c, source_name=name, first_line_no=2, scale=scale, allow_empty=allow_empty)
+        if (text := units.note(name, *scale, dimension)) is not None:
+            conversions.append(text)
+        values = textfile.to_float(path, raw, c, source_name=name, first_line_no=2, allow_empty=allow_empty)
+        return units.apply(values, *scale)
 
     for role in ("current", "voltage"):
         if role not in found:
@@ -277,18 +283,18 @@ def read_neware_nda(path) -> TimeSeries:
             "Step_Index": fast["step_index"], "Status": fast["step_type"].cast(pl.String),
             "Time": fast["step_time_s"], "Voltage": fast["voltage_V"], "Current(mA)": fast["current_mA"],
         })
-        net_Ah, net_Wh = fast["capacity_mAh"].cast(pl.Float64) * 1e-3, fast["energy_mWh"].cast(pl.Float64) * 1e-3
+        net_Ah, net_Wh = fast["capacity_mAh"].cast(pl.Float64) * _MAH, fast["energy_mWh"].cast(pl.Float64) * _MWH
     else:
         base_cols = ["Index", "Cycle", "Step", "Step_Index", "Status", "Time", "Voltage", "Current(mA)",
                      "Charge_Capacity(mAh)", "Discharge_Capacity(mAh)", "Charge_Energy(mWh)", "Discharge_Energy(mWh)"]
         nda = pl.from_pandas(pdf[base_cols].astype({"Status": str}))
-        net_Ah = (nda["Charge_Capacity(mAh)"].cast(pl.Float64) - nda["Discharge_Capacity(mAh)"].cast(pl.Float64)) * 1e-3
-        net_Wh = (nda["Charge_Energy(mWh)"].cast(pl.Float64) - nda["Discharge_Energy(mWh)"].cast(pl.Float64)) * 1e-3
+        net_Ah = (nda["Charge_Capacity(mAh)"].cast(pl.Float64) - nda["Discharge_Capacity(mAh)"].cast(pl.Float64)) * _MAH
+        net_Wh = (nda["Charge_Energy(mWh)"].cast(pl.Float64) - nda["Discharge_Energy(mWh)"].cast(pl.Float64)) * _MWH
     step_time = nda["Time"].cast(pl.Float64)
     df = pl.DataFrame({
         "test_time_s": total_time_from_step_time(step_time, nda["Step"].cast(pl.Int64)),
         "voltage_V": nda["Voltage"].cast(pl.Float64),
-        "current_A": nda["Current(mA)"].cast(pl.Float64) * 1e-3,
+        "current_A": nda["Current(mA)"].cast(pl.Float64) * _MA,
         "step_index": nda["Step_Index"].cast(pl.Int64),
         "cycle_index": nda["Cycle"].cast(pl.Int64),
         "vendor_capacity_Ah": net_Ah,
