@@ -27,6 +27,7 @@ import polars as pl
 from releaf.errors import InputFileError
 from releaf.io import textfile, units
 from releaf.io.arbin import AUX_COLUMN, aux_order, column_key, column_scale
+from releaf.io.optional import require
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
 CHANNEL_SHEET = re.compile(r"^Channel_(\d+)(?:[_-](\d+))*$")
@@ -76,10 +77,11 @@ def read_arbin_xlsx(path) -> TimeSeries:
     InputFileError
         not a workbook, no channel sheet, missing columns, text where a number was expected (the error names
         the sheet row as Excel numbers it and the column header).
+    ConfigError
+        fastexcel is not installed (``pip install 'releaf[arbin]'``).
     """
-    import fastexcel
-
     path = Path(path)
+    fastexcel = require("fastexcel", path=path, format="arbin-xlsx")
     textfile.read_bytes(path)
     try:
         names = fastexcel.read_excel(str(path)).sheet_names

@@ -34,6 +34,7 @@ import polars as pl
 
 from releaf.errors import InputFileError
 from releaf.io import textfile
+from releaf.io.optional import require
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
 JET_MAGICS = (b"Standard Jet DB", b"Standard ACE DB")
@@ -140,10 +141,11 @@ def read_arbin_res(path, *, test_id: int | None = None) -> TimeSeries:
     ------
     InputFileError
         not a Jet database, no ``Channel_Normal_Table``, several tests and no ``test_id``, bad values.
+    ConfigError
+        access-parser is not installed (``pip install 'releaf[arbin]'``).
     """
-    from access_parser import AccessParser
-
     path = Path(path)
+    AccessParser = require("access_parser", path=path, format="arbin-res").AccessParser
     head = textfile.read_bytes(path)[:0x15]
     if head[4:19] in JET_MAGICS:
         page_size = 2048 if head[0x14] == 0 else 4096  # Jet 3 pages are 2 KiB, Jet 4 / ACE 4 KiB

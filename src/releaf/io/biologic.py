@@ -41,6 +41,7 @@ import polars as pl
 
 from releaf.errors import InputFileError
 from releaf.io import datetimes, textfile
+from releaf.io.optional import require
 from releaf.io.units import conversion, note, split_unit
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
@@ -87,13 +88,11 @@ def read_biologic_mpr(path) -> TimeSeries:
     ------
     InputFileError
         for a file galvani cannot read, or a record of impedance points only.
+    ConfigError
+        galvani is not installed: it is GPL-3.0, so releaf (MIT) installs it only with ``releaf[biologic]``.
     """
     path = Path(path)
-    try:  # optional: galvani is GPL-3.0, so releaf (MIT) installs it only with the 'biologic' extra
-        from galvani import BioLogic
-    except ModuleNotFoundError:
-        raise InputFileError(path, "reading BioLogic .mpr files needs galvani (GPL-3.0), an optional "
-                                     "dependency: pip install 'releaf[biologic]'") from None
+    BioLogic = require("galvani", path=path, format="biologic-mpr").BioLogic
     textfile.read_bytes(path)
     try:
         mpr = BioLogic.MPRfile(str(path))

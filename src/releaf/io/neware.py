@@ -38,6 +38,7 @@ import polars as pl
 
 from releaf.errors import InputFileError
 from releaf.io import textfile, units
+from releaf.io.optional import require
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
 # normalised column name (lower case, no spaces, underscores or dots, unit split off) -> role
@@ -254,12 +255,22 @@ def read_neware_nda(path) -> TimeSeries:
     ``datetime`` [UTC, ``.ndax`` only, where the file stores a Unix time], ``vendor_capacity_Ah`` [Ah],
     ``vendor_energy_Wh`` [Wh], ``temperature_C`` / ``temperature_C_k`` [degC] from auxiliary temperature channels.
     NewareNDA keeps values as float32 (times to ~1/64 s at 250 000 s).
+
+    Raises
+    ------
+    InputFileError
+        a damaged, truncated or empty file.
+    ConfigError
+        NewareNDA (or, for ``.ndax``, fastnda) is not installed (``pip install 'releaf[neware]'``).
     """
+    path = Path(path)
+    require("NewareNDA", path=path, format="neware-nda")
     from NewareNDA.NewareNDA import read_nda
 
-    path = Path(path)
     textfile.read_bytes(path)  # clear error for a missing or empty file
     is_zip = zipfile.is_zipfile(path)
+    if is_zip:
+        require("fastnda", path=path, format="neware-nda")
     with open(path, "rb") as f:
         if not is_zip and f.read(4) == b"PK\x03\x04":
             raise InputFileError(path, "a damaged or truncated .ndax (zip) file: its member list cannot be read")
