@@ -85,7 +85,7 @@ def read_summary(path, format: str | None = None, *, parquet_out=None, progress:
                     i_max = _max(i_max, d["current_A"].max())
                 rows += d.height
                 if parquet_out is not None:
-                    writer = _write_parquet_batch(writer, parquet_out, d)
+                    writer = _write_parquet_batch(writer, parquet_out, batch)
                 if bar:
                     bar.update(task, completed=rows)
             if bar:
@@ -118,13 +118,12 @@ def _max(a, b):
     return b if a is None else max(a, b)
 
 
-def _write_parquet_batch(writer, out, df):
-    import pyarrow.parquet as pq
+def _write_parquet_batch(writer, out, batch):
+    from releaf.io.parquet import ParquetSink  # self-describing: source metadata and column units in the file
 
-    table = df.to_arrow()
     if writer is None:
-        writer = pq.ParquetWriter(str(out), table.schema)
-    writer.write_table(table)
+        writer = ParquetSink(out)
+    writer.write(batch)
     return writer
 
 
