@@ -44,7 +44,6 @@ import re
 from pathlib import Path
 
 import polars as pl
-import yaml
 
 from releaf.errors import InputFileError
 from releaf.io import datetimes, textfile, units
@@ -191,6 +190,8 @@ class _Mapping:
             raise InputFileError(path, "mapping file not found") from None
         except (OSError, UnicodeDecodeError) as e:
             raise InputFileError(path, f"mapping file cannot be read: {e}") from None
+        import yaml  # only when a mapping is read: BDF and BatteryArchive import this module for its text helpers
+
         try:
             self.doc = yaml.safe_load(text)
             self.lines = _key_lines(yaml.compose(text))
@@ -308,6 +309,8 @@ class _Mapping:
 
 def _key_lines(node, prefix: tuple = ()) -> dict[tuple, int]:
     """1-based YAML line of every mapping key, by its path of keys."""
+    import yaml
+
     out = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
@@ -388,6 +387,8 @@ def _nda_aux(pdf, conversions: list) -> list[pl.Series]:
 
 def _ndax_aux(path: Path, index: pl.Series) -> tuple[list[pl.Series], list[str], dict[str, str]]:
     """Auxiliary channels of an ``.ndax``, each file matched to its ``TestInfo.xml`` entry by name."""
+    import xml.etree.ElementTree as ET
+
     from NewareNDA.NewareNDAx import read_ndc
 
     notes, info, out = [], {}, []
