@@ -4,6 +4,12 @@ Each reader module defines ``FORMATS`` (format name → reader function ``f(path
 ``sniff(head) -> format name | None`` (``head`` is a :class:`releaf.io.textfile.Head`: the file's first bytes and
 their text). Detection asks the modules in ``READER_MODULES`` order (:func:`reader_modules`), most specific first,
 and never looks at the file name.
+
+What the readers share, each in one public module: :mod:`~releaf.io.textfile` (bytes, lines, fields and numbers
+with line-exact errors), :mod:`~releaf.io.units` (the unit table and header splitter),
+:mod:`~releaf.io.datetimes` (the wall-clock formats and their parser) and :mod:`~releaf.io.optional` (the rare
+formats' libraries, imported only when such a file is read). Writers: :mod:`~releaf.io.parquet` (self-describing
+Parquet) and :mod:`~releaf.io.export` (BDF, BatteryArchive).
 """
 
 from __future__ import annotations
