@@ -51,7 +51,7 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import ConfigError, InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.io.leafspy import LeafSpyLog, cp_columns, read_bms_history, read_leafspy, sniff_leafspy
 
 N_PAIRS = 96
@@ -416,11 +416,11 @@ def intake_logs(paths, **options) -> list[PackReport]:
     found: list[tuple[Path, Path | None]] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found += [(f, p) for f in sorted(p.rglob("*")) if f.is_file() and sniff_leafspy(_text.head_of(f))]
+            found += [(f, p) for f in sorted(p.rglob("*")) if f.is_file() and sniff_leafspy(textfile.head_of(f))]
         elif not p.exists():
             raise InputFileError(p, "file not found")
         else:
-            if not sniff_leafspy(_text.head_of(p)):
+            if not sniff_leafspy(textfile.head_of(p)):
                 raise InputFileError(p, "neither a LeafSpy log (header 'Date/Time,...,SOC,AHr,...') nor a "
                                           "LeafSpy BMS history ('Date,Odometer (km),...')", line=1)
             found.append((p, None))
@@ -429,7 +429,7 @@ def intake_logs(paths, **options) -> list[PackReport]:
     groups: dict[tuple[str, str], dict] = {}
     for f, root in found:
         folder = root or f.parent
-        if sniff_leafspy(_text.head_of(f)) == "leafspy-log":
+        if sniff_leafspy(textfile.head_of(f)) == "leafspy-log":
             item, kind = read_leafspy(f), "logs"
             key = ("vin", item.meta.vin) if vin_is_real(item.meta.vin) else ("folder", str(folder.resolve()))
         else:

@@ -121,33 +121,25 @@ def test_streamed_time_backwards_across_batches_names_the_line(tmp_path):
     assert err.value.line == 62
 
 
-@pytest.mark.parametrize(("texts", "decoded_by_numpy"), [
-    (["03/02/2026 07:00:00.000", "03/02/2026 07:00:00.100", "03/02/2026 23:59:59.999", "03/03/2026 00:00:00.000"],
-     True),
-    (["02/29/2024 12:00:00", "02/29/2024 12:00:01"], True),
-    (["12/31/1999 23:59:59.123456", "12/31/1999 23:59:59.000001"], True),
-    (["02/30/2026 07:00:00.000", "02/28/2026 07:00:00.000"], False),  # no such day
-    (["03/02/2026 24:00:00.000", "03/02/2026 07:60:00.000", "03/02/2026 07:00:60.000"], False),  # leap second too
-    (["3/2/2026 07:00:00.000", " 03/02/2026 07:00:00.000", "03/02/2026 07:00:00.1234567", "03-02-2026 07:00:00"],
-     False),
-    (["13/02/2026 07:00:00.000", "00/02/2026 07:00:00.000", "03/00/2026 07:00:00.000", "03/02/0000 07:00:00.000"],
-     False),
-])
-def test_mits_datetime_reads_what_polars_strptime_reads(texts, decoded_by_numpy):
-    """The numpy decoder of MITS Pro DateTime text gives polars' result, or declines and polars parses the text."""
-    import polars as pl
+def test_a_wall_clock_in_no_known_layout_leaves_datetime_empty(tmp_path):
+    """A first-row DateTime no format of ``releaf.io.datetimes`` reads gives an all-null column (the values are
+    still read), not a failure."""
+    src = tmp_path / "odd-clock.csv"
+    src.write_text("Data_Point,Test_Time(s),Date_Time,Step_Index,Current(A),Voltage(V)\n"
+                   "1,0,Tue 13 May 2017 3:14,1,0,3.9\n2,1,Tue 13 May 2017 3:15,2,-1.5,3.85\n")
+    ts = read(src)
+    assert ts.data["datetime"].null_count() == 2 and ts.data["current_A"].to_list() == [0.0, -1.5]
 
-    from releaf.io.arbin import _MITS_DATETIME, _mits_datetime
 
-    def polars_reads(values):
-        return (pl.Series("datetime", values).str.strip_chars()
-                .str.to_datetime(_MITS_DATETIME, strict=False, time_unit="us").dt.replace_time_zone("UTC"))
-
-    for values in [texts, *([t] * 9 for t in texts)]:
-        decoded = _mits_datetime(pl.Series("datetime", values))
-        expected = polars_reads(values)
-        if decoded is not None:
-            assert expected.null_count() == 0 and decoded.dtype == expected.dtype
-            assert decoded.to_list() == expected.to_list()
-        elif decoded_by_numpy and len(set(values)) == 1:  # (few rows of many dates are left to polars)
-            pytest.fail(f"a well-formed column was left to polars: {values[:2]}")
+def test_units_come_from_the_shared_table(tmp_path):
+    """Arbin reads any spelling of ``releaf.io.units`` for its column's dimension, and refuses one of another."""
+    body = "1,0,1,0,3.9\n2,1,2,-1500,3.85\n"
+    src = tmp_path / "ua.csv"
+    src.write_text("Data_Point,Test_Time(min),Step_Index,Current(uA),Voltage(V)\n" + body)
+    ts = read(src)
+    assert ts.data["current_A"].to_list() == [0.0, -1500 * 1e-6] and ts.data["test_time_s"].to_list() == [0.0, 60.0]
+    assert "'Current(uA)' x 1e-06 -> A" in ts.meta.conversions and ts.meta.units_found["Current(uA)"] == "ua"
+    src.write_text("Data_Point,Test_Time(s),Step_Index,Current(V),Voltage(V)\n" + body)
+    with pytest.raises(InputFileError, match="unit 'v' not understood") as err:
+        read(src)
+    assert (err.value.line, err.value.column) == (1, "Current(V)")

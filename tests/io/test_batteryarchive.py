@@ -13,7 +13,7 @@ import pytest
 from conftest import MODULE_FILES
 
 from releaf.errors import InputFileError
-from releaf.io import _MODULES, _text, detect, read
+from releaf.io import detect, read, reader_modules, textfile
 from releaf.io.batteryarchive import HEADER
 
 ARBIN = Path(__file__).parents[1] / "fixtures" / "arbin" / "FastCharge_000025_CH8.csv"
@@ -110,6 +110,6 @@ def test_arbin_and_batteryarchive_do_not_claim_each_other(tmp_path):
     arbin_like.write_text("Data_Point,Date_Time,Test_Time (s),Step_Index,Cycle_Index,Current (A),Voltage (V),"
                           "Charge_Capacity (Ah),Discharge_Capacity (Ah)\n1,,0,1,1,0,3.9,0,0\n")
     for path, expected in ((ba, "batteryarchive-csv"), (arbin_like, "arbin-csv"), (ARBIN, "arbin-csv")):
-        head = _text.head_of(path)
-        claims = [f for m in _MODULES if (f := m.sniff(head))]
+        head = textfile.head_of(path)
+        claims = [f for m in reader_modules() if (f := m.sniff(head))]
         assert claims == [expected], (path.name, claims)

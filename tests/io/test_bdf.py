@@ -8,7 +8,7 @@ import pytest
 from conftest import BUNDLED_ORNL, SHARED_DATA, shared
 
 from releaf.errors import InputFileError
-from releaf.io import _MODULES, _text, detect, read
+from releaf.io import detect, read, reader_modules, textfile
 from releaf.io.bdf import sniff
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -125,8 +125,8 @@ def test_bdf_sniffer_claims_only_bdf_files_and_nobody_else_claims_them():
     files = _all_real_files()
     assert files
     for p in files:
-        head = _text.head_of(p)
-        claims = [f for m in _MODULES if (f := m.sniff(head))]
+        head = textfile.head_of(p)
+        claims = [f for m in reader_modules() if (f := m.sniff(head))]
         if sniff(head):
             assert "bdf" in p.name and claims == ["bdf-csv"], (p, claims)
         else:

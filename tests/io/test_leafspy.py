@@ -11,9 +11,9 @@ import pytest
 from conftest import REPO, SHARED_DATA, shared
 
 from releaf.errors import InputFileError
-from releaf.io import _MODULES
-from releaf.io._text import head_of
+from releaf.io import reader_modules
 from releaf.io.leafspy import read_bms_history, read_leafspy, sniff_leafspy
+from releaf.io.textfile import head_of
 
 FIXTURES = REPO / "tests" / "fixtures" / "leafspy" / "2020-leaf-splus-62kwh"
 CAR_A = "2013-leaf-24kwh-a"
@@ -138,6 +138,19 @@ def test_empty_lat_long_and_none_temperatures_are_fine():
     assert log.data.height == 878 and log.data["pack_temperature_C_1"].null_count() == 0
 
 
+def test_without_epoch_times_the_date_text_is_read(tmp_path):
+    """A log whose ``epoch time`` is empty takes its time from ``Date/Time`` (``releaf.io.datetimes`` formats), as
+    the phone's local time; it keeps the spacing of the epoch times."""
+    lines = (FIXTURES / "day1_clean.csv").read_text().split("\n")
+    k = lines[0].split(",").index("epoch time")
+    blank = [lines[0]] + [",".join("" if i == k else f for i, f in enumerate(ln.split(","))) for ln in lines[1:] if ln]
+    log, with_epoch = read_leafspy(_copy(tmp_path, "\n".join(blank) + "\n")), read_leafspy(FIXTURES / "day1_clean.csv")
+    assert log.meta.datetime_source.startswith("Date/Time (%m/%d/%Y %H:%M:%S, phone local time")
+    assert str(log.data["datetime"][0]) == "2022-09-12 08:08:33+00:00"
+    np.testing.assert_allclose(np.diff(log.data["epoch_s"].to_numpy()), np.diff(with_epoch.data["epoch_s"].to_numpy()),
+                               atol=1.0)
+
+
 def _copy(tmp_path, text: str, name="bad.csv") -> Path:
     p = tmp_path / name
     p.write_text(text)
@@ -203,7 +216,7 @@ def test_sniffer_claims_leafspy_files_only():
         if path.exists():
             assert sniff_leafspy(head_of(path)) == "leafspy-log"
             # the cycler readers must not claim a LeafSpy log
-            assert [m.__name__ for m in _MODULES if m.sniff(head_of(path))] == []
+            assert [m.__name__ for m in reader_modules() if m.sniff(head_of(path))] == []
     for name in HISTORIES:
         path = SHARED_DATA / "leafspy" / "2013-aze0-24kwh-b" / name
         if path.exists():

@@ -8,7 +8,7 @@ import pytest
 from conftest import SHARED_DATA, shared
 
 from releaf.errors import InputFileError
-from releaf.io import _MODULES, _text, detect, read
+from releaf.io import detect, read, reader_modules, textfile
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "maccor"
 MID_TEST = FIXTURES / "PredictionDiagnostics_000151_test.052"
@@ -158,8 +158,8 @@ def test_every_sniffer_against_every_real_file():
             "test_Nova_Form-CH01-01_head200.csv": "novonix", "Test25209.csv": "pec"}
     checked = 0
     for path in files:
-        head = _text.head_of(path)
-        claims = [found for m in _MODULES if (found := m.sniff(head))]
+        head = textfile.head_of(path)
+        claims = [found for m in reader_modules() if (found := m.sniff(head))]
         expected = mine.get(path.suffix) or mine.get(path.name)
         if expected:
             assert claims == [expected], path

@@ -177,15 +177,15 @@ def test_every_sniffer_on_every_shared_file():
     """No file is claimed by two formats; these readers' files are claimed by exactly their format."""
     from conftest import SHARED_DATA
 
-    from releaf.io import _MODULES, _text
+    from releaf.io import reader_modules, textfile
 
     folders = [SHARED_DATA / "cycler-formats", SHARED_DATA / "ornl-leaf"]
     files = [p for d in folders if d.is_dir() for p in sorted(d.rglob("*")) if p.is_file() and p.stat().st_size]
     if not files:
         pytest.skip("shared data not present")
     for path in files:
-        head = _text.head_of(path)
-        claims = [fmt for m in _MODULES if (fmt := m.sniff(head))]
+        head = textfile.head_of(path)
+        claims = [fmt for m in reader_modules() if (fmt := m.sniff(head))]
         assert len(claims) <= 1, (path.name, claims)
         if path.name in MY_FILES:
             assert claims == [MY_FILES[path.name]], path.name

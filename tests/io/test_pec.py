@@ -109,11 +109,14 @@ def test_non_number_and_unknown_unit(tmp_path):
     with pytest.raises(InputFileError) as err:
         read(bad)
     assert (err.value.line, err.value.column) == (HEADER_LINE + 5, "Current (A)")
-    kilo = tmp_path / "kilo.csv"
-    kilo.write_text(FIXTURE.read_text(encoding="utf-8").replace("Current (A)", "Current (kA)"), encoding="utf-8")
-    with pytest.raises(InputFileError, match="unit 'kA'") as err:
-        read(kilo)
+    odd = tmp_path / "odd.csv"
+    odd.write_text(FIXTURE.read_text(encoding="utf-8").replace("Current (A)", "Current (Ah)"), encoding="utf-8")
+    with pytest.raises(InputFileError, match="unit 'Ah' not understood") as err:  # a charge, not a current
+        read(odd)
     assert err.value.line == HEADER_LINE
+    kilo = tmp_path / "kilo.csv"  # any current unit of releaf.io.units is read
+    kilo.write_text(FIXTURE.read_text(encoding="utf-8").replace("Current (A)", "Current (kA)"), encoding="utf-8")
+    assert read(kilo).data["current_A"].to_list() == (read(FIXTURE).data["current_A"] * 1e3).to_list()
 
 
 def test_several_cells_in_one_file_are_refused(tmp_path):

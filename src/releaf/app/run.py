@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the chain (SciPy, HiGHS) and the records are imported by th
 
 def _estimated_rows(path) -> int:
     """Rows of a text export, estimated from its size and the mean line length of its first 64 KiB."""
-    head = io._text.head_of(Path(path))
+    head = io.textfile.head_of(Path(path))
     lines = max(head.raw.count(b"\n"), 1)
     return max(1, int(Path(path).stat().st_size / (len(head.raw) / lines)))
 
@@ -54,7 +54,7 @@ def read_summary(path, format: str | None = None, *, parquet_out=None, progress:
                     i_max = _max(i_max, d["current_A"].max())
                 rows += d.height
                 if parquet_out is not None:
-                    writer = _write_parquet_batch(writer, parquet_out, d)
+                    writer = _write_parquet_batch(writer, parquet_out, batch)
                 report(f"reading {path.name}", rows, max(total, rows) if streamed else 0)
             report(f"reading {path.name}", rows, rows)
     finally:
@@ -85,13 +85,12 @@ def _max(a, b):
     return b if a is None else max(a, b)
 
 
-def _write_parquet_batch(writer, out, df):
-    import pyarrow.parquet as pq
+def _write_parquet_batch(writer, out, batch):
+    from releaf.io.parquet import ParquetSink  # self-describing: source metadata and column units in the file
 
-    table = df.to_arrow()
     if writer is None:
-        writer = pq.ParquetWriter(str(out), table.schema)
-    writer.write_table(table)
+        writer = ParquetSink(out)
+    writer.write(batch)
     return writer
 
 

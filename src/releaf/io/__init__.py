@@ -1,18 +1,25 @@
 """Readers, one module per source, behind one ``read(path)`` that detects the format by content.
 
 Each reader module defines ``FORMATS`` (format name → reader function ``f(path) -> TimeSeries``) and
-``sniff(head) -> format name | None`` (``head`` is a :class:`releaf.io._text.Head`: the file's first bytes and
-their text). Detection asks the modules in ``READER_MODULES`` order, most specific first, and never looks at the
-file name.
+``sniff(head) -> format name | None`` (``head`` is a :class:`releaf.io.textfile.Head`: the file's first bytes and
+their text). Detection asks the modules in ``READER_MODULES`` order (:func:`reader_modules`), most specific first,
+and never looks at the file name.
+
+What the readers share, each in one public module: :mod:`~releaf.io.textfile` (bytes, lines, fields and numbers
+with line-exact errors), :mod:`~releaf.io.units` (the unit table and header splitter),
+:mod:`~releaf.io.datetimes` (the wall-clock formats and their parser) and :mod:`~releaf.io.optional` (the rare
+formats' libraries, imported only when such a file is read). Writers: :mod:`~releaf.io.parquet` (self-describing
+Parquet) and :mod:`~releaf.io.export` (BDF, BatteryArchive).
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from types import ModuleType
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.schema import TimeSeries
 
 READER_MODULES = (
@@ -37,12 +44,17 @@ def _load_modules():
     return modules
 
 
-_MODULES = _load_modules()
-READERS = {fmt: fn for m in _MODULES for fmt, fn in m.FORMATS.items()}
+_LOADED = tuple(_load_modules())
+READERS = {fmt: fn for m in _LOADED for fmt, fn in m.FORMATS.items()}
 # formats that can also be read in bounded memory, batch by batch (module attribute STREAMERS)
-STREAMERS = {fmt: fn for m in _MODULES for fmt, fn in getattr(m, "STREAMERS", {}).items()}
+STREAMERS = {fmt: fn for m in _LOADED for fmt, fn in getattr(m, "STREAMERS", {}).items()}
 # formats whose reader can leave the wall-clock column out (module attribute WALL_CLOCK_OPTIONAL)
-WALL_CLOCK_OPTIONAL = frozenset(f for m in _MODULES for f in getattr(m, "WALL_CLOCK_OPTIONAL", ()))
+WALL_CLOCK_OPTIONAL = frozenset(f for m in _LOADED for f in getattr(m, "WALL_CLOCK_OPTIONAL", ()))
+
+
+def reader_modules() -> tuple[ModuleType, ...]:
+    """The reader modules in detection order (``READER_MODULES``), each with ``FORMATS`` and ``sniff(head)``."""
+    return _LOADED
 
 
 def detect(path) -> str:
@@ -60,11 +72,11 @@ def detect(path) -> str:
         raise InputFileError(path, "is a directory, not a file")
     if path.stat().st_size == 0:
         raise InputFileError(path, "file is empty")
-    head = _text.head_of(path)
+    head = textfile.head_of(path)
     if head.raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise InputFileError(path, "UTF-16 text: cycler exports are read as UTF-8/ASCII; convert it "
                                      "(iconv -f UTF-16 -t UTF-8) or export again as ASCII/UTF-8", line=1)
-    for module in _MODULES:
+    for module in _LOADED:
         found = module.sniff(head)
         if found in NOT_TIME_SERIES:
             raise InputFileError(path, NOT_TIME_SERIES[found], line=1)

@@ -4,8 +4,9 @@ A workbook with an ``Info`` / ``Global_Info`` sheet (test record), one or more c
 (or ``Channel_<n>-<m>``; a long test continues on ``_2``, ``_3``… because a sheet holds at most 1 048 576 rows) and
 ``Statistics_…`` sheets (per-cycle summaries, not read). The channel sheets carry the columns of the CSV export
 (``Data_Point, Test_Time(s), Date_Time, Step_Index, Cycle_Index, Current(A), Voltage(V), Charge_Capacity(Ah), …,
-Aux_Voltage_k(V), Aux_Temperature_k(C)``), matched with the Arbin CSV reader's name normalisation and unit table
-(``releaf.io.arbin``). Read with polars' Excel reader (fastexcel/calamine engine: Rust, no openpyxl).
+Aux_Voltage_k(V), Aux_Temperature_k(C)``), matched with the Arbin CSV reader's name normalisation and units
+(:func:`releaf.io.arbin.column_key`, :func:`releaf.io.arbin.column_scale`). Read with polars' Excel reader
+(fastexcel/calamine engine: Rust, no openpyxl).
 
 Arbin's sign is releaf's (+ = charge). ``Date_Time`` is local wall-clock text without a zone: the first value is
 kept in the metadata, not as ``datetime``.
@@ -24,8 +25,9 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
-from releaf.io.arbin import _DEFAULT_UNIT, _UNIT_SCALE, _aux_order, _split
+from releaf.io import textfile, units
+from releaf.io.arbin import AUX_COLUMN, aux_order, column_key, column_scale
+from releaf.io.optional import require
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
 CHANNEL_SHEET = re.compile(r"^Channel_(\d+)(?:[_-](\d+))*$")
@@ -37,7 +39,7 @@ def _sheet_names_in_zip(zf: zipfile.ZipFile) -> list[str]:
     return [m.decode("utf-8") for m in _SHEET_NAME.findall(zf.read("xl/workbook.xml"))]
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``arbin-xlsx`` for a workbook with an Arbin channel sheet and Arbin column names, else None."""
     if not head.raw.startswith(b"PK\x03\x04"):
         return None
@@ -75,11 +77,12 @@ def read_arbin_xlsx(path) -> TimeSeries:
     InputFileError
         not a workbook, no channel sheet, missing columns, text where a number was expected (the error names
         the sheet row as Excel numbers it and the column header).
+    ConfigError
+        fastexcel is not installed (``pip install 'releaf[arbin]'``).
     """
-    import fastexcel
-
     path = Path(path)
-    _text.read_bytes(path)
+    fastexcel = require("fastexcel", path=path, format="arbin-xlsx")
+    textfile.read_bytes(path)
     try:
         names = fastexcel.read_excel(str(path)).sheet_names
     except Exception as err:  # fastexcel raises its own CalamineError family on a damaged workbook
@@ -110,7 +113,7 @@ def read_arbin_xlsx(path) -> TimeSeries:
         header["start_datetime_local"] = str(first_date[0])
     if len(channels) > 1:
         conversions.append(f"sheets {', '.join(channels)} concatenated")
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="arbin-xlsx", vendor="Arbin",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="arbin-xlsx", vendor="Arbin",
                       channel=header.get("iv_ch_id", first_channel), units_found=units_found,
                       conversions=tuple(dict.fromkeys(conversions)), header=header)
     offsets = [0]
@@ -129,7 +132,7 @@ def read_arbin_xlsx(path) -> TimeSeries:
 def _channel_frame(path: Path, sheet: str, raw: pl.DataFrame, units_found: dict, conversions: list) -> pl.DataFrame:
     found: dict[str, tuple[str, str | None]] = {}
     for name in raw.columns:
-        base, unit = _split(name)
+        base, unit = column_key(name)
         found.setdefault(base, (name, unit))
     where = f"{path}, sheet {sheet}"
 
@@ -137,20 +140,10 @@ def _channel_frame(path: Path, sheet: str, raw: pl.DataFrame, units_found: dict,
         if base not in found:
             raise InputFileError(where, f"column {base!r} is missing from the header", line=1)
         name, unit = found[base]
-        key = unit or _DEFAULT_UNIT.get(base)
-        if key is None:
-            key = "v" if base.startswith("aux_voltage") else "c"
-        if key not in _UNIT_SCALE:
-            raise InputFileError(where, f"unit {unit!r} not understood", line=1, column=name)
-        canonical, scale = _UNIT_SCALE[key]
-        if canonical != "1":
-            units_found[name] = unit or f"(none; Arbin default {canonical})"
-        if scale != 1.0:
-            conversions.append(f"'{name}' x {scale:g} -> {canonical}")
+        scale, offset = column_scale(where, name, base, unit, units_found, conversions)
         col = raw[name]
         if col.dtype.is_numeric() and not col.is_null().any():
-            values = col.cast(pl.Float64)
-            return values * scale if scale != 1.0 else values
+            return units.apply(col.cast(pl.Float64), scale, offset)
         # empty or text cells (calamine reads text in a number column as null): look at them as text; the
         # float -> text rendering of calamine is not exact, so numbers are kept from the typed read
         text = _cells_as_text(path, sheet, name)
@@ -158,8 +151,8 @@ def _channel_frame(path: Path, sheet: str, raw: pl.DataFrame, units_found: dict,
             text = pl.when(col.is_null()).then(text).otherwise(col.cast(pl.String)).alias("v")
             text = pl.select(text).to_series()
         text = text.to_frame("v")
-        return _text.to_float(where, text, "v", source_name=name, first_line_no=2, scale=scale,
-                              allow_empty=allow_empty)
+        values = textfile.to_float(where, text, "v", source_name=name, first_line_no=2, allow_empty=allow_empty)
+        return units.apply(values, scale, offset)
 
     if raw.height == 0:
         raise InputFileError(where, "header but no data rows", line=1)
@@ -178,8 +171,8 @@ def _channel_frame(path: Path, sheet: str, raw: pl.DataFrame, units_found: dict,
                                                                                    allow_empty=True)
     if "temperature" in found:
         columns["temperature_C"] = num("temperature", allow_empty=True)
-    for base in sorted(found, key=_aux_order):
-        m = re.fullmatch(r"aux_(voltage|temperature)_(\d+)", base)
+    for base in sorted(found, key=aux_order):
+        m = AUX_COLUMN.fullmatch(base)
         if m:
             target = "group_voltage_V_" if m.group(1) == "voltage" else "temperature_C_"
             columns[target + m.group(2)] = num(base, allow_empty=m.group(1) == "temperature")
@@ -204,7 +197,7 @@ def _info(path: Path, names: list[str]) -> dict[str, str]:
     if info.height < 2:
         return {}
     keys, values = info.row(0), info.row(1)
-    return {_split(str(k))[0]: str(v) for k, v in zip(keys, values, strict=True) if k and v not in (None, "")}
+    return {column_key(str(k))[0]: str(v) for k, v in zip(keys, values, strict=True) if k and v not in (None, "")}
 
 
 FORMATS = {"arbin-xlsx": read_arbin_xlsx}

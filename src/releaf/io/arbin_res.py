@@ -33,7 +33,8 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
+from releaf.io.optional import require
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
 JET_MAGICS = (b"Standard Jet DB", b"Standard ACE DB")
@@ -48,7 +49,7 @@ AUX_VOLTAGE, AUX_TEMPERATURE = 0, 1  # Arbin Data_Type of auxiliary channels
 _DAMAGED = (AttributeError, IndexError, KeyError, ValueError, TypeError, struct.error)
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``arbin-res`` for a Jet database holding an Arbin ``Channel_Normal_Table``, else None."""
     if head.raw[4:19] not in JET_MAGICS:
         return None
@@ -140,11 +141,12 @@ def read_arbin_res(path, *, test_id: int | None = None) -> TimeSeries:
     ------
     InputFileError
         not a Jet database, no ``Channel_Normal_Table``, several tests and no ``test_id``, bad values.
+    ConfigError
+        access-parser is not installed (``pip install 'releaf[arbin]'``).
     """
-    from access_parser import AccessParser
-
     path = Path(path)
-    head = _text.read_bytes(path)[:0x15]
+    AccessParser = require("access_parser", path=path, format="arbin-res").AccessParser
+    head = textfile.read_bytes(path)[:0x15]
     if head[4:19] in JET_MAGICS:
         page_size = 2048 if head[0x14] == 0 else 4096  # Jet 3 pages are 2 KiB, Jet 4 / ACE 4 KiB
         size = path.stat().st_size
@@ -195,7 +197,7 @@ def read_arbin_res(path, *, test_id: int | None = None) -> TimeSeries:
     if "temperature_C_1" in df.columns:
         df = df.with_columns(pl.col("temperature_C_1").alias("temperature_C"))
     meta = SourceMeta(
-        path=str(path), sha256=_text.sha256_of(path), format="arbin-res", vendor="Arbin",
+        path=str(path), sha256=textfile.sha256_of(path), format="arbin-res", vendor="Arbin",
         channel=header.get("channel_index"),
         units_found={"Test_Time": "s", "Current": "A", "Voltage": "V", "Charge_Capacity": "Ah",
                      "Discharge_Capacity": "Ah", "Charge_Energy": "Wh", "Discharge_Energy": "Wh"},

@@ -12,9 +12,9 @@ releaf's convention: no sign change. Its charge and discharge counters start aga
 integrates them per ``cycle_index``); their difference is kept as ``vendor_capacity_Ah`` / ``vendor_energy_Wh``
 for cross-checks. ``Cycle_Index`` starts at 1.
 
-``Date_Time`` has no time zone in the archive; it is taken as UTC (said in the metadata). Formats accepted:
-``YYYY-MM-DD hh:mm:ss[.f]`` (pandas' export of the archive's timestamps, also with ``T``) and
-``MM/DD/YYYY hh:mm:ss[.f]`` (battdat's Battery Archive exporter).
+``Date_Time`` has no time zone in the archive; it is taken as UTC (said in the metadata). Formats: those of
+:data:`releaf.io.datetimes.DATETIME_FORMATS`, among them ``YYYY-MM-DD hh:mm:ss[.f]`` (pandas' export of the
+archive's timestamps, also with ``T``) and ``MM/DD/YYYY hh:mm:ss[.f]`` (battdat's Battery Archive exporter).
 
 Column names are matched without regard to case; the unit in brackets decides the scale (the archive writes only
 s, A, V, Ah, Wh and C). ``Cell_Temperature`` -> ``temperature_C``, ``Environment_Temperature`` ->
@@ -40,7 +40,7 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import datetimes, textfile, units
 from releaf.io.mapped import decode, quantity, read_delimited
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
 
@@ -56,18 +56,16 @@ _BASES = {
     "cell_temperature": ("temperature_C", "temperature"),
     "environment_temperature": ("ambient_temperature_C", "temperature"),
 }
-_NAME = re.compile(r"^\s*(?P<base>[^()]*?)\s*(\((?P<unit>[^()]*)\))?\s*$")
 _NOT_THIS = {"data_point", "step_index"}  # Arbin exports carry these; the archive's time series does not
-DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%m/%d/%Y %H:%M:%S%.f", "%Y-%m-%d %H:%M")
 
 
 def _split(name: str) -> tuple[str, str | None]:
-    m = _NAME.match(name)
-    base = re.sub(r"[\s_]+", "_", (m.group("base") if m else name).strip().lower())
-    return base, (m.group("unit").strip() if m and m.group("unit") else None)
+    """``'Test_Time (s)'`` → ``('test_time', 's')``: lower case, spaces and underscores as one ``_``."""
+    base, unit = units.split_unit(name, styles=("()",))
+    return re.sub(r"[\s_]+", "_", base.lower()), unit or None
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``batteryarchive-csv`` for the archive's time-series header, else None."""
     if head.is_binary:
         return None
@@ -103,7 +101,7 @@ def read_batteryarchive_csv(path) -> TimeSeries:
         Date_Time in none of the known layouts (naming line and column).
     """
     path = Path(path)
-    text = decode(path, _text.read_bytes(path))
+    text = decode(path, textfile.read_bytes(path))
     names, raw, first = read_delimited(path, text)
     roles: dict[str, tuple[str, str, str | None]] = {}
     for i, name in enumerate(names):
@@ -142,24 +140,24 @@ def read_batteryarchive_csv(path) -> TimeSeries:
                 columns[target] = values
     df = pl.DataFrame(columns).with_columns(step_type_from_current(pl.col("current_A")).alias("step_type"))
     meta = SourceMeta(
-        path=str(path), sha256=_text.sha256_of(path), format="batteryarchive-csv", vendor="BatteryArchive.org",
+        path=str(path), sha256=textfile.sha256_of(path), format="batteryarchive-csv", vendor="BatteryArchive.org",
         units_found=units_found, conversions=tuple(conversions),
     )
     return validate(TimeSeries(df, meta), line_of_row=lambda i: first + i)
 
 
 def _datetimes(path, raw: pl.Series, name: str, first: int) -> pl.Series | None:
-    """``Date_Time`` as UTC datetimes in the first known layout that fits every non-empty field; None if all empty."""
-    text = raw.str.strip_chars().replace("", None)
-    present = text.is_not_null()
+    """``Date_Time`` as UTC datetimes in the first known layout (:data:`releaf.io.datetimes.DATETIME_FORMATS`) that
+    fits every non-empty field; None if all are empty."""
+    present = raw.str.strip_chars().replace("", None).is_not_null()
     if not present.any():
         return None
-    best = None
-    for fmt in DATETIME_FORMATS:
-        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
-        misses = parsed.is_null() & present
-        if not misses.any():
-            return parsed.dt.replace_time_zone("UTC")
+    parsed = datetimes.to_utc(raw)
+    if parsed is not None:
+        return parsed
+    best = None  # the layout that reads most fields names the first field it cannot read
+    for fmt in datetimes.DATETIME_FORMATS:
+        misses = datetimes.to_utc(raw, fmt, partial=True).is_null() & present
         if best is None or int(misses.sum()) < best[0]:
             best = (int(misses.sum()), int(misses.arg_true()[0]))
     i = best[1]

@@ -5,7 +5,7 @@ A BDF table has one header row of preferred labels ``Quantity / unit`` (``Test T
 degC`` recommended; capacities, energies, ``Temperature Tk / degC`` ... optional) or of their machine-readable
 names (``test_time_second``, ``voltage_volt``, ``current_ampere``, ...), one row per sample. The spec fixes the
 units, but files in the wild carry others (``Test Time / h``, ``Current / mA``): the unit after the slash decides
-the scale here, and the metadata says what was converted.
+the scale here (:mod:`releaf.io.units`), and the metadata says what was converted.
 
 Sign: BDF's current is **positive on charge** (``Charging Capacity`` is the integral of max(I, 0)), which is
 releaf's. Some writers (the BattMo simulation export read by cellpy) write the opposite; the reader checks the
@@ -40,11 +40,10 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile, units
 from releaf.io.mapped import decode, numbers, quantity, read_delimited
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
 
-_LABEL = re.compile(r"^\s*(?P<base>[^/]+?)\s*/\s*(?P<unit>.+?)\s*$")
 # base (slug) -> (role, dimension); the role is the canonical target or a counter name
 _BASES = {
     "test_time": ("test_time_s", "time"), "voltage": ("voltage_V", "voltage"), "current": ("current_A", "current"),
@@ -80,9 +79,9 @@ def _slug(text: str) -> str:
 
 def _parse_name(name: str) -> tuple[str, str | None] | None:
     """``(role, unit)`` of one header name, or None for a column releaf does not use."""
-    m = _LABEL.match(name)
-    if m:
-        base, unit = _slug(m.group("base")), m.group("unit")
+    label, unit = units.split_unit(name, styles=("/",))  # the preferred label 'Quantity / unit'
+    if unit is not None:
+        base = _slug(label)
     elif _slug(name) in _NOTATIONS:
         base, unit = _NOTATIONS[_slug(name)]
     else:
@@ -116,12 +115,12 @@ def _roles(names: list[str]) -> dict[str, tuple[int, str, str | None]]:
     return out
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``bdf-csv`` when the header names Test Time, Voltage and Current the BDF way, else None."""
     if head.is_binary:
         return None
     names = next(csv.reader([head.first_line]), [])
-    slashed = sum(1 for n in names if _LABEL.match(n))
+    slashed = sum(1 for n in names if units.split_unit(n, styles=("/",))[1] is not None)
     roles = _roles([n.strip() for n in names])
     if {"test_time_s", "voltage_V", "current_A"} <= roles.keys():
         labels = (roles["test_time_s"][1], roles["voltage_V"][1], roles["current_A"][1])
@@ -152,7 +151,7 @@ def read_bdf_csv(path) -> TimeSeries:
         number of fields, or a non-number (naming the line and the column as the file calls it).
     """
     path = Path(path)
-    text = decode(path, _text.read_bytes(path))
+    text = decode(path, textfile.read_bytes(path))
     names, raw, first = read_delimited(path, text)
     roles = _roles(names)
     for need, label in (("test_time_s", "Test Time / s"), ("voltage_V", "Voltage / V"), ("current_A", "Current / A")):
@@ -209,7 +208,7 @@ def read_bdf_csv(path) -> TimeSeries:
                          else pl.lit(step_type).fill_null(current_type).alias("step_type"))
     used = {v[0] for v in roles.values()}
     meta = SourceMeta(
-        path=str(path), sha256=_text.sha256_of(path), format="bdf-csv", vendor="Battery Data Format",
+        path=str(path), sha256=textfile.sha256_of(path), format="bdf-csv", vendor="Battery Data Format",
         units_found=units_found, conversions=tuple(conversions),
         header={"ignored_columns": ", ".join(n for i, n in enumerate(names) if i not in used)},
     )

@@ -40,7 +40,9 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import datetimes, textfile
+from releaf.io.optional import require
+from releaf.io.units import conversion, note, split_unit
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
 MPR_MAGIC = b"BIO-LOGIC MODULAR FILE"
@@ -54,7 +56,7 @@ USED_NAMES = frozenset((*VOLTAGE_NAMES, *CURRENT_NAMES, *TEMPERATURE_NAMES, "dq/
 _NB_HEADER = re.compile(r"Nb header lines\s*:\s*(\d+)")
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``biologic-mpr``, ``biologic-mpt``, ``biologic-csv`` or None, from the first bytes of a file."""
     if head.raw.startswith(MPR_MAGIC):
         return "biologic-mpr"
@@ -86,14 +88,12 @@ def read_biologic_mpr(path) -> TimeSeries:
     ------
     InputFileError
         for a file galvani cannot read, or a record of impedance points only.
+    ConfigError
+        galvani is not installed: it is GPL-3.0, so releaf (MIT) installs it only with ``releaf[biologic]``.
     """
     path = Path(path)
-    try:  # optional: galvani is GPL-3.0, so releaf (MIT) installs it only with the 'biologic' extra
-        from galvani import BioLogic
-    except ModuleNotFoundError:
-        raise InputFileError(path, "reading BioLogic .mpr files needs galvani (GPL-3.0), an optional "
-                                     "dependency: pip install 'releaf[biologic]'") from None
-    _text.read_bytes(path)
+    BioLogic = require("galvani", path=path, format="biologic-mpr").BioLogic
+    textfile.read_bytes(path)
     try:
         mpr = BioLogic.MPRfile(str(path))
     except Exception as err:  # galvani raises ValueError/NotImplementedError/struct.error on bad input
@@ -119,8 +119,8 @@ def read_biologic_mpt(path) -> TimeSeries:
     As :func:`read_biologic_mpr`.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
-    lines = _text.split_lines(data)
+    data = textfile.read_bytes(path)
+    lines = textfile.split_lines(data)
     first = lines[0].decode("latin-1").strip()
     header_line = 1
     if first in MPT_MAGICS:
@@ -165,12 +165,12 @@ def read_biologic_csv(path) -> TimeSeries:
     As :func:`read_biologic_mpr`; an absolute ``time/s`` (date string) becomes seconds since the first sample.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    lines = _text.split_lines(data)
+    lines = textfile.split_lines(data)
     names = [n.strip() for n in _decode(lines[0]).split(";")]
-    if sniff(_text.Head(path, lines[0], "\n".join([";".join(names)]))) != "biologic-csv":
+    if sniff(textfile.Head(path, lines[0], "\n".join([";".join(names)]))) != "biologic-csv":
         raise InputFileError(path, "not a BioLogic BT-Lab CSV: the ';'-separated header needs time/s, a voltage "
                                      "(Ecell/V or Ewe/V) and I/mA", line=1)
     body = lines[1:]
@@ -186,7 +186,7 @@ def read_biologic_csv(path) -> TimeSeries:
     if text_time.str.contains("/").any():
         order = header.get("Time format", "Absolute MMDDYYYY")
         fmt = "%d/%m/%Y %H:%M:%S%.f" if "DDMMYYYY" in order else "%m/%d/%Y %H:%M:%S%.f"
-        stamps = text_time.str.to_datetime(fmt, strict=False)
+        stamps = datetimes.to_utc(text_time, fmt, partial=True)  # local wall clock: only its differences are used
         bad = stamps.is_null()
         if bad.any():
             i = int(bad.arg_true()[0])
@@ -196,9 +196,9 @@ def read_biologic_csv(path) -> TimeSeries:
         source = "the .mpl log" if "Time format" in header else "BT-Lab's default, no .mpl beside the file"
         conversions.append(f"'time/s' absolute local date ({fmt}, order from {source}) -> seconds since the "
                            f"first sample")
-        header["start_datetime_local"] = str(stamps[0])
+        header["start_datetime_local"] = str(stamps[0].replace(tzinfo=None))
     else:
-        columns["time/s"] = _text.to_float(path, raw, time_col, source_name="time/s", first_line_no=2)
+        columns["time/s"] = textfile.to_float(path, raw, time_col, source_name="time/s", first_line_no=2)
     return _canonical(path, columns, "biologic-csv", header, line_of_row=lambda i: 2 + i, conversions=conversions)
 
 
@@ -237,7 +237,7 @@ def _numeric_columns(path, raw: pl.DataFrame, names: list[str], first_line_no: i
         if not name or name in out or name not in USED_NAMES:
             continue
         col = raw[c].str.strip_chars().str.replace(",", ".", literal=True).to_frame("v")
-        out[name] = _text.to_float(path, col, "v", source_name=name, first_line_no=first_line_no, allow_empty=True)
+        out[name] = textfile.to_float(path, col, "v", source_name=name, first_line_no=first_line_no, allow_empty=True)
     return out
 
 
@@ -287,9 +287,12 @@ def _canonical(path: Path, columns: dict[str, pl.Series], fmt: str, header: dict
         conversions.append(f"voltage_V from '{volt}'")
     cur = next((c for c in CURRENT_NAMES if c in cols), None)
     if cur is not None:
-        df["current_A"] = cols[cur] * 1e-3
-        units[cur] = "mA"
-        conversions.append(f"'{cur}' x 0.001 -> A (BioLogic + = anodic at the working electrode = charge)")
+        unit = split_unit(cur, styles=("/",))[1]
+        factor, _ = conversion(unit, "current")
+        df["current_A"] = cols[cur] * factor
+        units[cur] = unit
+        conversions.append(f"{note(cur, factor, 0.0, 'current')} (BioLogic + = anodic at the working electrode = "
+                           "charge)")
     elif "dq/mA.h" in cols:
         dt = cols["time/s"].diff()
         dq = cols["dq/mA.h"]
@@ -305,16 +308,17 @@ def _canonical(path: Path, columns: dict[str, pl.Series], fmt: str, header: dict
     if "cycle number" in cols:
         df["cycle_index"] = cols["cycle number"].cast(pl.Int64)
     if "(Q-Qo)/mA.h" in cols:
-        df["vendor_capacity_Ah"] = cols["(Q-Qo)/mA.h"] * 1e-3
+        factor, _ = conversion("mA.h", "charge")
+        df["vendor_capacity_Ah"] = cols["(Q-Qo)/mA.h"] * factor
         units["(Q-Qo)/mA.h"] = "mA.h"
-        conversions.append("'(Q-Qo)/mA.h' x 0.001 -> vendor_capacity_Ah")
+        conversions.append(f"'(Q-Qo)/mA.h' x {factor:g} -> vendor_capacity_Ah")
     temp = next((t for t in TEMPERATURE_NAMES if t in cols and cols[t].is_not_null().any()), None)
     if temp is not None:
         df["temperature_C"] = cols[temp]
         units[temp] = "degC"
     threshold = rest_threshold_A(df["current_A"])
     table = pl.DataFrame(df).with_columns(step_type_from_current(pl.col("current_A"), threshold).alias("step_type"))
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format=fmt, vendor="BioLogic",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format=fmt, vendor="BioLogic",
                       channel=header.get("Run on channel"), units_found=units, conversions=tuple(conversions),
                       header=header)
     return validate(TimeSeries(table, meta), line_of_row=line)

@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import textfile
 from releaf.schema import SourceMeta, TimeSeries, validate
 
 CELL_HEADER_PREFIX = "Exclude,Time(s),Cycle,Loop"
@@ -38,7 +38,7 @@ TRAILER_PREFIX = b"Total Number of Data Lines"
 MODE_TO_STEP_TYPE = {"CHRG": "charge", "DCHG": "discharge", "REST": "rest"}
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``bitrode-cell``, ``bitrode-module`` or None, from the first bytes of a file."""
     first = head.first_line
     if first.startswith(CELL_HEADER_PREFIX) or _HEADERLESS_ROW.match(first):
@@ -67,8 +67,8 @@ def read_bitrode(path) -> TimeSeries:
         on a layout it does not recognise, a line with the wrong number of fields, or a non-number.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
-    kind = sniff(_text.head_of(path))
+    data = textfile.read_bytes(path)
+    kind = sniff(textfile.head_of(path))
     if kind == "bitrode-cell":
         return _read_cell(path, data)
     if kind == "bitrode-module":
@@ -78,7 +78,7 @@ def read_bitrode(path) -> TimeSeries:
 
 
 def _read_cell(path: Path, data: bytes) -> TimeSeries:
-    lines = _text.split_lines(data)
+    lines = textfile.split_lines(data)
     has_header = lines[0].lstrip(b"\xef\xbb\xbf").decode("latin-1").startswith(CELL_HEADER_PREFIX)
     first_line_no = 2 if has_header else 1
     if has_header:
@@ -90,12 +90,12 @@ def _read_cell(path: Path, data: bytes) -> TimeSeries:
     if width not in (15, 16):
         raise InputFileError(path, f"{width} fields where 15 (or 16 with a trailing comma) were expected",
                                line=first_line_no)
-    _text.check_field_counts(path, body, first_line_no, width)
+    textfile.check_field_counts(path, body, first_line_no, width)
     names = CELL_NAMES + (["_trailing"] if width == 16 else [])
-    raw = _text.frame_from_lines(path, body, names)
+    raw = textfile.frame_from_lines(path, body, names)
 
     def num(col, **kw):
-        return _text.to_float(path, raw, col, source_name=CELL_SOURCE_NAMES[col], first_line_no=first_line_no, **kw)
+        return textfile.to_float(path, raw, col, source_name=CELL_SOURCE_NAMES[col], first_line_no=first_line_no, **kw)
 
     df = pl.DataFrame({
         "test_time_s": num("time"),
@@ -109,7 +109,7 @@ def _read_cell(path: Path, data: bytes) -> TimeSeries:
         "vendor_flag": raw["flag"].str.strip_chars().replace("", None),
     })
     meta = SourceMeta(
-        path=str(path), sha256=_text.sha256_of(path), format="bitrode-cell", vendor="Bitrode",
+        path=str(path), sha256=textfile.sha256_of(path), format="bitrode-cell", vendor="Bitrode",
         units_found={"time": "s", "current": "A", "voltage": "V", "capacity": "Ah", "energy": "Wh"},
         conversions=(() if has_header else ("no header row: columns taken from the Bitrode cell layout",)),
     )
@@ -127,7 +127,7 @@ def _check_cell_header(path: Path, line: bytes) -> None:
 
 
 def _read_module(path: Path, data: bytes) -> TimeSeries:
-    lines = _text.split_lines(data)
+    lines = textfile.split_lines(data)
     header_no = next((i for i, ln in enumerate(lines) if ln.startswith(MODULE_HEADER_PREFIX.encode())), None)
     if header_no is None:
         raise InputFileError(path, f"no header line starting {MODULE_HEADER_PREFIX!r} after the metadata block")
@@ -141,9 +141,9 @@ def _read_module(path: Path, data: bytes) -> TimeSeries:
     if not body:
         raise InputFileError(path, "header but no data rows", line=header_no + 1)
     first_line_no = header_no + 2
-    _text.check_field_counts(path, body, first_line_no, width)
+    textfile.check_field_counts(path, body, first_line_no, width)
     names = [f"c{i}" for i in range(width)]
-    raw = _text.frame_from_lines(path, body, names)
+    raw = textfile.frame_from_lines(path, body, names)
     by_name = {name.strip(): f"c{i}" for i, name in enumerate(header)}
 
     def col(name: str) -> str:
@@ -152,7 +152,7 @@ def _read_module(path: Path, data: bytes) -> TimeSeries:
         return by_name[name]
 
     def num(name, **kw):
-        return _text.to_float(path, raw, col(name), source_name=name, first_line_no=first_line_no, **kw)
+        return textfile.to_float(path, raw, col(name), source_name=name, first_line_no=first_line_no, **kw)
 
     columns = {
         "test_time_s": num("Total Time"),
@@ -174,7 +174,7 @@ def _read_module(path: Path, data: bytes) -> TimeSeries:
         columns["vendor_flag"] = raw[col("Data Acquisition Flag")].str.strip_chars().replace("", None)
     meta_block = _metadata_block(lines[:header_no])
     meta = SourceMeta(
-        path=str(path), sha256=_text.sha256_of(path), format="bitrode-module", vendor="Bitrode (VisuaLCN)",
+        path=str(path), sha256=textfile.sha256_of(path), format="bitrode-module", vendor="Bitrode (VisuaLCN)",
         channel=meta_block.get("Address"),
         units_found={"Total Time": "s", "Current": "A", "Voltage": "V", "Cell Voltage A*": "V",
                      "Temperature A*": "degC", "Amp-Hours": "Ah", "Watt-Hours": "Wh"},

@@ -40,13 +40,14 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import datetimes, textfile
 
 N_CELL_PAIRS = 96
 _CP = [f"CP{k}" for k in range(1, N_CELL_PAIRS + 1)]
@@ -146,7 +147,7 @@ def cp_columns() -> list[str]:
     return [f"cp_mV_{k}" for k in range(1, N_CELL_PAIRS + 1)]
 
 
-def sniff_leafspy(head: _text.Head) -> str | None:
+def sniff_leafspy(head: textfile.Head) -> str | None:
     """``leafspy-log``, ``leafspy-bms-history`` or None, from a file's first bytes (never its name)."""
     first = head.first_line.lstrip("\ufeff")
     if first.startswith(HEADER_PREFIX) and all(f",{n}," in first for n in ("SOC", "AHr", "Pack Volts", "CP1")):
@@ -181,7 +182,7 @@ def read_leafspy(path, *, strict: bool = False) -> LeafSpyLog:
         ``Date/Time``), text where a number is expected, no usable row, or more than 10 % of lines unusable.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     line_ending = "CRLF" if b"\r\n" in data[:65536] else "LF"
     text = data.decode("latin-1").removeprefix("\ufeff").removeprefix("\xef\xbb\xbf")
     lines = pl.Series("text", text.split("\n")).str.strip_suffix("\r")
@@ -191,7 +192,7 @@ def read_leafspy(path, *, strict: bool = False) -> LeafSpyLog:
     if first.startswith(HEADER_PREFIX):
         header = _dedupe(first.split(","))
         body, first_line_no = lines.slice(1), 2
-    elif sniff_leafspy(_text.Head(path, first[:4096].encode("latin-1"), first)) == "leafspy-log":
+    elif sniff_leafspy(textfile.Head(path, first[:4096].encode("latin-1"), first)) == "leafspy-log":
         header, body, first_line_no = None, lines, 1
     else:
         raise InputFileError(path, f"not a LeafSpy log: expected a header starting {HEADER_PREFIX!r} or a "
@@ -361,6 +362,8 @@ def _convert(path: Path, raw: pl.DataFrame, header, counts, line_ending, repaire
             conversions.append(f"'{src}' already in {'%' if out == 'soc_pct' else 'Ah'}: not scaled")
     cols["pack_current_A"] = -cols["pack_current_A"]
     conversions.append("'Pack Amps' negated -> pack_current_A (LeafSpy: + = discharge; releaf: + = charge)")
+    # (F - 32) x 5/9 as written since the reader began; releaf.io.units' degF entry (x 5/9 - 160/9) differs in the
+    # last bit, and these numbers must not move
     cols["ambient_C"] = (cols["ambient_C"] - 32.0) * (5.0 / 9.0)
     conversions.append("'Ambient' degF -> ambient_C")
     cols["odometer_km"] = pl.Series(cols["odometer_km"]).replace(0.0, None)
@@ -380,7 +383,7 @@ def _convert(path: Path, raw: pl.DataFrame, header, counts, line_ending, repaire
         vins = raw["VIN"].drop_nulls().str.strip_chars().unique().to_list()
         vin = vins[0] if len(vins) == 1 else (",".join(sorted(vins)) or None)
     meta = LeafSpyMeta(
-        path=str(path), sha256=_text.sha256_of(path), variant=_variant(header, counts),
+        path=str(path), sha256=textfile.sha256_of(path), variant=_variant(header, counts),
         header_fields=len(header) if header else None, field_counts=counts, line_ending=line_ending,
         repaired=repaired, dropped=dropped, conversions=tuple(conversions), units_found=dict(UNITS_FOUND),
         datetime_source=source, vin=vin)
@@ -397,23 +400,22 @@ def _variant(header, counts) -> str:
     return name
 
 
-_DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M")
-
-
 def _parse_date_text(path, raw: pl.DataFrame) -> tuple[pl.Series, str]:
-    """Date/Time text to datetimes: the first format that parses every row and keeps time non-decreasing."""
+    """Date/Time text (phone local time, taken as UTC) to datetimes: the first of
+    :data:`releaf.io.datetimes.DATETIME_FORMATS` that parses every row and keeps time non-decreasing, else the first
+    that parses every row (the app writes the phone's locale: month or day first)."""
     text = raw["Date/Time"].str.strip_chars()
-    for fmt in _DATE_FORMATS:
-        dt = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
-        if dt.null_count() == 0 and (dt.diff().drop_nulls() >= pl.duration(seconds=0)).all():
-            return dt.dt.replace_time_zone("UTC"), fmt
-    for fmt in _DATE_FORMATS:
-        dt = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
+    for fmt in datetimes.DATETIME_FORMATS:
+        dt = datetimes.to_utc(text, fmt, partial=True)
+        if dt.null_count() == 0 and (dt.diff().drop_nulls() >= timedelta(0)).all():
+            return dt, fmt
+    for fmt in datetimes.DATETIME_FORMATS:
+        dt = datetimes.to_utc(text, fmt, partial=True)
         if dt.null_count() == 0:
-            return dt.dt.replace_time_zone("UTC"), fmt
-    bad = text.str.strptime(pl.Datetime("us"), _DATE_FORMATS[0], strict=False).is_null()
+            return dt, fmt
+    bad = datetimes.to_utc(text, datetimes.DATETIME_FORMATS[0], partial=True).is_null()
     i = int(bad.arg_true()[0])
-    raise InputFileError(path, f"date {text[i]!r} matches none of {', '.join(_DATE_FORMATS)}",
+    raise InputFileError(path, f"date {text[i]!r} matches none of {', '.join(datetimes.DATETIME_FORMATS)}",
                            line=int(raw["line_no"][i]), column="Date/Time")
 
 
@@ -454,7 +456,7 @@ def read_bms_history(path) -> BmsHistory:
         wrong header, a missing column, a date that is not ISO ``YYYY-MM-DD``, or text where a number belongs.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     text = data.decode("utf-8-sig", errors="replace")
     if not text.startswith(HISTORY_PREFIX):
         raise InputFileError(path, f"not a LeafSpy BMS history: expected a header starting {HISTORY_PREFIX!r}",
@@ -478,5 +480,5 @@ def read_bms_history(path) -> BmsHistory:
         cols[out] = (_numbers(path, raw, found[out], nullable=True) if out in found
                      else pl.Series([None] * raw.height, dtype=pl.Float64))
     df = pl.DataFrame(cols).with_columns(pl.col("qc_count", "l1l2_count").cast(pl.Int64))
-    return BmsHistory(df, str(path), _text.sha256_of(path),
+    return BmsHistory(df, str(path), textfile.sha256_of(path),
                       (f"'{found['ahr_Ah']}' -> ahr_Ah (Ah, as written)",))

@@ -44,20 +44,18 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import datetimes, textfile, units
 from releaf.schema import SourceMeta, TimeSeries, validate
 
 HEADER_START = re.compile(r"^Rec#[\t,]\s*Cyc#[\t,]\s*Step[\t,]")
 PREAMBLE_KEYS = ("Today's Date", "Date of Test:", "Filename:", "Procedure:", "Comment/Barcode:")
 STATE_TO_STEP_TYPE = {"C": "charge", "D": "discharge", "R": "rest", "FRA": "eis"}
-_TIME_UNITS = {"sec": 1.0, "s": 1.0, "min": 60.0, "hr": 3600.0, "h": 3600.0}
-_PREFIXED = {  # name as in file (lower case) -> (role, unit as found, scale to releaf's unit, releaf's unit)
-    "amps": ("current", "A", 1.0, "A"), "mamps": ("current", "mA", 1e-3, "A"),
-    "volts": ("voltage", "V", 1.0, "V"), "mvolts": ("voltage", "mV", 1e-3, "V"),
-    "amp-hr": ("capacity", "Ah", 1.0, "Ah"), "mamp-hr": ("capacity", "mAh", 1e-3, "Ah"),
-    "watt-hr": ("energy", "Wh", 1.0, "Wh"), "mwatt-hr": ("energy", "mWh", 1e-3, "Wh"),
+_PREFIXED = {  # name as in file (lower case) -> (role, its unit, dimension of releaf.io.units)
+    "amps": ("current", "A", "current"), "mamps": ("current", "mA", "current"),
+    "volts": ("voltage", "V", "voltage"), "mvolts": ("voltage", "mV", "voltage"),
+    "amp-hr": ("capacity", "Ah", "charge"), "mamp-hr": ("capacity", "mAh", "charge"),
+    "watt-hr": ("energy", "Wh", "energy"), "mwatt-hr": ("energy", "mWh", "energy"),
 }
-_DATETIME_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S%.f")
 _DURATION = r"^\s*(?:(?P<d>\d+)d\s*)?(?P<h>\d+):(?P<m>\d{1,2}):(?P<s>\d{1,2}(?:\.\d*)?)\s*$"
 
 
@@ -122,7 +120,7 @@ def read_table(path, body: bytes, *, first_line_no: int, width: int, separator: 
 
 def _explain(path, body: bytes, first_line_no: int, err: Exception) -> InputFileError:
     """Name the line polars could not split (only reached for a faulty file, so a Python scan is fine)."""
-    lines = _text.split_lines(body)
+    lines = textfile.split_lines(body)
     for i, ln in enumerate(lines):
         if ln.count(b'"') % 2:
             hint = " (file truncated?)" if i == len(lines) - 1 else ""
@@ -133,7 +131,7 @@ def _explain(path, body: bytes, first_line_no: int, err: Exception) -> InputFile
 def numbers(path, table: Table, column: str, *, name: str, scale: float = 1.0,
             allow_empty: bool = False) -> pl.Series:
     """One string column as float (times ``scale``); a non-number names its line and the column as in the file."""
-    return _text.floats(path, table.fields[column], source_name=name, line_of_row=table.line_of_row, scale=scale,
+    return textfile.floats(path, table.fields[column], source_name=name, line_of_row=table.line_of_row, scale=scale,
                         allow_empty=allow_empty)
 
 
@@ -152,24 +150,11 @@ def durations_s(path, table: Table, column: str, *, name: str) -> pl.Series:
     return seconds.rename(column)
 
 
-def datetimes_utc(text: pl.Series, formats: tuple[str, ...]) -> pl.Series | None:
-    """Wall-clock text as a UTC datetime column, with the first format that reads every non-empty value.
-
-    Returns None when no format fits (the caller leaves the optional ``datetime`` column out and says so).
-    """
-    text = text.str.strip_chars().replace("", None)
-    for fmt in formats:
-        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
-        if parsed.null_count() == text.null_count():
-            return parsed.dt.replace_time_zone("UTC").rename("datetime")
-    return None
-
-
-def split_unit(name: str) -> tuple[str, str | None]:
-    """``'Current (mA)'`` → ``('current', 'mA')``; the base in lower case with single spaces."""
-    m = re.match(r"^\s*(?P<base>.*?)\s*(?:\((?P<unit>[^()]*)\))?\s*$", name)
-    base = re.sub(r"\s+", " ", m.group("base")).lower()
-    return base, (m.group("unit").strip() if m.group("unit") is not None else None)
+def column_key(name: str) -> tuple[str, str | None]:
+    """``'Current (mA)'`` → ``('current', 'mA')``: the name in lower case with single spaces, and the unit in
+    parentheses as written (:func:`releaf.io.units.split_unit`)."""
+    base, unit = units.split_unit(name, styles=("()",))
+    return re.sub(r"\s+", " ", base).lower(), unit
 
 
 def signed_by_direction(values: pl.Expr, direction: pl.Expr) -> pl.Expr:
@@ -190,7 +175,7 @@ def _header_index(text: str) -> int | None:
     return None
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``maccor`` if a header line ``Rec#<tab>Cyc#<tab>Step…`` is among the first lines, else None."""
     return "maccor" if _header_index(head.text) is not None else None
 
@@ -216,7 +201,7 @@ def read_maccor(path) -> TimeSeries:
         no ``Rec#`` header, a missing column, a line with the wrong number of fields, a non-number.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     head_lines = data.split(b"\n", 41)[:41]
@@ -236,7 +221,7 @@ def read_maccor(path) -> TimeSeries:
     if first_time > 0:
         conversions.append(f"test time kept as the cycler wrote it: the file starts mid-test, at "
                            f"{first_time:.10g} s after the test started")
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="maccor", vendor="Maccor",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="maccor", vendor="Maccor",
                       channel=_channel(preamble.get("Filename")), units_found=units_found,
                       conversions=tuple(conversions), header=preamble)
     return validate(TimeSeries(df, meta), line_of_row=table.line_of_row)
@@ -268,16 +253,16 @@ def _drop_repeated_records(path, df: pl.DataFrame, table: Table, conversions: li
 def _canonical(path, table: Table, header: list[str],
                header_line_no: int) -> tuple[pl.DataFrame, dict[str, str], list[str]]:
     by_name = {name: f"c{k}" for k, name in reversed(list(enumerate(header)))}  # first occurrence wins
-    roles: dict[str, tuple[str, str, float, str]] = {}  # role -> (name as in file, unit, scale, releaf's unit)
+    roles: dict[str, tuple[str, str, str]] = {}  # role -> (name as in file, unit, dimension)
     time_kind = None
     for name in header:
-        base, unit = split_unit(name)
+        base, unit = column_key(name)
         key = base.replace(" ", "")
         if key in _PREFIXED and _PREFIXED[key][0] not in roles:
             role, *rest = _PREFIXED[key]
             roles[role] = (name, *rest)
-        elif key in ("test", "testtime") and unit and unit.lower() in _TIME_UNITS and time_kind is None:
-            time_kind = (name, _TIME_UNITS[unit.lower()], unit)  # 'Test (Sec)', 'Test (Min)', 'TestTime(s)'
+        elif key in ("test", "testtime") and unit and (scale := units.conversion(unit, "time")) and time_kind is None:
+            time_kind = (name, scale[0], unit)  # 'Test (Sec)', 'Test (Min)', 'TestTime(s)'
         elif key == "testtime" and unit is None and time_kind is None:
             time_kind = (name, None, "d hh:mm:ss")  # 'TestTime' written '0d 00:00:00.0000'
 
@@ -297,10 +282,11 @@ def _canonical(path, table: Table, header: list[str],
     units_found, conversions = {}, []
 
     def take(role: str, **kw) -> pl.Series:
-        name, unit, scale, to_unit = roles[role]
+        name, unit, dimension = roles[role]
         units_found[name] = unit
-        if scale != 1.0:
-            conversions.append(f"'{name}' x {scale:g} -> {to_unit}")
+        scale, _ = units.conversion(unit, dimension)
+        if (text := units.note(name, scale, 0.0, dimension)) is not None:
+            conversions.append(text)
         return numbers(path, table, by_name[name], name=name, scale=scale, **kw)
 
     time_name, time_scale, time_unit = time_kind
@@ -310,8 +296,8 @@ def _canonical(path, table: Table, header: list[str],
         conversions.append(f"'{time_name}' 'Nd hh:mm:ss.ffff' -> s")
     else:
         time_s = numbers(path, table, by_name[time_name], name=time_name, scale=time_scale)
-        if time_scale != 1.0:
-            conversions.append(f"'{time_name}' x {time_scale:g} -> s")
+        if (text := units.note(time_name, time_scale, 0.0, "time")) is not None:
+            conversions.append(text)
     state = table.fields[need("State")].str.strip_chars()
     direction = state.replace_strict(STATE_TO_STEP_TYPE, default="other").rename("step_type")
     columns = {
@@ -341,7 +327,7 @@ def _canonical(path, table: Table, header: list[str],
         when = table.fields[by_name["DPt Time"]]
         # Maccor misprints a timestamp at midnight as the date alone; those rows read as 00:00:00
         when = pl.when(when.str.contains(":")).then(when).otherwise(when + " 00:00:00")
-        parsed = datetimes_utc(pl.select(when).to_series(), _DATETIME_FORMATS)
+        parsed = datetimes.to_utc(pl.select(when).to_series())
         if parsed is not None:
             df = df.with_columns(parsed)
             conversions.append("'DPt Time': cycler wall clock without a time zone, taken as UTC")

@@ -26,8 +26,9 @@ carry a fraction) or ``datetime`` with ``datetime_format`` (strftime); a datetim
 first row and also fills ``datetime`` unless that is mapped separately. ``sign`` (``charge_positive`` default,
 ``discharge_positive``) applies to ``current_A`` and the vendor counters.
 
-The module also holds the small unit table and the delimited-text splitter that the BDF and BatteryArchive readers
-share. Hand-written on polars: the mapping must name the file, the key and the line of every mistake, which a
+Units are those of :mod:`releaf.io.units`; a datetime column is read by :func:`releaf.io.datetimes.to_utc` with the
+mapping's format and time zone. The module also holds the delimited-text splitter that the BDF and BatteryArchive
+readers share. Hand-written on polars: the mapping must name the file, the key and the line of every mistake, which a
 generic CSV library does not do.
 
 References
@@ -43,10 +44,9 @@ import re
 from pathlib import Path
 
 import polars as pl
-import yaml
 
 from releaf.errors import InputFileError
-from releaf.io import _text
+from releaf.io import datetimes, textfile, units
 from releaf.schema import (
     COLUMNS,
     GROUP_VOLTAGE_PREFIX,
@@ -57,24 +57,6 @@ from releaf.schema import (
     validate,
 )
 
-# unit (lower case, as written after the slash / in brackets) -> (factor, offset) to the canonical unit
-UNITS: dict[str, dict[str, tuple[float, float]]] = {
-    "time": {"s": (1.0, 0.0), "sec": (1.0, 0.0), "second": (1.0, 0.0), "seconds": (1.0, 0.0), "ms": (1e-3, 0.0),
-             "min": (60.0, 0.0), "h": (3600.0, 0.0), "hr": (3600.0, 0.0), "hour": (3600.0, 0.0),
-             "hours": (3600.0, 0.0), "d": (86400.0, 0.0), "day": (86400.0, 0.0)},
-    "current": {"a": (1.0, 0.0), "ma": (1e-3, 0.0), "ua": (1e-6, 0.0), "µa": (1e-6, 0.0), "ka": (1e3, 0.0)},
-    "voltage": {"v": (1.0, 0.0), "mv": (1e-3, 0.0), "kv": (1e3, 0.0)},
-    "charge": {"ah": (1.0, 0.0), "a.h": (1.0, 0.0), "a·h": (1.0, 0.0), "a h": (1.0, 0.0), "mah": (1e-3, 0.0),
-               "ma.h": (1e-3, 0.0), "ma·h": (1e-3, 0.0), "c": (1 / 3600, 0.0), "as": (1 / 3600, 0.0)},
-    "energy": {"wh": (1.0, 0.0), "w.h": (1.0, 0.0), "w·h": (1.0, 0.0), "mwh": (1e-3, 0.0), "mw.h": (1e-3, 0.0),
-               "kwh": (1e3, 0.0), "j": (1 / 3600, 0.0)},
-    "temperature": {"degc": (1.0, 0.0), "°c": (1.0, 0.0), "c": (1.0, 0.0), "celsius": (1.0, 0.0),
-                    "k": (1.0, -273.15), "degf": (5 / 9, -32 * 5 / 9), "°f": (5 / 9, -32 * 5 / 9)},
-    "count": {"1": (1.0, 0.0), "": (1.0, 0.0), "-": (1.0, 0.0)},
-}
-CANONICAL_UNIT = {"time": "s", "current": "A", "voltage": "V", "charge": "Ah", "energy": "Wh",
-                  "temperature": "degC", "count": "1"}
-
 
 def dimension_of(target: str) -> str | None:
     """Physical dimension of a canonical column (``None`` for text and datetime columns)."""
@@ -84,21 +66,6 @@ def dimension_of(target: str) -> str | None:
         return "temperature"
     return {"test_time_s": "time", "voltage_V": "voltage", "current_A": "current", "step_index": "count",
             "cycle_index": "count", "vendor_capacity_Ah": "charge", "vendor_energy_Wh": "energy"}.get(target)
-
-
-def unit_factor(unit: str | None, dimension: str) -> tuple[float, float] | None:
-    """``(factor, offset)`` taking ``unit`` to the canonical unit of ``dimension``; None if not understood."""
-    key = (unit or "").strip().lower().replace("[", "").replace("]", "")
-    return UNITS[dimension].get(key)
-
-
-def convert(values: pl.Series, unit: str | None, dimension: str, name: str) -> tuple[pl.Series, str | None]:
-    """Values in the canonical unit, and the sentence saying what was done (None when nothing was)."""
-    factor, offset = unit_factor(unit, dimension)
-    if factor == 1.0 and offset == 0.0:
-        return values, None
-    text = f"'{name}' x {factor:g}" + (f" {offset:+g}" if offset else "") + f" -> {CANONICAL_UNIT[dimension]}"
-    return values * factor + offset, text
 
 
 # --- delimited text --------------------------------------------------------------------------------------------
@@ -181,10 +148,10 @@ def quantity(path, raw: pl.DataFrame, column: str, *, name: str, unit: str | Non
     values = numbers(path, raw, column, source_name=name, first_line_no=first_line_no, allow_empty=allow_empty)
     if dimension == "count":
         return values
-    if unit is None or unit_factor(unit, dimension) is None:
+    if unit is None or units.conversion(unit, dimension) is None:
         raise InputFileError(path, f"unit {unit!r} not understood for a {dimension} column", line=1, column=name)
     units_found[name] = unit
-    values, note = convert(values, unit, dimension, name)
+    values, note = units.convert(values, unit, dimension, name)
     if note:
         conversions.append(note)
     return values
@@ -195,7 +162,7 @@ def numbers(path, raw: pl.DataFrame, column: str, *, source_name: str, first_lin
     """One text column as float, a decimal comma taken as a point; a non-number names its line and column."""
     if decimal == ",":
         raw = raw.with_columns(pl.col(column).str.replace(",", ".", literal=True))
-    return _text.to_float(path, raw, column, source_name=source_name, first_line_no=first_line_no,
+    return textfile.to_float(path, raw, column, source_name=source_name, first_line_no=first_line_no,
                           allow_empty=allow_empty)
 
 
@@ -223,6 +190,8 @@ class _Mapping:
             raise InputFileError(path, "mapping file not found") from None
         except (OSError, UnicodeDecodeError) as e:
             raise InputFileError(path, f"mapping file cannot be read: {e}") from None
+        import yaml  # only when a mapping is read: BDF and BatteryArchive import this module for its text helpers
+
         try:
             self.doc = yaml.safe_load(text)
             self.lines = _key_lines(yaml.compose(text))
@@ -320,8 +289,8 @@ class _Mapping:
         elif fmt is not None:
             self.fail(keys + ("format",), "'format' applies to test_time_s and datetime only")
         if "unit" in spec:
-            if dim is None or not isinstance(spec["unit"], str) or unit_factor(spec["unit"], dim) is None:
-                known = ", ".join(k for k in UNITS[dim] if k) if dim else "none (this column has no unit)"
+            if dim is None or not isinstance(spec["unit"], str) or units.conversion(spec["unit"], dim) is None:
+                known = ", ".join(k for k in units.UNITS[dim] if k) if dim else "none (this column has no unit)"
                 self.fail(keys + ("unit",), f"unit {spec['unit']!r} not understood for {target}; known: {known}")
         sign = spec.get("sign", "charge_positive")
         if sign not in SIGNS:
@@ -340,6 +309,8 @@ class _Mapping:
 
 def _key_lines(node, prefix: tuple = ()) -> dict[tuple, int]:
     """1-based YAML line of every mapping key, by its path of keys."""
+    import yaml
+
     out = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -370,7 +341,7 @@ def read_mapped(path, mapping_path) -> TimeSeries:
     """
     path, mapping_path = Path(path), Path(mapping_path)
     m = _Mapping(mapping_path)
-    text = decode(path, _text.read_bytes(path), m.encoding)
+    text = decode(path, textfile.read_bytes(path), m.encoding)
     header, raw, first = read_delimited(path, text, delimiter=m.delimiter, header_line=m.header_line,
                                         skip_after_header=m.skip)
     where = {name: f"c{i}" for i, name in reversed(list(enumerate(header)))}
@@ -420,8 +391,8 @@ def read_mapped(path, mapping_path) -> TimeSeries:
         else:
             required = target in REQUIRED_TARGETS or target.startswith(GROUP_VOLTAGE_PREFIX)
             values = num(spec, allow_empty=not required)
-            unit = spec.get("unit", CANONICAL_UNIT[dim])
-            values, note = convert(values, unit, dim, name)
+            unit = spec.get("unit", units.CANONICAL_UNIT[dim])
+            values, note = units.convert(values, unit, dim, name)
             units_found[name] = unit
             if note:
                 conversions.append(note)
@@ -437,9 +408,9 @@ def read_mapped(path, mapping_path) -> TimeSeries:
     else:
         df = df.with_columns(step_type_from_current(pl.col("current_A")).alias("step_type"))
     meta = SourceMeta(
-        path=str(path), sha256=_text.sha256_of(path), format="mapped-csv", vendor=m.vendor,
+        path=str(path), sha256=textfile.sha256_of(path), format="mapped-csv", vendor=m.vendor,
         units_found=units_found, conversions=tuple(conversions),
-        header={"mapping": str(mapping_path), "mapping_sha256": _text.sha256_of(mapping_path)},
+        header={"mapping": str(mapping_path), "mapping_sha256": textfile.sha256_of(mapping_path)},
     )
     return validate(TimeSeries(df, meta), line_of_row=lambda i: first + i)
 
@@ -464,16 +435,14 @@ def _hms(path, raw: pl.Series, name: str, first: int, decimal: str) -> pl.Series
 
 def _datetimes(path, raw: pl.Series, name: str, first: int, fmt: str, timezone: str) -> pl.Series:
     """Wall-clock strings as UTC datetimes; a field that does not match ``fmt`` names its line."""
-    text = raw.str.strip_chars().replace("", None)
     try:
-        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
-        parsed = parsed.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+        parsed = datetimes.to_utc(raw, fmt, time_zone=timezone, partial=True)
     except (pl.exceptions.PolarsError, ValueError) as e:
         raise InputFileError(path, f"datetime format {fmt!r} / time zone {timezone!r} not usable: "
                                      f"{str(e).splitlines()[0]}", column=name) from None
-    bad = parsed.is_null() & text.is_not_null()
+    bad = parsed.is_null() & raw.str.strip_chars().replace("", None).is_not_null()
     if bad.any():
         i = int(bad.arg_true()[0])
         raise InputFileError(path, f"{raw[i]!r} does not match the datetime format {fmt!r}", line=first + i,
                                column=name)
-    return parsed.dt.convert_time_zone("UTC")
+    return parsed

@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import re
 import tempfile
-import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
-from releaf.io.arbin import _UNIT_SCALE, _split
+from releaf.io import textfile, units
+from releaf.io.optional import require
 from releaf.schema import SourceMeta, TimeSeries, rest_threshold_A, step_type_from_current, validate
 
 # normalised column name (lower case, no spaces, underscores or dots, unit split off) -> role
@@ -54,18 +53,22 @@ _CSV_ROLES = {
     "dischargeenergy": "dchg_energy", "date": "date", "realtime": "date", "absolutetime": "date",
     "temperature": "temperature", "t1": "temperature",
 }
-_DEFAULT_UNIT = {"step": "1", "cycle": "1", "current": "a", "voltage": "v", "chg_cap": "ah", "dchg_cap": "ah",
-                 "chg_energy": "wh", "dchg_energy": "wh", "temperature": "c"}
+# role -> dimension (releaf.io.units); a name without a unit is in the canonical one
+_DIMENSIONS = {"step": "count", "cycle": "count", "current": "current", "voltage": "voltage", "chg_cap": "charge",
+               "dchg_cap": "charge", "chg_energy": "energy", "dchg_energy": "energy", "temperature": "temperature"}
+# the binary files' fixed units (NewareNDA's and fastnda's columns): mA, mAh, mWh
+_MA, _MAH, _MWH = (units.conversion(u, d)[0] for u, d in (("mA", "current"), ("mAh", "charge"), ("mWh", "energy")))
 _CLOCK = r"^(?:(\d+)-)?(\d+):(\d{1,2}):(\d{1,2}(?:\.\d*)?)$"  # [d-]hh:mm:ss[.fff], hours may exceed 24
 AUX_TEMPERATURE, AUX_VOLTAGE = "103", "102"
 
 
 def _key(name: str) -> tuple[str, str | None]:
-    base, unit = _split(name)
-    return re.sub(r"[\s_.]+", "", base), unit
+    """Lower-case name without spaces, underscores or dots, and the unit in parentheses (lower case)."""
+    base, unit = units.split_unit(name, styles=("()",))
+    return re.sub(r"[\s_.]+", "", base.lower()), (unit.lower() or None) if unit is not None else None
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``neware-csv``, ``neware-nda`` or None, from the first bytes of a file."""
     if head.raw.startswith(b"NEWARE"):
         return "neware-nda"
@@ -112,9 +115,10 @@ def total_time_from_step_time(step_time_s: pl.Series, step: pl.Series | None = N
 
 def _clock_seconds(path, raw: pl.Series, name: str, first_line_no: int, unit: str | None) -> pl.Series:
     text = raw.str.strip_chars()
-    if unit not in (None, "hh:mm:ss", "h:min:s.ms", "h:mm:ss", "hh:mm:ss.ms") and unit in _UNIT_SCALE:
-        return _text.to_float(path, raw.to_frame("c"), "c", source_name=name, first_line_no=first_line_no,
-                              scale=_UNIT_SCALE[unit][1])
+    if unit not in (None, "hh:mm:ss", "h:min:s.ms", "h:mm:ss", "hh:mm:ss.ms") and \
+            (scale := units.conversion(unit, "time")) is not None:
+        seconds = textfile.to_float(path, raw.to_frame("c"), "c", source_name=name, first_line_no=first_line_no)
+        return units.apply(seconds, *scale)
     parts = text.str.extract_groups(_CLOCK)
     seconds = (parts.struct.field("1").cast(pl.Float64).fill_null(0.0) * 86400
                + parts.struct.field("2").cast(pl.Float64) * 3600
@@ -156,20 +160,20 @@ def read_neware_csv(path) -> TimeSeries:
         missing columns, a line with the wrong number of fields, a non-number or a malformed time.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    lines = _text.split_lines(data)
+    lines = textfile.split_lines(data)
     header = lines[0].decode("utf-8", errors="replace").split(",")
-    if sniff(_text.Head(path, lines[0], lines[0].decode("latin-1"))) != "neware-csv":
+    if sniff(textfile.Head(path, lines[0], lines[0].decode("latin-1"))) != "neware-csv":
         raise InputFileError(path, "not a Neware CSV export: the header needs DataPoint, Step Type, Current, "
                                      "Voltage and Cumulative Time or Chg./DChg. Cap. columns", line=1)
     body = lines[1:]
     if not body:
         raise InputFileError(path, "header but no data rows", line=1)
-    _text.check_field_counts(path, body, 2, len(header))
+    textfile.check_field_counts(path, body, 2, len(header))
     cols = [f"c{i}" for i in range(len(header))]
-    raw = _text.frame_from_lines(path, body, cols)
+    raw = textfile.frame_from_lines(path, body, cols)
     found: dict[str, tuple[str, str, str | None]] = {}
     for c, name in zip(cols, header, strict=True):
         base, unit = _key(name)
@@ -179,15 +183,17 @@ def read_neware_csv(path) -> TimeSeries:
 
     def num(role: str, *, allow_empty: bool = False) -> pl.Series:
         c, name, unit = found[role]
-        key = unit or _DEFAULT_UNIT[role]
-        if key not in _UNIT_SCALE:
+        dimension = _DIMENSIONS[role]
+        canonical = units.CANONICAL_UNIT[dimension]
+        scale = units.conversion(unit or canonical, dimension)
+        if scale is None:
             raise InputFileError(path, f"unit {unit!r} not understood", line=1, column=name)
-        canonical, scale = _UNIT_SCALE[key]
-        if canonical != "1":
+        if dimension != "count":
             units_found[name] = unit or f"(none; Neware default {canonical})"
-        if scale != 1.0:
-            conversions.append(f"'{name}' x {scale:g} -> {canonical}")
-        return _text.to_float(path, raw, c, source_name=name, first_line_no=2, scale=scale, allow_empty=allow_empty)
+        if (text := units.note(name, *scale, dimension)) is not None:
+            conversions.append(text)
+        values = textfile.to_float(path, raw, c, source_name=name, first_line_no=2, allow_empty=allow_empty)
+        return units.apply(values, *scale)
 
     for role in ("current", "voltage"):
         if role not in found:
@@ -229,7 +235,7 @@ def read_neware_csv(path) -> TimeSeries:
         dates = raw[found["date"][0]].str.strip_chars()
         record = {"start_datetime_local": dates[0], "end_datetime_local": dates[-1]}
     df = df.select("test_time_s", *(c for c in df.columns if c != "test_time_s"))
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="neware-csv", vendor="Neware",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="neware-csv", vendor="Neware",
                       units_found=units_found, conversions=tuple(conversions), header=record)
     return validate(TimeSeries(df, meta), line_of_row=lambda i: 2 + i)
 
@@ -248,12 +254,22 @@ def read_neware_nda(path) -> TimeSeries:
     ``datetime`` [UTC, ``.ndax`` only, where the file stores a Unix time], ``vendor_capacity_Ah`` [Ah],
     ``vendor_energy_Wh`` [Wh], ``temperature_C`` / ``temperature_C_k`` [degC] from auxiliary temperature channels.
     NewareNDA keeps values as float32 (times to ~1/64 s at 250 000 s).
+
+    Raises
+    ------
+    InputFileError
+        a damaged, truncated or empty file.
+    ConfigError
+        NewareNDA (or, for ``.ndax``, fastnda) is not installed (``pip install 'releaf[neware]'``).
     """
+    path = Path(path)
+    require("NewareNDA", path=path, format="neware-nda")
     from NewareNDA.NewareNDA import read_nda
 
-    path = Path(path)
-    _text.read_bytes(path)  # clear error for a missing or empty file
+    textfile.read_bytes(path)  # clear error for a missing or empty file
     is_zip = zipfile.is_zipfile(path)
+    if is_zip:
+        require("fastnda", path=path, format="neware-nda")
     with open(path, "rb") as f:
         if not is_zip and f.read(4) == b"PK\x03\x04":
             raise InputFileError(path, "a damaged or truncated .ndax (zip) file: its member list cannot be read")
@@ -277,18 +293,18 @@ def read_neware_nda(path) -> TimeSeries:
             "Step_Index": fast["step_index"], "Status": fast["step_type"].cast(pl.String),
             "Time": fast["step_time_s"], "Voltage": fast["voltage_V"], "Current(mA)": fast["current_mA"],
         })
-        net_Ah, net_Wh = fast["capacity_mAh"].cast(pl.Float64) * 1e-3, fast["energy_mWh"].cast(pl.Float64) * 1e-3
+        net_Ah, net_Wh = fast["capacity_mAh"].cast(pl.Float64) * _MAH, fast["energy_mWh"].cast(pl.Float64) * _MWH
     else:
         base_cols = ["Index", "Cycle", "Step", "Step_Index", "Status", "Time", "Voltage", "Current(mA)",
                      "Charge_Capacity(mAh)", "Discharge_Capacity(mAh)", "Charge_Energy(mWh)", "Discharge_Energy(mWh)"]
         nda = pl.from_pandas(pdf[base_cols].astype({"Status": str}))
-        net_Ah = (nda["Charge_Capacity(mAh)"].cast(pl.Float64) - nda["Discharge_Capacity(mAh)"].cast(pl.Float64)) * 1e-3
-        net_Wh = (nda["Charge_Energy(mWh)"].cast(pl.Float64) - nda["Discharge_Energy(mWh)"].cast(pl.Float64)) * 1e-3
+        net_Ah = (nda["Charge_Capacity(mAh)"].cast(pl.Float64) - nda["Discharge_Capacity(mAh)"].cast(pl.Float64)) * _MAH
+        net_Wh = (nda["Charge_Energy(mWh)"].cast(pl.Float64) - nda["Discharge_Energy(mWh)"].cast(pl.Float64)) * _MWH
     step_time = nda["Time"].cast(pl.Float64)
     df = pl.DataFrame({
         "test_time_s": total_time_from_step_time(step_time, nda["Step"].cast(pl.Int64)),
         "voltage_V": nda["Voltage"].cast(pl.Float64),
-        "current_A": nda["Current(mA)"].cast(pl.Float64) * 1e-3,
+        "current_A": nda["Current(mA)"].cast(pl.Float64) * _MA,
         "step_index": nda["Step_Index"].cast(pl.Int64),
         "cycle_index": nda["Cycle"].cast(pl.Int64),
         "vendor_capacity_Ah": net_Ah,
@@ -318,7 +334,7 @@ def read_neware_nda(path) -> TimeSeries:
         df = df.with_columns(_nda_aux(pdf, conversions))
     if "temperature_C" not in df.columns and "temperature_C_1" in df.columns:
         df = df.with_columns(pl.col("temperature_C_1").alias("temperature_C"))
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="neware-nda", vendor="Neware",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="neware-nda", vendor="Neware",
                       channel=header.get("channel"),
                       units_found={"Time": "s (step time)", "Voltage": "V", "Current(mA)": "mA",
                                    "Charge_Capacity(mAh)": "mAh", "Charge_Energy(mWh)": "mWh"},
@@ -371,6 +387,8 @@ def _nda_aux(pdf, conversions: list) -> list[pl.Series]:
 
 def _ndax_aux(path: Path, index: pl.Series) -> tuple[list[pl.Series], list[str], dict[str, str]]:
     """Auxiliary channels of an ``.ndax``, each file matched to its ``TestInfo.xml`` entry by name."""
+    import xml.etree.ElementTree as ET
+
     from NewareNDA.NewareNDAx import read_ndc
 
     notes, info, out = [], {}, []

@@ -8,7 +8,9 @@ header and one line per sample. Newer exports wrap every header and data line in
 Columns used: ``Run Time (h)`` → ``test_time_s`` (x 3600), ``Potential (V)``, ``Current (A)``, ``Cycle Number``,
 ``Step Number``, ``Step Type`` (Novonix's step code), ``Temperature (°C)`` (cell thermocouple),
 ``Capacity (Ah)`` / ``Energy (Wh)`` (vendor counters), ``Date and Time`` (wall clock, no time zone: taken as UTC),
-``Circuit Temperature (°C)`` (the channel's board, kept as ``vendor_circuit_temperature_C``).
+``Circuit Temperature (°C)`` (the channel's board, kept as ``vendor_circuit_temperature_C``). The unit in each
+name decides the scale (:mod:`releaf.io.units`; a ``Run Time`` without one is in hours); ``Date and Time`` is read
+with :func:`releaf.io.datetimes.to_utc`.
 
 Current sign: Novonix writes **positive current on charge**, releaf's convention; no change. Checked on the real
 formation file: every line of the charge steps (codes 1, 7, 8 — the protocol's CC and CC-CV charges) has
@@ -40,14 +42,15 @@ from pathlib import Path
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
-from releaf.io.maccor import datetimes_utc, numbers, read_table, signed_by_direction, split_unit
+from releaf.io import datetimes, textfile, units
+from releaf.io.maccor import column_key, numbers, read_table, signed_by_direction
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
 
 DATA_MARKER = b"[Data]"
 STEP_CODES = {0: "rest", 1: "charge", 2: "discharge", 7: "charge", 8: "charge", 9: "discharge", 10: "discharge"}
-_TIME_SCALE = {"h": 3600.0, "hr": 3600.0, "min": 60.0, "s": 1.0, "sec": 1.0}
-_DATETIME_FORMATS = ("%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%m/%d/%Y %I:%M:%S %p")
+# column (lower case, unit split off) -> dimension (releaf.io.units); the unit in the name decides the scale
+_DIMENSIONS = {"run time": "time", "potential": "voltage", "current": "current", "capacity": "charge",
+               "energy": "energy", "temperature": "temperature", "circuit temperature": "temperature"}
 _REQUIRED = ("run time", "potential", "current")
 
 
@@ -59,11 +62,11 @@ def _header_fields(line: str) -> list[str]:
 
 
 def _is_header(line: str) -> bool:
-    bases = {split_unit(f)[0] for f in _header_fields(line)}
+    bases = {column_key(f)[0] for f in _header_fields(line)}
     return {"run time", "potential", "current", "step type"} <= bases
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``novonix`` for a ``[Summary]`` block naming Novonix, or a Novonix data header, else None."""
     lines = head.text.lstrip("\ufeff").split("\n", 3)
     if lines[0].strip() == "[Summary]" and any("Novonix" in ln for ln in lines[1:3]):
@@ -98,7 +101,7 @@ def read_novonix(path) -> TimeSeries:
         no ``[Data]`` header, a missing column, a line with the wrong number of fields, a non-number.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     marker = data.find(b"\n" + DATA_MARKER)
@@ -120,7 +123,7 @@ def read_novonix(path) -> TimeSeries:
                        separator=",", unquote=True)
     summary = _summary(data[:marker if marker >= 0 else 0].decode("utf-8", "replace"))
     df, units_found, conversions = _canonical(path, table, header, header_line_no)
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="novonix", vendor="Novonix",
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="novonix", vendor="Novonix",
                       channel=summary.get("Channel"), units_found=units_found, conversions=tuple(conversions),
                       header=summary)
     return validate(TimeSeries(df, meta), line_of_row=table.line_of_row)
@@ -129,27 +132,32 @@ def read_novonix(path) -> TimeSeries:
 def _canonical(path, table, header: list[str], header_line_no: int):
     found: dict[str, tuple[str, str, str | None]] = {}  # base -> (column, name as in file, unit)
     for k, name in enumerate(header):
-        base, unit = split_unit(name)
+        base, unit = column_key(name)
         found.setdefault(base, (f"c{k}", name, unit))
     for base in _REQUIRED:
         if base not in found:
             raise InputFileError(path, f"no {base!r} column in the header", line=header_line_no)
     units_found, conversions = {}, []
 
-    def num(base: str, scale: float = 1.0, **kw) -> pl.Series:
+    def num(base: str, **kw) -> pl.Series:
         col, name, unit = found[base]
         if unit:
             units_found[name] = unit
-        return numbers(path, table, col, name=name, scale=scale, **kw)
+        if base not in _DIMENSIONS:
+            return numbers(path, table, col, name=name, **kw)
+        dimension = _DIMENSIONS[base]
+        written = unit or ("h" if base == "run time" else units.CANONICAL_UNIT[dimension])  # Run Time: hours
+        scale = units.conversion(written, dimension)
+        if scale is None:
+            what = "time unit" if dimension == "time" else "unit"
+            raise InputFileError(path, f"{what} {written.lower()!r} not understood", line=header_line_no,
+                                 column=name)
+        if (text := units.note(name, *scale, dimension)) is not None:
+            conversions.append(text)
+        return units.apply(numbers(path, table, col, name=name, scale=scale[0], **kw), 1.0, scale[1])
 
-    time_unit = (found["run time"][2] or "h").lower()
-    if time_unit not in _TIME_SCALE:
-        raise InputFileError(path, f"time unit {time_unit!r} not understood", line=header_line_no,
-                               column=found["run time"][1])
-    if _TIME_SCALE[time_unit] != 1.0:
-        conversions.append(f"'{found['run time'][1]}' x {_TIME_SCALE[time_unit]:g} -> s")
     columns = {
-        "test_time_s": num("run time", _TIME_SCALE[time_unit]),
+        "test_time_s": num("run time"),
         "voltage_V": num("potential"),
         "current_A": num("current"),
     }
@@ -178,7 +186,7 @@ def _canonical(path, table, header: list[str], header_line_no: int):
         df = df.with_columns(signed_by_direction(pl.col(c), pl.col("step_type")).alias(c) for c in signed)
         conversions.append("'Capacity (Ah)'/'Energy (Wh)' (magnitudes) negative on discharge rows -> vendor counters")
     if "date and time" in found:
-        parsed = datetimes_utc(table.fields[found["date and time"][0]], _DATETIME_FORMATS)
+        parsed = datetimes.to_utc(table.fields[found["date and time"][0]])
         if parsed is not None:
             df = df.with_columns(parsed)
             conversions.append("'Date and Time': wall clock without a time zone, taken as UTC")

@@ -3,10 +3,11 @@
 Layout: a block of ``key:,value`` lines (test number, test regime, chemistry, ``Parameter names:`` /
 ``Parameter values:`` pairs such as the C-rate basis, start and end time; some exports add a ``#RESULTS CHECK``
 … ``#END RESULTS CHECK`` table), then a header starting ``Test,Cell,Rack,Shelf,Position`` and one line per
-sample; header and rows end with a trailing comma. The unit is in each name and decides the scale:
-``Voltage (V|mV)``, ``Current (A|mA|µA)``, ``… Capacity (Ah|mAh)``, ``… Energy (Wh|mWh)`` (older exports call the
-energy columns ``Charge Capacity (mWh)``: the unit, not the name, tells energy from charge), times as
-``(Seconds)``, ``(Minutes)``, ``(Decimal Hours)`` or ``(Hours in hh:mm:ss.xxx)`` (hours may exceed 24).
+sample; header and rows end with a trailing comma. The unit is in each name and decides the scale
+(:mod:`releaf.io.units`): ``Voltage (V|mV)``, ``Current (A|mA|µA)``, ``… Capacity (Ah|mAh)``, ``… Energy (Wh|mWh)``
+(older exports call the energy columns ``Charge Capacity (mWh)``: the unit, not the name, tells energy from
+charge), times as ``(Seconds)``, ``(Minutes)``, ``(Decimal Hours)`` or ``(Hours in hh:mm:ss.xxx)`` (hours may
+exceed 24).
 
 Current sign. PEC writes signed current and splits the charge and discharge counters
 (``Charge Capacity``, ``Discharge Capacity``); cellpy reads PEC current with no sign change, i.e. positive =
@@ -37,18 +38,15 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import InputFileError
-from releaf.io import _text
-from releaf.io.maccor import Table, datetimes_utc, durations_s, numbers, read_table, split_unit
+from releaf.io import datetimes, textfile, units
+from releaf.io.maccor import Table, column_key, durations_s, numbers, read_table
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
 
 HEADER_START = "Test,Cell,Rack,Shelf,Position"
-_SCALE = {  # unit as in file (lower case) -> (releaf unit, scale)
-    "v": ("V", 1.0), "mv": ("V", 1e-3), "a": ("A", 1.0), "ma": ("A", 1e-3), "µa": ("A", 1e-6), "ua": ("A", 1e-6),
-    "ah": ("Ah", 1.0), "mah": ("Ah", 1e-3), "wh": ("Wh", 1.0), "mwh": ("Wh", 1e-3),
-}
-_TIME = {"seconds": 1.0, "minutes": 60.0, "decimal hours": 3600.0, "hours in hh:mm:ss.xxx": None}
-_DATETIME_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S%.f", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M",
-                     "%d/%m/%Y %H:%M:%S")
+# column (lower case, unit split off) -> dimension (releaf.io.units); the unit in the name decides the scale
+_DIMENSIONS = {"voltage": "voltage", "current": "current", "charge capacity": "charge", "discharge capacity": "charge",
+               "charge energy": "energy", "discharge energy": "energy"}
+_DURATION_UNIT = "hours in hh:mm:ss.xxx"  # a duration written h:mm:ss.xxx, not a number
 _DECIDING_CURRENT_A = 1e-3
 
 
@@ -56,7 +54,7 @@ def _header_index(lines: list[str]) -> int | None:
     return next((i for i, ln in enumerate(lines) if ln.lstrip("\ufeff").startswith(HEADER_START)), None)
 
 
-def sniff(head: _text.Head) -> str | None:
+def sniff(head: textfile.Head) -> str | None:
     """``pec`` if a header line ``Test,Cell,Rack,Shelf,Position,…`` is in the first bytes, else None."""
     return "pec" if _header_index(head.text.split("\n")) is not None else None
 
@@ -82,7 +80,7 @@ def read_pec(path) -> TimeSeries:
         a non-number, several cells in one file.
     """
     path = Path(path)
-    data = _text.read_bytes(path)
+    data = textfile.read_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     at = data.find(HEADER_START.encode())
@@ -96,7 +94,7 @@ def read_pec(path) -> TimeSeries:
                        separator=",")
     block = _key_values(data[:at].decode("utf-8", "replace"))
     df, units_found, conversions, channel = _canonical(path, table, header, header_line_no)
-    meta = SourceMeta(path=str(path), sha256=_text.sha256_of(path), format="pec", vendor="PEC", channel=channel,
+    meta = SourceMeta(path=str(path), sha256=textfile.sha256_of(path), format="pec", vendor="PEC", channel=channel,
                       units_found=units_found, conversions=tuple(conversions), header=block)
     return validate(TimeSeries(df, meta), line_of_row=table.line_of_row)
 
@@ -104,7 +102,7 @@ def read_pec(path) -> TimeSeries:
 def _canonical(path, table: Table, header: list[str], header_line_no: int):
     found: dict[str, tuple[str, str, str | None]] = {}  # base -> (column, name as in file, unit)
     for k, name in enumerate(header):
-        base, unit = split_unit(name.replace("Â°", "°"))
+        base, unit = column_key(name.replace("Â°", "°"))
         if unit and unit.lower() in ("wh", "mwh"):  # older exports: 'Charge Capacity (mWh)' is an energy
             base = base.replace("capacity", "energy")
         if base:
@@ -120,14 +118,14 @@ def _canonical(path, table: Table, header: list[str], header_line_no: int):
         col, name, unit = need(base)
         if unit is None:
             return numbers(path, table, col, name=name, **kw)
-        key = unit.lower()
-        if key not in _SCALE:
+        dimension = _DIMENSIONS.get(base)
+        scale = units.conversion(unit, dimension) if dimension else None
+        if scale is None:
             raise InputFileError(path, f"unit {unit!r} not understood", line=header_line_no, column=name)
-        to_unit, scale = _SCALE[key]
         units_found[name] = unit
-        if scale != 1.0:
-            conversions.append(f"'{name}' x {scale:g} -> {to_unit}")
-        return numbers(path, table, col, name=name, scale=scale, **kw)
+        if (text := units.note(name, *scale, dimension)) is not None:
+            conversions.append(text)
+        return units.apply(numbers(path, table, col, name=name, scale=scale[0], **kw), 1.0, scale[1])
 
     columns = {"test_time_s": _time_s(path, table, need("total time"), header_line_no, units_found, conversions),
                "voltage_V": num("voltage"), "current_A": num("current"),
@@ -153,7 +151,7 @@ def _canonical(path, table: Table, header: list[str], header_line_no: int):
     conversions.append(note)
     df = df.with_columns(step_type_from_current(pl.col("current_A")).alias("step_type"))
     if "real time" in found:
-        parsed = datetimes_utc(table.fields[found["real time"][0]], _DATETIME_FORMATS)
+        parsed = datetimes.to_utc(table.fields[found["real time"][0]])
         if parsed is not None:
             df = df.with_columns(parsed)
             conversions.append("'Real Time': wall clock without a time zone, taken as UTC")
@@ -165,17 +163,18 @@ def _canonical(path, table: Table, header: list[str], header_line_no: int):
 def _time_s(path, table: Table, source: tuple[str, str, str | None], header_line_no: int, units_found: dict,
             conversions: list) -> pl.Series:
     col, name, unit = source
-    kind = (unit or "").lower()
-    if kind not in _TIME:
+    duration = (unit or "").lower() == _DURATION_UNIT
+    scale = None if duration or unit is None else units.conversion(unit, "time")
+    if not duration and scale is None:
         raise InputFileError(path, f"time unit {unit!r} not understood (expected Seconds, Minutes, Decimal Hours "
                                      "or Hours in hh:mm:ss.xxx)", line=header_line_no, column=name)
     units_found[name] = unit
-    if _TIME[kind] is None:
+    if duration:
         conversions.append(f"'{name}' hh:mm:ss.xxx -> s")
         return durations_s(path, table, col, name=name)
-    if _TIME[kind] != 1.0:
-        conversions.append(f"'{name}' x {_TIME[kind]:g} -> s")
-    return numbers(path, table, col, name=name, scale=_TIME[kind])
+    if (text := units.note(name, *scale, "time")) is not None:
+        conversions.append(text)
+    return numbers(path, table, col, name=name, scale=scale[0])
 
 
 def _orient_current(df: pl.DataFrame, counters: dict[str, pl.Series]) -> tuple[pl.DataFrame, str]:

@@ -1,4 +1,5 @@
-"""Shared plumbing of the text readers: bytes in, checked polars columns out.
+"""Shared plumbing of the readers: bytes in, checked polars columns out (file head for sniffing, sha256, lines,
+field counts, numbers with line-exact errors).
 
 Hand-written because the vendor files need line-exact errors (which line, which column) that a bare
 ``polars.read_csv`` failure does not give; the parsing itself is still done by polars.
