@@ -3,7 +3,6 @@ from __future__ import annotations
 import functools
 import json
 import time
-from importlib import resources
 
 import numpy as np
 import polars as pl
@@ -13,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import releaf.io
+from releaf import parameters
 from releaf.models import ecm_fit
 from releaf.models.ecm import EcmParameters, simulate
 from releaf.models.ocv import load_ocv_table
@@ -157,7 +157,7 @@ def test_fit_is_deterministic_and_the_packaged_table_is_current():
     packaged = ecm_fit.load_fitted_ecm("leaf_cell_ecm2_25C")
     for k in ("soc_pct", "r0_Ohm", "r1_Ohm", "tau1_s", "r2_Ohm", "tau2_s", "ocv_V"):
         np.testing.assert_allclose(getattr(packaged, k), getattr(params, k), rtol=1e-6)
-    doc = json.loads(resources.files("releaf.parameters").joinpath("leaf-24kwh", "leaf_cell_ecm2_25C.json").read_text())
+    doc = json.loads(parameters.resource("leaf-24kwh", "leaf_cell_ecm2_25C.json").read_text())
     assert ts.meta.sha256 in doc["source"]
 
 
@@ -170,9 +170,9 @@ def test_module_from_cells():
 
 
 def test_unknown_packaged_table_is_a_user_error():
-    from releaf.errors import InputFileError
+    from releaf.errors import ConfigError, InputFileError
 
-    with pytest.raises(InputFileError, match="no packaged ECM table"):
+    with pytest.raises(ConfigError, match="no packaged ECM table"):
         ecm_fit.load_fitted_ecm("nope")
     with pytest.raises(InputFileError, match="no HPPC pulses"):
         ecm_fit.fit_ecm_2rc(pl.DataFrame({"test_time_s": np.arange(200.0), "voltage_V": np.full(200, 3.7),

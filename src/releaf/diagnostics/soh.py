@@ -36,12 +36,12 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from releaf import parameters
 from releaf.errors import InputFileError
 from releaf.protocols import fast_pulse as fast_protocol
 from releaf.schema import TimeSeries
@@ -152,15 +152,17 @@ class SohEstimate:
 
 @functools.lru_cache(maxsize=8)
 def load_model(name: str = DEFAULT_MODEL) -> SohModel:
-    """Read a packaged model (``releaf/models/<name>.json`` + ``.npz``); no download, no pickle."""
-    folder = resources.files("releaf.parameters").joinpath("soh-models")
-    try:
-        meta = json.loads(folder.joinpath(f"{name}.json").read_text(encoding="utf-8"))
-        with folder.joinpath(f"{name}.npz").open("rb") as fh, np.load(fh, allow_pickle=False) as arrays:
-            return SohModel.from_files(meta, {k: arrays[k] for k in SohModel.ARRAYS})
-    except FileNotFoundError:
-        raise InputFileError(f"{name}.json", f"no packaged SOH model named {name!r} (retrain: releaf train-soh)") \
-            from None
+    """Read a packaged model (``<name>.json`` + ``.npz`` through :func:`releaf.parameters.soh_model_files`); no
+    download, no pickle.
+
+    Raises
+    ------
+    ConfigError : no packaged model of that name
+    """
+    meta_file, arrays_file = parameters.soh_model_files(name)
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    with arrays_file.open("rb") as fh, np.load(fh, allow_pickle=False) as arrays:
+        return SohModel.from_files(meta, {k: arrays[k] for k in SohModel.ARRAYS})
 
 
 def u21_features(u_V, soc_pct, nominal_capacity_Ah) -> np.ndarray:

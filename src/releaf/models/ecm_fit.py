@@ -36,13 +36,13 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, replace
-from importlib import resources
 
 import numpy as np
 import polars as pl
 from scipy.optimize import least_squares, nnls
 from scipy.signal import lfilter
 
+from releaf import parameters
 from releaf.diagnostics import hppc
 from releaf.errors import InputFileError
 from releaf.models.ecm import EcmParameters
@@ -406,17 +406,15 @@ def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape: st
 
 @functools.lru_cache(maxsize=8)
 def load_fitted_ecm(name: str = "leaf_cell_ecm2_25C") -> EcmParameters:
-    """A packaged 2-RC fit (``releaf/profiles_data/<name>.json``, written by ``scripts/fit_leaf_ecm2.py``).
+    """A packaged 2-RC fit (listed under ``ecm_tables`` of a parameter set, read by
+    :func:`releaf.parameters.ecm_table_text`; the Leaf's are written by ``scripts/fit_leaf_ecm2.py``).
 
     Raises
     ------
-    InputFileError : no such packaged table, or a file that is not one.
+    ConfigError : no such packaged table
+    InputFileError : a file that is not a 2-RC fit.
     """
-    fname = f"{name}.json"
-    try:
-        text = resources.files("releaf.parameters").joinpath("leaf-24kwh", fname).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(fname, f"no packaged ECM table named {name!r}") from None
+    fname, text = parameters.ecm_table_text(name)
     try:
         return EcmParameters.from_dict(json.loads(text)["parameters"])
     except (ValueError, KeyError, TypeError) as err:

@@ -1,9 +1,9 @@
 """GENERATED demo fleet: simulated Arbin module tests of retired Nissan Leaf packs (not measurements).
 
 Every module is two series groups of two parallel cells. Each group is a 1-RC Thevenin model whose parameters
-come from the ORNL Leaf cell fitted at 25 °C (``profiles_data/leaf_cell_ecm_25C.csv``, per cell; a 2P group has
-half the resistance and twice the capacity) and whose OCV is the packaged ORNL cell curve with the SOC axis scaled
-to the group's capacity. The module voltage is the sum of the two group voltages.
+come from the ORNL Leaf cell fitted at 25 °C (``leaf_cell_ecm_25C`` of the ``leaf-24kwh`` parameter set, per
+cell; a 2P group has half the resistance and twice the capacity) and whose OCV is the packaged ORNL cell curve
+with the SOC axis scaled to the group's capacity. The module voltage is the sum of the two group voltages.
 
 Test protocol per module (what a plant cycler runs; Arbin sign: + = charge)::
 
@@ -46,12 +46,12 @@ import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from releaf import parameters
 from releaf.models.ocv import load_ocv_table, ocv_V, soc_pct_at_ocv
 from releaf.parameters import LEAF_MODULE
 
@@ -79,7 +79,7 @@ def load_ecm_table(name: str = "leaf_cell_ecm_25C") -> dict[str, np.ndarray]:
     ----------
     ORNL Leaf cell HPPC at 25 °C, doi:10.5281/zenodo.2580327; fitted by ``scripts/fit_leaf_ecm.py``.
     """
-    text = resources.files("releaf.parameters").joinpath("leaf-24kwh", f"{name}.csv").read_text(encoding="utf-8")
+    _, text = parameters.ecm_table_text(name)
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     header = [c.strip() for c in lines[0].split(",")]
     values = np.array([[float(x) for x in ln.split(",")] for ln in lines[1:]])
