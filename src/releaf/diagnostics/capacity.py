@@ -16,8 +16,8 @@ SECONDS_PER_HOUR = 3600.0
 # A charge that restores more than this fraction of the nominal capacity starts a new discharge segment; HPPC
 # regen pulses (~0.2 % of capacity each) do not.
 RECHARGE_FRACTION = 0.02
-# Rested voltage per series group above which a discharge counts as starting from full (OCV at 90 % SOC of the
-# Leaf cell at 25 degC, ``releaf.models.ocv``).
+# A discharge counts as starting from full when the voltage per series group at its start is at least the cell's
+# OCV at this SOC (the OCV table of the unit's own profile, see :func:`top_of_charge_voltage_V`).
 TOP_OF_CHARGE_SOC_PCT = 90.0
 CUTOFF_TOLERANCE_V = 0.05
 
@@ -168,6 +168,12 @@ def _vendor_capacity(counter, step_index, first: int, last: int) -> float | None
     return delta if np.isfinite(delta) else None
 
 
-def top_of_charge_voltage_V(series_groups: int) -> float:
-    """Rested voltage of ``series_groups`` Leaf groups at ``TOP_OF_CHARGE_SOC_PCT`` [V]."""
-    return float(ocv_V(TOP_OF_CHARGE_SOC_PCT)) * series_groups
+def top_of_charge_voltage_V(series_groups: int, ocv_table) -> float:
+    """Rested voltage of ``series_groups`` series groups at ``TOP_OF_CHARGE_SOC_PCT`` [V].
+
+    Parameters
+    ----------
+    series_groups : series groups the voltage spans
+    ocv_table : ``(soc_pct, ocv_V)`` of the unit's cell, e.g. ``profile.ocv_table`` (``releaf.parameters``)
+    """
+    return float(ocv_V(TOP_OF_CHARGE_SOC_PCT, ocv_table)) * series_groups

@@ -14,8 +14,6 @@ import numpy as np
 
 from releaf import parameters
 
-DEFAULT_OCV_TABLE = "leaf_cell_ocv_25C"
-
 
 def load_ocv_table(name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read a packaged OCV–SOC table (through :func:`releaf.parameters.ocv_table`).
@@ -47,11 +45,14 @@ def load_ocv_table(name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _table(table) -> tuple[np.ndarray, np.ndarray]:
-    soc_tab, ocv_tab = load_ocv_table() if table is None else table
+    if table is None:
+        raise TypeError("an OCV table is needed: the profile's ocv_table (releaf.parameters) or a (soc_pct, ocv_V) "
+                        "pair; releaf assumes no battery")
+    soc_tab, ocv_tab = table
     return soc_tab, ocv_tab
 
 
-def ocv_V(soc_pct, table=None):
+def ocv_V(soc_pct, table):
     """Open-circuit voltage at a state of charge (linear between table points, clamped at the ends).
 
     Parameters
@@ -67,7 +68,7 @@ def ocv_V(soc_pct, table=None):
     return np.interp(soc_pct, soc_tab, ocv_tab)
 
 
-def soc_pct_at_ocv(voltage_V, table=None):
+def soc_pct_at_ocv(voltage_V, table):
     """State of charge at which the open-circuit voltage equals ``voltage_V`` (inverse of :func:`ocv_V`).
 
     Parameters
@@ -83,7 +84,7 @@ def soc_pct_at_ocv(voltage_V, table=None):
     return np.interp(voltage_V, ocv_tab, soc_tab)
 
 
-def mean_ocv_V(soc_low_pct: float, soc_high_pct: float, table=None) -> float:
+def mean_ocv_V(soc_low_pct: float, soc_high_pct: float, table) -> float:
     """Mean open-circuit voltage over a SOC window: ``∫ OCV dSOC / ΔSOC``, exact for the piecewise-linear table.
 
     Multiplied by the charge moved [Ah] it gives the energy of a loss-free (R0 = 0) discharge [Wh].
