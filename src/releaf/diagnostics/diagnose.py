@@ -149,7 +149,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     if not group_v and n_groups == 1:
         group_v = [v]
     limit_v = np.min(np.vstack(group_v), axis=0) if group_v else v / n_groups
-    rest_A = 0.01 * profile.nominal_capacity_Ah
+    rest_A = capacity.rest_current_A(profile.nominal_capacity_Ah)  # rest as in the capacity measurement
 
     discharges = capacity.full_discharges(
         t, v, i, step_index=step, limit_voltage_V=limit_v, cutoff_voltage_V=profile.group_v_min_V,

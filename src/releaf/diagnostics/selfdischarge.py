@@ -32,7 +32,13 @@ import numpy as np
 import polars as pl
 from scipy.optimize import curve_fit
 
-from releaf.diagnostics.ocv_rest import anchor_capacities_Ah, relaxation_V, rest_mask, soc_by_counting, split_runs
+from releaf.diagnostics.ocv_rest import (
+    anchor_capacities_Ah,
+    relaxation_V,
+    rest_samples,
+    soc_by_counting,
+    split_runs,
+)
 from releaf.schema import TimeSeries
 
 SECONDS_PER_HOUR = 3600.0
@@ -189,7 +195,7 @@ def rest_drift(
     series_groups : series groups in ``voltage_V`` (the table's slope is multiplied by it; group voltages use
         the cell table as is)
     max_self_discharge_pct_per_day : flag threshold [%/day], a policy default (``DEFAULT_MAX_SELF_DISCHARGE_...``)
-    rest_current_A : see :func:`releaf.diagnostics.ocv_rest.rest_mask`
+    rest_current_A : see :func:`releaf.diagnostics.ocv_rest.rest_samples`
 
     Returns
     -------
@@ -206,7 +212,7 @@ def rest_drift(
     """
     d = ts.data
     t, v = d["test_time_s"].to_numpy(), d["voltage_V"].to_numpy()
-    rest = rest_mask(ts, rest_current_A=rest_current_A)
+    rest = rest_samples(ts, rest_current_A=rest_current_A)
     soc = soc_by_counting(ts, capacity_Ah=capacity_Ah, rest_current_A=rest_current_A)
     if capacity_Ah is None:
         caps = anchor_capacities_Ah(ts, rest_current_A=rest_current_A)
