@@ -93,17 +93,22 @@ def fast_test_window(ts: TimeSeries, nominal_capacity_Ah: float) -> TimeSeries |
     return ts.with_data(d.slice(int(a), int(b - a)))
 
 
-def _fast_soh(ts: TimeSeries, profile: BatteryProfile) -> dict | None:
-    """The fast SOH estimate of the test's pulse window, or None when it has none the estimator accepts."""
+def _fast_soh(ts: TimeSeries, profile: BatteryProfile, warnings: list[str]) -> dict | None:
+    """The fast SOH estimate of the test's pulse window (with the profile's SOH model), or None when it has no
+    window, the profile no model, or the estimator cannot read the window (then a warning says why)."""
     from releaf.diagnostics import soh as soh_mod
     from releaf.errors import InputFileError
 
     window = fast_test_window(ts, profile.nominal_capacity_Ah)
     if window is None:
         return None
+    if profile.soh_model is None:
+        warnings.append(f"no fast SOH estimate: profile {profile.name} has no fast-SOH model")
+        return None
     try:
-        est = soh_mod.estimate_soh(window, nominal_capacity_Ah=profile.nominal_capacity_Ah)
-    except InputFileError:
+        est = soh_mod.estimate_soh(window, nominal_capacity_Ah=profile.nominal_capacity_Ah, model=profile.soh_model)
+    except InputFileError as err:
+        warnings.append(f"no fast SOH estimate: {err.message}")
         return None
     return {"soh_pct": est.soh_pct, "soh_interval_pct": list(est.soh_interval_pct),
             "coverage_nominal": est.coverage_nominal, "ood": est.ood, "ood_reasons": list(est.ood_reasons),
@@ -200,7 +205,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
                 f"({profile.series_groups} groups each): SOH not computed; is --profile right?"
             )
     energy = chosen.energy_Wh if chosen else None
-    estimate = _fast_soh(ts, profile) if profile.series_groups == n_groups else None
+    estimate = _fast_soh(ts, profile, warnings) if profile.series_groups == n_groups else None
     soh_method = "capacity" if soh is not None else None
     if soh is None and estimate is not None and not estimate["ood"]:
         soh, soh_method = estimate["soh_pct"], "fast-pulse"

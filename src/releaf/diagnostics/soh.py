@@ -312,8 +312,9 @@ def estimate_soh(ts_or_arrays, *, soc_pct: float | None = None, nominal_capacity
         model, or a sequence of the 21 voltages U1..U21 [V] (Tao et al. format) for ``retired-cells-pulse``
     soc_pct : SOC at the test [%]; required for U1..U21, optional for a window (checked against the training
         range only: the window's rest voltage carries the SOC)
-    nominal_capacity_Ah : nameplate capacity [Ah], the SOH denominator and C-rate basis; required for U1..U21,
-        default 65 Ah (Leaf module) for a window
+    nominal_capacity_Ah : nameplate capacity [Ah], the SOH denominator and C-rate basis; required for U1..U21;
+        for a window, default the one capacity the model was trained on (``capacity_range_Ah``; 65 Ah for
+        ``leaf-module-pulse``)
     model : a model or packaged model name; default by input form
 
     Returns
@@ -335,7 +336,11 @@ def estimate_soh(ts_or_arrays, *, soc_pct: float | None = None, nominal_capacity
     else:
         if model.input_kind != "leaf-window":
             raise InputFileError("<time series>", f"model {model.name!r} takes the 21 voltages U1..U21")
-        cap = 65.0 if nominal_capacity_Ah is None else float(nominal_capacity_Ah)
+        lo_q, hi_q = model.capacity_range_Ah
+        if nominal_capacity_Ah is None and lo_q != hi_q:
+            raise InputFileError("<time series>", f"model {model.name!r} was trained on {lo_q:g}-{hi_q:g} Ah: "
+                                                  "give nominal_capacity_Ah")
+        cap = float(lo_q) if nominal_capacity_Ah is None else float(nominal_capacity_Ah)
         f = window_features(ts_or_arrays, nominal_capacity_Ah=cap)
         x = np.array([[f[k] for k in model.feature_names]])
         nominal_capacity_Ah = cap
