@@ -36,7 +36,7 @@ def test_leaf_set_is_data_with_sources():
 
 
 def test_packaged_names_as_before():
-    assert DEFAULT_BATTERY_PROFILE == "leaf-24kwh-module"
+    assert DEFAULT_BATTERY_PROFILE == "leaf-24kwh-module" == load_parameter_set().default_unit
     assert (LEAF_MODULE.series_groups, LEAF_MODULE.parallel_cells, LEAF_MODULE.nominal_capacity_Ah) == (2, 2, 65.0)
     assert (LEAF_CELL.nominal_capacity_Ah, LEAF_CELL.group_v_min_V, LEAF_CELL.group_v_max_V) == (33.1, 3.0, 4.2)
     assert PORTABLE_2S.module is LEAF_MODULE and PORTABLE_2S.series_groups == 4

@@ -38,11 +38,15 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-
-import numpy as np
-import yaml
+from typing import TYPE_CHECKING
 
 from releaf.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and yaml are imported where a set is read, and the packaged names below are built on first use: importing
+# releaf (the CLI's --help) reads no file.
 
 PARAMETER_FILE = "parameters.yaml"
 DEFAULT_PARAMETER_SET = "leaf-24kwh"
@@ -301,6 +305,8 @@ def read_ocv_csv(text: str, file: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ocv_arrays(soc, ocv, file: str, where: str | None) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     try:
         soc_pct, ocv_v = np.asarray(soc, dtype=float), np.asarray(ocv, dtype=float)
     except (TypeError, ValueError):
@@ -516,6 +522,8 @@ def _parse_unit_file(data: Mapping, src: _Source) -> ParameterSet:
 
 
 def _load_yaml(text: str, file: str):
+    import yaml
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
@@ -714,14 +722,27 @@ def soh_model_files(name: str) -> tuple[Traversable, Traversable]:
 
 # ------------------------------------------------------------------------------- the packaged names, as before
 
-_LEAF = _packaged_set(DEFAULT_PARAMETER_SET)
-LEAF_MODULE: BatteryProfile = _LEAF.units["leaf-24kwh-module"]
-LEAF_CELL: BatteryProfile = _LEAF.units["leaf-24kwh-cell"]
-PORTABLE_2S: StationProfile = _LEAF.stations["portable-2s"]
+DEFAULT_BATTERY_PROFILE = "leaf-24kwh-module"
+"""``default_unit`` of the default set (a literal so that importing releaf reads no file; the tests check it)."""
 
-BATTERY_PROFILES: dict[str, BatteryProfile] = _packaged_units()
-STATION_PROFILES: dict[str, StationProfile] = _packaged_stations()
-DEFAULT_BATTERY_PROFILE: str = _LEAF.default_unit
+_PACKAGED_NAMES = {
+    "LEAF_MODULE": lambda: _packaged_set(DEFAULT_PARAMETER_SET).units["leaf-24kwh-module"],
+    "LEAF_CELL": lambda: _packaged_set(DEFAULT_PARAMETER_SET).units["leaf-24kwh-cell"],
+    "PORTABLE_2S": lambda: _packaged_set(DEFAULT_PARAMETER_SET).stations["portable-2s"],
+    "BATTERY_PROFILES": _packaged_units,
+    "STATION_PROFILES": _packaged_stations,
+}
+
+
+def __getattr__(name: str):
+    """``LEAF_MODULE``, ``LEAF_CELL``, ``PORTABLE_2S``, ``BATTERY_PROFILES``, ``STATION_PROFILES``: read from the
+    packaged sets on first use, then kept."""
+    try:
+        build = _PACKAGED_NAMES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = globals()[name] = build()
+    return value
 
 __all__ = [
     "BATTERY_PROFILES", "DEFAULT_BATTERY_PROFILE", "DEFAULT_PARAMETER_SET", "LEAF_CELL", "LEAF_MODULE",
