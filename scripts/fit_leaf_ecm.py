@@ -31,6 +31,7 @@ from scipy.optimize import least_squares
 
 import releaf.io
 from releaf.models.ocv import ocv_V
+from releaf.parameters import LEAF_CELL
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_FILE = "ornl-leaf/cell-low-current-hppc-25c-2.csv"
@@ -111,7 +112,7 @@ def fit_hppc(path) -> tuple[list[dict], dict]:
         soc0 = 100.0 * (1.0 + q_Ah[b0 - 1] / capacity_Ah)
         tt = t[b0:r1_] - t_on
         q_pulse = current * np.clip(tt, 0, t_off) / 3600.0
-        drift = ocv_V(soc0 + 100.0 * q_pulse / capacity_Ah) - ocv_V(soc0)
+        drift = ocv_V(soc0 + 100.0 * q_pulse / capacity_Ah, LEAF_CELL.ocv_table) - ocv_V(soc0, LEAF_CELL.ocv_table)
         target = v[b0:r1_] - v[b0 - 1] - drift
 
         def resid(x, tt=tt, t_off=t_off, current=current, target=target):

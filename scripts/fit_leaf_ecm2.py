@@ -22,6 +22,7 @@ from pathlib import Path
 import releaf.io
 from releaf.models.ecm_fit import fit_ecm_2rc
 from releaf.models.validation import HPPC_FILES
+from releaf.parameters import LEAF_CELL
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data"
@@ -42,7 +43,7 @@ METHOD = (
 def fit_file(path: Path, temperature_C: float) -> dict:
     """The JSON document of one HPPC file."""
     ts = releaf.io.read(path)
-    params, report = fit_ecm_2rc(ts, temperature_C=temperature_C)
+    params, report = fit_ecm_2rc(ts, temperature_C=temperature_C, ocv_shape=LEAF_CELL.ocv_table)
     cols = ["level", "soc_pct", "r0_mOhm", "r1_mOhm", "tau1_s", "r2_mOhm", "tau2_s", "rmse_mV", "r_squared",
             "rmse_pulse_mV", "edge_r0_mOhm", "window"]
     fit = [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.grading import Grade, grade, grading_metrics, load_policy
 from releaf.schema.records import Diagnosis, GroupDiagnosis
 
@@ -183,5 +183,5 @@ def test_yaml_syntax_error_has_line(tmp_path):
 
 
 def test_unknown_policy_lists_packaged():
-    with pytest.raises(InputFileError, match="leaf-default"):
+    with pytest.raises(ConfigError, match="leaf-default"):
         load_policy("no-such-policy")

@@ -1,6 +1,6 @@
 """Grading: a module's diagnosis against a versioned acceptance policy → A / B / C / reject, with reasons.
 
-The thresholds live in YAML policies (``releaf/policies/<name>.yaml``), not here. UL 1974 (Evaluation for
+The thresholds live in YAML policies (``parameters/policies/<name>.yaml``), not here. UL 1974 (Evaluation for
 Repurposing Batteries) leaves the acceptance criteria of repurposed cells and modules to the repurposer, who must
 define and document them; the packaged ``leaf-default`` policy is releaf's documented choice for the portable-2s
 product, and every :class:`Grade` records the policy name and version it was made under.
@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import yaml
 
+from releaf import parameters
 from releaf.errors import InputFileError
 from releaf.parameters import BATTERY_PROFILES
 from releaf.schema.records import GRADES, Diagnosis, Grade, GradeClass
@@ -149,11 +149,13 @@ def load_policy(name_or_path: str = "leaf-default") -> Policy:
 
     Parameters
     ----------
-    name_or_path : a packaged policy name (``releaf/policies/<name>.yaml``) or the path of a YAML file
+    name_or_path : a packaged policy name (``releaf/parameters/policies/<name>.yaml``, read by
+        :func:`releaf.parameters.policy_text`) or the path of a YAML file
 
     Raises
     ------
-    InputFileError : unknown policy, YAML syntax error (with its line), or a wrong key (named in the message):
+    ConfigError : unknown packaged policy (the message lists them)
+    InputFileError : unreadable file, YAML syntax error (with its line), or a wrong key (named in the message):
         unknown rule or screen, missing version/profile/threshold, thresholds not monotonic from A to C
     """
     path = Path(name_or_path)
@@ -164,15 +166,7 @@ def load_policy(name_or_path: str = "leaf-default") -> Policy:
         except OSError as exc:
             raise InputFileError(file, f"cannot read policy: {exc.strerror or exc}") from None
     else:
-        file = f"releaf/policies/{name_or_path}.yaml"
-        try:
-            policies = resources.files("releaf.parameters").joinpath("policies")
-            text = policies.joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
-        except (FileNotFoundError, IsADirectoryError):
-            known = sorted(p.name[:-5] for p in resources.files("releaf.parameters").joinpath("policies").iterdir()
-                           if p.name.endswith(".yaml"))
-            raise InputFileError(name_or_path, f"no such policy file or packaged policy; packaged: "
-                                                 f"{', '.join(known)}") from None
+        file, text = parameters.policy_text(name_or_path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

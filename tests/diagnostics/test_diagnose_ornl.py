@@ -134,6 +134,19 @@ def test_fast_pulse_estimate_is_refused_outside_the_models_domain():
     assert any("refused" in w for w in d.warnings)
 
 
+def test_fast_pulse_window_the_estimator_cannot_read_is_a_warning():
+    import dataclasses
+
+    ts = _fast_test()
+    half = ts.with_data(ts.data.with_columns(current_A=ts.data["current_A"] * 0.5))  # 0.5C pulses, not 1C
+    d = diagnose(half, LEAF_MODULE)
+    assert d.soh_estimate is None and d.soh_pct is None
+    assert "no fast SOH estimate: pulse 1: expected -1C, found -0.50C" in d.warnings
+    # a profile without a fast-SOH model says so instead of borrowing another battery's model
+    d = diagnose(ts, dataclasses.replace(LEAF_MODULE, soh_model=None))
+    assert d.soh_estimate is None and any("has no fast-SOH model" in w for w in d.warnings)
+
+
 def test_capacity_soh_is_measured_not_estimated():
     d = diagnose(read(MODULE_FILES["1_0c"]), LEAF_MODULE)
     assert d.soh_method == "capacity" and d.soh_interval_pct is None and d.soh_estimate is None

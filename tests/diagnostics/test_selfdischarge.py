@@ -10,12 +10,15 @@ from conftest import shared
 from releaf.diagnostics import selfdischarge
 from releaf.diagnostics.efficiency import half_cycles
 from releaf.io import read
+from releaf.parameters import LEAF_CELL
+
+LEAF = LEAF_CELL.ocv_table
 
 
 @functools.lru_cache(maxsize=2)
 def cycling():
     ts = read(shared("ornl-leaf", "cell-cycling-10c-24c-40c.csv"))
-    return ts, selfdischarge.rest_drift(ts)
+    return ts, selfdischarge.rest_drift(ts, ocv_table=LEAF)
 
 
 def test_fit_drift_separates_a_known_drift_from_relaxation():
@@ -82,18 +85,18 @@ def test_drift_agrees_with_the_charge_missing_after_the_first_48h_rest():
 def test_one_hour_hppc_rests_are_not_identifiable():
     """A 1 h rest is relaxation: its 'drift' is tens of mA either way and is never flagged."""
     ts = read(shared("ornl-leaf", "cell-low-current-hppc-25c-2.csv"))
-    drift = selfdischarge.rest_drift(ts, min_rest_s=600)
+    drift = selfdischarge.rest_drift(ts, min_rest_s=600, ocv_table=LEAF)
     assert drift.height == 10
     assert not drift["identifiable"].any()
     assert not drift["abnormal"].any()
-    assert selfdischarge.rest_drift(ts).height == 0  # the default skips rests under 6 h
+    assert selfdischarge.rest_drift(ts, ocv_table=LEAF).height == 0  # the default skips rests under 6 h
 
 
 def test_a_soft_short_is_flagged():
     """The 48 h rest with a 50 mA leak added through the OCV slope (-50 mA x 9.18 mV/% / 0.30 Ah per % = -1.5 mV/h)."""
     ts, _ = cycling()
     capacity = 29.85
-    row = selfdischarge.rest_drift(ts, capacity_Ah=capacity).row(0, named=True)
+    row = selfdischarge.rest_drift(ts, capacity_Ah=capacity, ocv_table=LEAF).row(0, named=True)
     d = ts.data
     start, end = row["start_s"], row["start_s"] + row["duration_s"]
     extra = -0.050 / (capacity / 100) * row["docv_dsoc_mV_per_pct"] / 1000  # V per hour
@@ -101,6 +104,6 @@ def test_a_soft_short_is_flagged():
     leaky = ts.with_data(d.with_columns(
         (pl.col("voltage_V") + pl.when(pl.col("test_time_s") > start).then(extra * hours).otherwise(
             extra * (end - start) / 3600)).alias("voltage_V")))
-    out = selfdischarge.rest_drift(leaky, capacity_Ah=capacity).row(0, named=True)
+    out = selfdischarge.rest_drift(leaky, capacity_Ah=capacity, ocv_table=LEAF).row(0, named=True)
     assert out["self_discharge_mA"] == pytest.approx(row["self_discharge_mA"] + 50, abs=3)
     assert out["abnormal"]

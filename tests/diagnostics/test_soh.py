@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from releaf.diagnostics import soh
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.protocols import fast_pulse as fast_protocol
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
@@ -39,7 +39,7 @@ def test_packaged_models_load_and_describe_themselves():
         assert m.input_kind == kind and m.coverage_nominal == 0.9
         assert m.x_train.shape == (m.alpha.size, len(m.feature_names))
         assert m.conformal_halfwidth_pct > 0 and m.info["n_rows"] == m.alpha.size
-    with pytest.raises(InputFileError):
+    with pytest.raises(ConfigError, match="leaf-module-pulse"):
         soh.load_model("no-such-model")
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import functools
 import json
 import time
-from importlib import resources
 
 import numpy as np
 import polars as pl
@@ -13,10 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import releaf.io
+from releaf import parameters
 from releaf.models import ecm_fit
 from releaf.models.ecm import EcmParameters, simulate
 from releaf.models.ocv import load_ocv_table
+from releaf.parameters import LEAF_CELL
 from releaf.sim.fleet import load_ecm_table
+
+LEAF = LEAF_CELL.ocv_table
 
 HPPC_25C = "cell-low-current-hppc-25c-2.csv"
 
@@ -25,7 +28,7 @@ HPPC_25C = "cell-low-current-hppc-25c-2.csv"
 def _fit_25c():
     ts = releaf.io.read(shared("ornl-leaf", HPPC_25C))
     t0 = time.perf_counter()
-    params, report = ecm_fit.fit_ecm_2rc(ts, temperature_C=25.0)
+    params, report = ecm_fit.fit_ecm_2rc(ts, temperature_C=25.0, ocv_shape=LEAF)
     return ts, params, report, time.perf_counter() - t0
 
 
@@ -142,7 +145,7 @@ def test_anchored_ocv_passes_through_the_rests_and_keeps_the_shape(offsets_V, fi
 
 def test_ornl_10c_fit_carries_its_own_rests():
     ts = releaf.io.read(shared("ornl-leaf", "cell-low-current-hppc-10c.csv"))
-    _, report = ecm_fit.fit_ecm_2rc(ts, temperature_C=10.0)
+    _, report = ecm_fit.fit_ecm_2rc(ts, temperature_C=10.0, ocv_shape=LEAF)
     r_soc, r_v = ecm_fit.ocv_from_hppc(ts)
     levels = r_soc > 2.0  # the levels (not the extrapolated bottom point)
     np.testing.assert_allclose(np.interp(r_soc[levels], report.ocv_soc_pct, report.ocv_V), r_v[levels], atol=1e-9)
@@ -151,13 +154,13 @@ def test_ornl_10c_fit_carries_its_own_rests():
 
 def test_fit_is_deterministic_and_the_packaged_table_is_current():
     ts, params, _, _ = _fit_25c()
-    again, _ = ecm_fit.fit_ecm_2rc(ts, temperature_C=25.0)
+    again, _ = ecm_fit.fit_ecm_2rc(ts, temperature_C=25.0, ocv_shape=LEAF)
     for k in ("r0_Ohm", "r1_Ohm", "tau1_s", "r2_Ohm", "tau2_s", "ocv_V"):
         np.testing.assert_array_equal(getattr(again, k), getattr(params, k))
     packaged = ecm_fit.load_fitted_ecm("leaf_cell_ecm2_25C")
     for k in ("soc_pct", "r0_Ohm", "r1_Ohm", "tau1_s", "r2_Ohm", "tau2_s", "ocv_V"):
         np.testing.assert_allclose(getattr(packaged, k), getattr(params, k), rtol=1e-6)
-    doc = json.loads(resources.files("releaf.parameters").joinpath("leaf-24kwh", "leaf_cell_ecm2_25C.json").read_text())
+    doc = json.loads(parameters.resource("leaf-24kwh", "leaf_cell_ecm2_25C.json").read_text())
     assert ts.meta.sha256 in doc["source"]
 
 
@@ -170,9 +173,9 @@ def test_module_from_cells():
 
 
 def test_unknown_packaged_table_is_a_user_error():
-    from releaf.errors import InputFileError
+    from releaf.errors import ConfigError, InputFileError
 
-    with pytest.raises(InputFileError, match="no packaged ECM table"):
+    with pytest.raises(ConfigError, match="no packaged ECM table"):
         ecm_fit.load_fitted_ecm("nope")
     with pytest.raises(InputFileError, match="no HPPC pulses"):
         ecm_fit.fit_ecm_2rc(pl.DataFrame({"test_time_s": np.arange(200.0), "voltage_V": np.full(200, 3.7),
@@ -193,7 +196,7 @@ def test_butler_volmer_fit_recovers_a_known_i0(i0_true):
     true = _known_cell()
     soc, ocv = load_ocv_table()
     df = _synthetic_test(true, i0_A=i0_true)
-    fit = ecm_fit.fit_butler_volmer_2rc(df, capacity_Ah=30.0)
+    fit = ecm_fit.fit_butler_volmer_2rc(df, capacity_Ah=30.0, ocv_shape=LEAF)
     assert fit.i0_A == pytest.approx(i0_true, rel=0.15)
     assert fit.rmse_mV < fit.rmse_linear_mV
     # the zero-current R1 and R0 come back too (on the levels fitted with their relaxation)
@@ -206,7 +209,7 @@ def test_butler_volmer_fit_of_a_linear_cell_finds_no_curvature():
     # data from the linear model: the I0 found leaves the element linear up to 3C (chord resistance at 92 A
     # within 5 % of R1; measured I0 ~ 115 A, set by the sub-0.04 mV residual of the SOC-step OCV)
     df = _synthetic_test(_known_cell())
-    fit = ecm_fit.fit_butler_volmer_2rc(df, capacity_Ah=30.0)
+    fit = ecm_fit.fit_butler_volmer_2rc(df, capacity_Ah=30.0, ocv_shape=LEAF)
     x = 92.0 / (2.0 * fit.i0_A)
     assert np.arcsinh(x) / x > 0.95
     assert fit.rmse_mV == pytest.approx(fit.rmse_linear_mV, abs=0.02)
@@ -216,7 +219,7 @@ def test_butler_volmer_fit_of_the_ornl_25c_hppc():
     # measured: I0 17.9 A from the 30 A / 22.5 A / 32.5 A steps of all levels; the fit error falls only from
     # 0.944 to 0.936 mV (a shallow minimum: the 1 mV voltage resolution limits what the pulses can show)
     ts, *_ = _fit_25c()
-    fit = ecm_fit.fit_butler_volmer_2rc(ts, temperature_C=25.0)
+    fit = ecm_fit.fit_butler_volmer_2rc(ts, temperature_C=25.0, ocv_shape=LEAF)
     assert 14.0 < fit.i0_A < 23.0
     assert fit.rmse_mV < fit.rmse_linear_mV < fit.rmse_mV + 0.02
     prof = fit.profile

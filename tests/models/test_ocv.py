@@ -10,6 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from releaf.models import ocv
+from releaf.parameters import LEAF_CELL
+
+LEAF = LEAF_CELL.ocv_table
 
 
 def test_packaged_table_regenerates_from_the_real_hppc_and_c15_files():
@@ -37,7 +40,7 @@ def test_table_passes_through_the_hppc_rest_points():
 
     ts = releaf.io.read(shared("ornl-leaf", "cell-low-current-hppc-25c-2.csv"))
     firsts = hppc.hppc_table(ts).group_by("level", maintain_order=True).first()
-    np.testing.assert_allclose(ocv.ocv_V(firsts["soc_pct"].to_numpy()), firsts["rest_voltage_V"].to_numpy(),
+    np.testing.assert_allclose(ocv.ocv_V(firsts["soc_pct"].to_numpy(), LEAF), firsts["rest_voltage_V"].to_numpy(),
                                atol=1.5e-3)
 
 
@@ -56,13 +59,13 @@ def test_c15_pseudo_ocv_alone_is_within_a_few_mV_of_the_rest_points():
 
 @given(st.floats(0, 100))
 def test_inverse_round_trip(soc_pct):
-    assert ocv.soc_pct_at_ocv(ocv.ocv_V(soc_pct)) == pytest.approx(soc_pct, abs=1e-9)
+    assert ocv.soc_pct_at_ocv(ocv.ocv_V(soc_pct, LEAF), LEAF) == pytest.approx(soc_pct, abs=1e-9)
 
 
 def test_mean_ocv_against_dense_numeric_integral():
     s = np.linspace(10, 90, 200001)
-    dense = np.trapezoid(ocv.ocv_V(s), s) / 80
-    assert ocv.mean_ocv_V(10, 90) == pytest.approx(dense, rel=1e-7)
+    dense = np.trapezoid(ocv.ocv_V(s, LEAF), s) / 80
+    assert ocv.mean_ocv_V(10, 90, LEAF) == pytest.approx(dense, rel=1e-7)
 
 
 def test_unknown_table_is_a_clear_error():

@@ -88,3 +88,31 @@ def test_numpy_shortcut_never_passes_a_table_the_checks_reject(cols):
                       schema={**dict.fromkeys(("test_time_s", "voltage_V", "current_A", "group_voltage_V_1",
                                                "temperature_C"), pl.Float64), "step_index": pl.Int64})
     assert not (_surely_clean(df, df.schema) and _any_problem(df))
+
+
+def test_rest_mask_is_one_definition():
+    import numpy as np
+
+    from releaf.schema import rest_mask, rest_threshold_A, step_type_from_current
+
+    i = np.array([0.0, 0.0008, -0.0012, 5.0, -65.0, 0.65, -0.65])
+    assert rest_threshold_A(i) == rest_threshold_A(pl.Series(i)) == 1e-3  # 0.1 % of 65 A is above 1 mA
+    np.testing.assert_array_equal(rest_mask(i), [True, True, False, False, False, False, False])
+    # a diagnostic's own threshold (capacity: C/100 of 65 Ah), the same comparison
+    np.testing.assert_array_equal(rest_mask(i, 0.65), [True, True, True, False, False, True, True])
+    assert rest_mask(-0.5, 0.65) and not rest_mask(-0.7, 0.65)
+    # the readers' step_type from the current agrees with the mask
+    kinds = pl.DataFrame({"current_A": i}).select(step_type_from_current(pl.col("current_A"), rest_threshold_A(i)))
+    np.testing.assert_array_equal(kinds.to_series().to_numpy() == "rest", rest_mask(i))
+    # the cycler's own rest state wins when no threshold is given (a sensor offset at rest is still rest)
+    step_type = pl.Series(["rest", "rest", "rest", "charge", "discharge", None, "rest"])
+    np.testing.assert_array_equal(rest_mask(i, step_type=step_type), [True, True, True, False, False, False, True])
+    np.testing.assert_array_equal(rest_mask(i, 0.65, step_type=step_type), rest_mask(i, 0.65))
+
+
+def test_rest_threshold_of_a_coin_cell_follows_its_currents():
+    from releaf.schema import rest_threshold_A
+
+    assert rest_threshold_A(pl.Series([0.0, 2e-4, -2e-4])) == pytest.approx(2e-7)
+    assert rest_threshold_A(pl.Series([0.0, 0.0])) == 1e-3
+    assert rest_threshold_A([float("nan"), 0.5]) == pytest.approx(5e-4)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import importlib.util
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import releaf.io
+from releaf import parameters
 from releaf.sim import fleet as synth
 
 DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
@@ -112,13 +112,13 @@ def test_packaged_ecm_table():
     for name in ("r0_mOhm", "r1_mOhm", "tau1_s"):
         assert np.all(ecm[name] > 0), name
     assert 1.0 < np.interp(50.0, ecm["soc_pct"], ecm["r0_mOhm"]) < 2.5  # Leaf cell: ~1.6 mOhm
-    text = resources.files("releaf.parameters").joinpath("leaf-24kwh", "leaf_cell_ecm_25C.csv").read_text("utf-8")
+    text = parameters.resource("leaf-24kwh", "leaf_cell_ecm_25C.csv").read_text("utf-8")
     for needle in ("sha256 8b4135978f15", "MIT", "doi:10.5281/zenodo.2580327", "RMSE", "least_squares"):
         assert needle in text
 
 
 def _packaged_rows():
-    text = resources.files("releaf.parameters").joinpath("leaf-24kwh", "leaf_cell_ecm_25C.csv").read_text("utf-8")
+    text = parameters.resource("leaf-24kwh", "leaf_cell_ecm_25C.csv").read_text("utf-8")
     lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     return np.array([[float(x) for x in ln.split(",")] for ln in lines[1:]])
 

@@ -1,6 +1,6 @@
 import pytest
 
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.station.loads import USE_CASES, UseCase, use_case
 
 
@@ -18,7 +18,7 @@ def test_builtins():
 
 
 def test_unknown_use_case_lists_known():
-    with pytest.raises(InputFileError, match="known: phone, guitar-amp, fridge"):
+    with pytest.raises(ConfigError, match="known: phone, guitar-amp, fridge"):
         use_case("kettle")
 
 

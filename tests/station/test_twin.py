@@ -23,10 +23,11 @@ FRESH = [ModuleState("M1", (65.0, 65.0), (0.9, 0.9)), ModuleState("M2", (65.0, 6
 
 def ocv_energy_Wh(caps):
     """Independent loss-free energy: every group moves the charge of the smallest one over its own SOC window."""
-    soc_hi = float(soc_pct_at_ocv(PORTABLE_2S.group_v_max_V))
-    soc_lo = float(soc_pct_at_ocv(PORTABLE_2S.group_v_min_V))
+    table = PORTABLE_2S.module.ocv_table
+    soc_hi = float(soc_pct_at_ocv(PORTABLE_2S.group_v_max_V, table))
+    soc_lo = float(soc_pct_at_ocv(PORTABLE_2S.group_v_min_V, table))
     q = min(caps) * (soc_hi - soc_lo) / 100
-    return sum(q * mean_ocv_V(soc_hi - q / c * 100, soc_hi) for c in caps)
+    return sum(q * mean_ocv_V(soc_hi - q / c * 100, soc_hi, table) for c in caps)
 
 
 def test_lossless_energy_equals_capacity_times_mean_ocv():
@@ -40,9 +41,10 @@ def test_lossless_energy_equals_capacity_times_mean_ocv():
 
 def test_lossless_equal_groups_textbook():
     # 4 equal groups: 4 x C x window x mean OCV
-    soc_hi = float(soc_pct_at_ocv(4.1))
-    soc_lo = float(soc_pct_at_ocv(3.2))
-    expected = 4 * 65.0 * (soc_hi - soc_lo) / 100 * mean_ocv_V(soc_lo, soc_hi)
+    table = PORTABLE_2S.module.ocv_table
+    soc_hi = float(soc_pct_at_ocv(4.1, table))
+    soc_lo = float(soc_pct_at_ocv(3.2, table))
+    expected = 4 * 65.0 * (soc_hi - soc_lo) / 100 * mean_ocv_V(soc_lo, soc_hi, table)
     mods = [ModuleState("a", (65.0, 65.0), (0.0, 0.0)), ModuleState("b", (65.0, 65.0), (0.0, 0.0))]
     assert simulate_discharge(mods, PORTABLE_2S, 300.0).energy_Wh == pytest.approx(expected, rel=0.005)
 

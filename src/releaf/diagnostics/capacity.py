@@ -10,16 +10,26 @@ from __future__ import annotations
 import numpy as np
 
 from releaf.models.ocv import ocv_V
+from releaf.schema import rest_mask
 from releaf.schema.records import Discharge
 
 SECONDS_PER_HOUR = 3600.0
 # A charge that restores more than this fraction of the nominal capacity starts a new discharge segment; HPPC
 # regen pulses (~0.2 % of capacity each) do not.
 RECHARGE_FRACTION = 0.02
-# Rested voltage per series group above which a discharge counts as starting from full (OCV at 90 % SOC of the
-# Leaf cell at 25 degC, ``releaf.models.ocv``).
+# A discharge counts as starting from full when the voltage per series group at its start is at least the cell's
+# OCV at this SOC (the OCV table of the unit's own profile, see :func:`top_of_charge_voltage_V`).
 TOP_OF_CHARGE_SOC_PCT = 90.0
 CUTOFF_TOLERANCE_V = 0.05
+# Rest in a capacity measurement: ``releaf.schema.rest_mask`` with C/100 of the nominal capacity, not the file
+# default (1 mA). A large channel reads an offset at rest (0.01 A in the ORNL cell files); counted as discharge it
+# would stretch a discharge into the rest after it. Below C/100 a current moves under 1 % of the capacity per hour.
+REST_C_RATE = 0.01
+
+
+def rest_current_A(nominal_capacity_Ah: float) -> float:
+    """Current magnitude at or below which a sample is rest in a capacity measurement [A]: ``REST_C_RATE`` C."""
+    return REST_C_RATE * nominal_capacity_Ah
 
 
 def interval_weights(test_time_s, step_index=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,7 +108,8 @@ def full_discharges(
     nominal_capacity_Ah : nominal capacity [Ah], sets the recharge and current thresholds
     vendor_capacity_Ah : the cycler's own capacity counter; its change over a one-step discharge is kept for
         cross-checks (counters reset per step or per cycle by vendor, so multi-step discharges get None)
-    min_current_A : current magnitude below which a sample is rest [A]; default 1 % of nominal (C/100)
+    min_current_A : current magnitude at or below which a sample is rest [A] (``releaf.schema.rest_mask``);
+        default :func:`rest_current_A` (C/100 of nominal)
 
     Returns
     -------
@@ -109,12 +120,14 @@ def full_discharges(
     v = np.asarray(voltage_V, dtype=float)
     i = np.asarray(current_A, dtype=float)
     lim = v if limit_voltage_V is None else np.asarray(limit_voltage_V, dtype=float)
-    rest_A = 0.01 * nominal_capacity_Ah if min_current_A is None else min_current_A
+    rest_A = rest_current_A(nominal_capacity_Ah) if min_current_A is None else min_current_A
     q = cumulative_Ah(t, i, step_index)
+    active = ~rest_mask(i, rest_A)
+    charging, discharging = active & (i > 0), active & (i < 0)
 
     # segment boundaries: the end of every charge run that put back more than RECHARGE_FRACTION
     starts = [0]
-    for a, b in _runs(i > rest_A):
+    for a, b in _runs(charging):
         charged = q[min(b + 1, len(q) - 1)] - q[max(a - 1, 0)]
         if charged > RECHARGE_FRACTION * nominal_capacity_Ah:
             starts.append(b + 1)
@@ -123,7 +136,7 @@ def full_discharges(
 
     out = []
     for a, end in bounds:
-        dis = np.flatnonzero(i[a:end] < -rest_A)
+        dis = np.flatnonzero(discharging[a:end])
         if dis.size == 0:
             continue
         last = a + int(dis[-1])  # last discharge sample of the segment
@@ -132,7 +145,7 @@ def full_discharges(
         if capacity < 0.05 * nominal_capacity_Ah:
             continue
         e = cumulative_Wh(t[seg], v[seg], i[seg], None if step_index is None else np.asarray(step_index)[seg])
-        on = i[seg] < -rest_A
+        on = discharging[seg]
         duration_on = float(np.sum(np.diff(t[seg])[on[1:]])) if on.sum() > 1 else 0.0
         mean_current = capacity * SECONDS_PER_HOUR / duration_on if duration_on > 0 else float("nan")
         reached = bool(np.min(lim[seg]) <= cutoff_voltage_V + CUTOFF_TOLERANCE_V)
@@ -168,6 +181,12 @@ def _vendor_capacity(counter, step_index, first: int, last: int) -> float | None
     return delta if np.isfinite(delta) else None
 
 
-def top_of_charge_voltage_V(series_groups: int) -> float:
-    """Rested voltage of ``series_groups`` Leaf groups at ``TOP_OF_CHARGE_SOC_PCT`` [V]."""
-    return float(ocv_V(TOP_OF_CHARGE_SOC_PCT)) * series_groups
+def top_of_charge_voltage_V(series_groups: int, ocv_table) -> float:
+    """Rested voltage of ``series_groups`` series groups at ``TOP_OF_CHARGE_SOC_PCT`` [V].
+
+    Parameters
+    ----------
+    series_groups : series groups the voltage spans
+    ocv_table : ``(soc_pct, ocv_V)`` of the unit's cell, e.g. ``profile.ocv_table`` (``releaf.parameters``)
+    """
+    return float(ocv_V(TOP_OF_CHARGE_SOC_PCT, ocv_table)) * series_groups

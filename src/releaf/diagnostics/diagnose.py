@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from releaf.diagnostics import capacity, groups, hppc, resistance
-from releaf.models.ocv import DEFAULT_OCV_TABLE
 from releaf.parameters import BatteryProfile
 from releaf.schema import TEMPERATURE_PREFIX, TimeSeries
 from releaf.schema.records import Diagnosis, Discharge
@@ -55,12 +54,12 @@ def _hppc_rows(ts: TimeSeries, capacity_Ah: float | None, n_steps: int) -> tuple
     return tuple(hppc.hppc_records(ts, capacity_Ah=capacity_Ah, min_levels=2))
 
 
-def _ecm(ts: TimeSeries, capacity_Ah: float | None, warnings: list[str]) -> dict | None:
+def _ecm(ts: TimeSeries, capacity_Ah: float | None, profile: BatteryProfile, warnings: list[str]) -> dict | None:
     from releaf.errors import InputFileError
     from releaf.models.ecm_fit import fit_ecm_2rc
 
     try:
-        params, report = fit_ecm_2rc(ts, capacity_Ah=capacity_Ah)
+        params, report = fit_ecm_2rc(ts, capacity_Ah=capacity_Ah, ocv_shape=profile.ocv_table)
     except InputFileError as err:
         warnings.append(f"no equivalent-circuit fit: {err.message}")
         return None
@@ -94,17 +93,22 @@ def fast_test_window(ts: TimeSeries, nominal_capacity_Ah: float) -> TimeSeries |
     return ts.with_data(d.slice(int(a), int(b - a)))
 
 
-def _fast_soh(ts: TimeSeries, profile: BatteryProfile) -> dict | None:
-    """The fast SOH estimate of the test's pulse window, or None when it has none the estimator accepts."""
+def _fast_soh(ts: TimeSeries, profile: BatteryProfile, warnings: list[str]) -> dict | None:
+    """The fast SOH estimate of the test's pulse window (with the profile's SOH model), or None when it has no
+    window, the profile no model, or the estimator cannot read the window (then a warning says why)."""
     from releaf.diagnostics import soh as soh_mod
     from releaf.errors import InputFileError
 
     window = fast_test_window(ts, profile.nominal_capacity_Ah)
     if window is None:
         return None
+    if profile.soh_model is None:
+        warnings.append(f"no fast SOH estimate: profile {profile.name} has no fast-SOH model")
+        return None
     try:
-        est = soh_mod.estimate_soh(window, nominal_capacity_Ah=profile.nominal_capacity_Ah)
-    except InputFileError:
+        est = soh_mod.estimate_soh(window, nominal_capacity_Ah=profile.nominal_capacity_Ah, model=profile.soh_model)
+    except InputFileError as err:
+        warnings.append(f"no fast SOH estimate: {err.message}")
         return None
     return {"soh_pct": est.soh_pct, "soh_interval_pct": list(est.soh_interval_pct),
             "coverage_nominal": est.coverage_nominal, "ood": est.ood, "ood_reasons": list(est.ood_reasons),
@@ -117,7 +121,8 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     Parameters
     ----------
     ts : canonical, validated time series (see ``releaf.schema``)
-    profile : battery profile of the unit type (nominal capacity and voltage window)
+    profile : battery profile of the unit type (nominal capacity, voltage window and the cell's OCV table, which
+        says where the top of charge is; ``releaf.parameters``)
     fit_ecm : also fit a two-RC equivalent circuit per HPPC level (about 0.3 s per HPPC file; off by default so
         that a pack is diagnosed at parsing speed)
 
@@ -131,6 +136,9 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
       to cut-off) at the lowest C-rate in the file; vendor counters are only compared.
     * ``r0_mOhm`` is the ohmic resistance of the discharge step nearest 50 % SOC (see
       :func:`releaf.diagnostics.resistance.pick_r0`); ``r0_soc_pct`` says where it was measured.
+    * A discharge counts as starting from full when its group voltage at the start reaches the OCV of the
+      profile's cell at ``capacity.TOP_OF_CHARGE_SOC_PCT``; ``ocv_table`` of the result names that table. With
+      ``fit_ecm`` the same table gives the OCV shape between the test's rest points.
     * SOH = capacity / profile nominal capacity. A string of modules in series has one module's capacity, so a
       file with a multiple of the profile's series groups (e.g. 6 groups = 3 Leaf modules) is still comparable.
     """
@@ -146,11 +154,12 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     if not group_v and n_groups == 1:
         group_v = [v]
     limit_v = np.min(np.vstack(group_v), axis=0) if group_v else v / n_groups
-    rest_A = 0.01 * profile.nominal_capacity_Ah
+    rest_A = capacity.rest_current_A(profile.nominal_capacity_Ah)  # rest as in the capacity measurement
 
     discharges = capacity.full_discharges(
         t, v, i, step_index=step, limit_voltage_V=limit_v, cutoff_voltage_V=profile.group_v_min_V,
-        top_voltage_V=capacity.top_of_charge_voltage_V(1), nominal_capacity_Ah=profile.nominal_capacity_Ah,
+        top_voltage_V=capacity.top_of_charge_voltage_V(1, profile.ocv_table),
+        nominal_capacity_Ah=profile.nominal_capacity_Ah,
         vendor_capacity_Ah=vendor,
     )
     chosen = choose_capacity_discharge(discharges)
@@ -196,14 +205,14 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
                 f"({profile.series_groups} groups each): SOH not computed; is --profile right?"
             )
     energy = chosen.energy_Wh if chosen else None
-    estimate = _fast_soh(ts, profile) if profile.series_groups == n_groups else None
+    estimate = _fast_soh(ts, profile, warnings) if profile.series_groups == n_groups else None
     soh_method = "capacity" if soh is not None else None
     if soh is None and estimate is not None and not estimate["ood"]:
         soh, soh_method = estimate["soh_pct"], "fast-pulse"
     if estimate is not None and estimate["ood"]:
         warnings.append("fast SOH estimate refused: " + "; ".join(estimate["ood_reasons"]))
     hppc_rows = _hppc_rows(ts, cap, len(steps))
-    ecm = _ecm(ts, cap, warnings) if fit_ecm and hppc_rows else None
+    ecm = _ecm(ts, cap, profile, warnings) if fit_ecm and hppc_rows else None
     if fit_ecm and not hppc_rows:
         warnings.append("no equivalent-circuit fit: the test has no HPPC pulses at two or more SOC levels")
     gv = np.vstack(group_v) if group_v else None
@@ -228,7 +237,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
         max_group_voltage_V=float(gv.max()) if gv is not None else None,
         duration_s=float(t[-1] - t[0]),
         rows=len(t),
-        ocv_table=DEFAULT_OCV_TABLE,
+        ocv_table=profile.ocv_table.name,
         hppc=hppc_rows,
         ecm=ecm,
         soh_method=soh_method,
@@ -244,7 +253,7 @@ def _why_no_capacity(discharges: list[Discharge], profile: BatteryProfile) -> st
     last = discharges[-1]
     parts = []
     if not last.from_full:
-        top = capacity.top_of_charge_voltage_V(1)
+        top = capacity.top_of_charge_voltage_V(1, profile.ocv_table)
         parts.append(f"it did not start from full charge (needs >= {top:.3f} V per group)")
     if not last.reached_cutoff:
         parts.append(f"it stopped before the {profile.group_v_min_V} V per-group cut-off")

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from releaf.diagnostics.capacity import cumulative_Ah, cumulative_Wh
-from releaf.diagnostics.ocv_rest import rest_mask
+from releaf.diagnostics.ocv_rest import rest_samples
 from releaf.schema import TimeSeries
 
 MIN_FRACTION = 0.02
@@ -60,7 +60,7 @@ def half_cycles(ts: TimeSeries, *, min_fraction: float = MIN_FRACTION, rest_curr
     ----------
     ts : canonical time series (current positive = charge)
     min_fraction : half-cycles moving less than this fraction of the largest one are dropped [-]
-    rest_current_A : see :func:`releaf.diagnostics.ocv_rest.rest_mask`
+    rest_current_A : see :func:`releaf.diagnostics.ocv_rest.rest_samples`
 
     Returns
     -------
@@ -72,7 +72,7 @@ def half_cycles(ts: TimeSeries, *, min_fraction: float = MIN_FRACTION, rest_curr
     d = ts.data
     t, v, i = (d[c].to_numpy() for c in ("test_time_s", "voltage_V", "current_A"))
     step = d["step_index"].to_numpy() if "step_index" in d.columns else None
-    rest = rest_mask(ts, rest_current_A=rest_current_A)
+    rest = rest_samples(ts, rest_current_A=rest_current_A)
     i_eff = np.where(rest, 0.0, i)
     dq = np.diff(cumulative_Ah(t, i_eff, step), prepend=0.0)  # dq[k]: interval ending at sample k
     de = np.diff(cumulative_Wh(t, v, i_eff, step), prepend=0.0)

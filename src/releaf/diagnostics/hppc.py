@@ -26,14 +26,17 @@ import polars as pl
 from releaf.diagnostics.capacity import cumulative_Ah
 from releaf.diagnostics.resistance import CurrentStep, current_steps, resistances_at, step_resistances
 from releaf.errors import InputFileError
-from releaf.schema import GROUP_VOLTAGE_PREFIX, TimeSeries
+from releaf.schema import GROUP_VOLTAGE_PREFIX, TimeSeries, rest_mask
 
 # A pulse is a step from rest held at most this long [s]; HPPC pulses are 10-30 s, the SOC steps between
 # levels last many minutes.
 MAX_PULSE_S = 60.0
 # Pulses closer than this [s] (end of one to start of the next) belong to the same SOC level.
 LEVEL_GAP_S = 300.0
-# Default rest and step thresholds as fractions of the largest current magnitude of the test.
+# Default rest and step thresholds as fractions of the largest current magnitude of the test. Rest before a pulse
+# is ``releaf.schema.rest_mask`` with 2 % of the largest current, not the file default (1 mA): an HPPC's pulses
+# start from rests that a large channel reads with an offset (0.01 A in the ORNL cell files), and the threshold
+# must stay well below the smallest pulse (STEP_FRACTION).
 REST_FRACTION = 0.02
 STEP_FRACTION = 0.1
 READ_30S = 30.0
@@ -97,7 +100,8 @@ def hppc_pulses(current_A, test_time_s, step_index=None, *, min_step_A: float | 
     current_A, test_time_s : canonical columns [A, s]
     step_index : cycler step per sample, or None
     min_step_A : smallest pulse current [A]; default ``STEP_FRACTION`` of the largest |current|
-    rest_A : current magnitude that counts as rest before a pulse [A]; default ``REST_FRACTION`` of the largest
+    rest_A : current magnitude that counts as rest before a pulse [A] (``releaf.schema.rest_mask``); default
+        ``REST_FRACTION`` of the largest
     max_pulse_s : longest step that counts as a pulse [s]
     level_gap_s : pulses closer than this (end to next start) share a level [s]
     after_index : ignore steps before this sample (an HPPC's levels start at the top of charge, not in the
@@ -118,7 +122,7 @@ def hppc_pulses(current_A, test_time_s, step_index=None, *, min_step_A: float | 
     for s in current_steps(i, min_step_A=min_step, step_index=step_index):
         if s.before < after_index:
             continue
-        from_rest = abs(s.current_before_A) <= rest and abs(s.current_after_A) >= min_step
+        from_rest = rest_mask(s.current_before_A, rest) and abs(s.current_after_A) >= min_step
         if not from_rest:
             continue
         if breaks is None:
@@ -142,7 +146,7 @@ def _whole_pulse(s: CurrentStep, i: np.ndarray, step_index, rest_A: float, break
     a = s.before + 1
     steps = None if step_index is None else np.asarray(step_index)
     # the sample after the step opens a pulse only above rest, with a known cycler step (x != x: NaN)
-    starts = abs(i[a]) > rest_A and (steps is None or steps[a] == steps[a])
+    starts = np.isfinite(i[a]) and not rest_mask(i[a], rest_A) and (steps is None or steps[a] == steps[a])
     if not starts:
         return s
     breaks = _pulse_breaks(i, steps, rest_A) if breaks is None else breaks
@@ -157,7 +161,7 @@ def _pulse_breaks(i: np.ndarray, step_index, rest_A: float) -> np.ndarray:
     against the pulse's first one: equal signs and steps chain."""
     sign = np.sign(i)
     stop = np.ones(len(i), dtype=bool)
-    stop[1:] = (sign[1:] != sign[:-1]) | ~(np.abs(i[1:]) > rest_A)
+    stop[1:] = (sign[1:] != sign[:-1]) | rest_mask(i[1:], rest_A)  # a NaN's sign differs from every sign
     if step_index is not None:
         steps = np.asarray(step_index)
         stop[1:] |= steps[1:] != steps[:-1]

@@ -29,7 +29,7 @@ from scipy.optimize import curve_fit
 
 from releaf.diagnostics.capacity import cumulative_Ah
 from releaf.errors import InputFileError
-from releaf.schema import TimeSeries, rest_threshold_A
+from releaf.schema import TimeSeries, rest_mask
 
 MIN_REST_S = 600.0
 # A charge/discharge ends at "full"/"empty" when it ends within this of the file's top/bottom voltage.
@@ -125,23 +125,19 @@ def fit_relaxation(t_s, voltage_V, *, n_exp: int = 1, max_tau_factor: float = MA
                          rmse, at_bound, not at_bound)
 
 
-def rest_mask(ts: TimeSeries, *, rest_current_A: float | None = None) -> np.ndarray:
-    """Samples at rest: the cycler's ``step_type == "rest"`` when the table has it, else ``|I| <= rest_current_A``.
-
-    The cycler's own rest state is preferred because a rest is open circuit by construction, while the current
-    reading may sit on a sensor offset (the ORNL C/15 file reads 0.01 A during 48 h rests).
+def rest_samples(ts: TimeSeries, *, rest_current_A: float | None = None) -> np.ndarray:
+    """:func:`releaf.schema.rest_mask` of a table: the cycler's ``step_type == "rest"`` when the table has it,
+    else ``|I| <= releaf.schema.rest_threshold_A``; with ``rest_current_A``, ``|I| <= rest_current_A``.
 
     Parameters
     ----------
     ts : canonical time series
-    rest_current_A : current magnitude below which a sample is rest [A]; when given, it is used even if the
-        table has ``step_type``. Default: ``releaf.schema.rest_threshold_A``.
+    rest_current_A : current magnitude at or below which a sample is rest [A]; when given, it is used even if
+        the table has ``step_type``
     """
     d = ts.data
-    if rest_current_A is None and "step_type" in d.columns:
-        return (d["step_type"] == "rest").fill_null(False).to_numpy()
-    threshold = rest_threshold_A(d["current_A"]) if rest_current_A is None else rest_current_A
-    return (d["current_A"].abs() <= threshold).to_numpy()
+    step_type = d["step_type"] if "step_type" in d.columns else None
+    return rest_mask(d["current_A"], rest_current_A, step_type=step_type)
 
 
 def split_runs(mask: np.ndarray, breaks: np.ndarray | None = None) -> list[tuple[int, int]]:
@@ -165,10 +161,10 @@ def counted_Ah(ts: TimeSeries, *, rest: np.ndarray | None = None) -> np.ndarray:
     Parameters
     ----------
     ts : canonical time series
-    rest : rest mask (see :func:`rest_mask`); default ``rest_mask(ts)``
+    rest : rest mask (see :func:`rest_samples`); default ``rest_samples(ts)``
     """
     d = ts.data
-    rest = rest_mask(ts) if rest is None else rest
+    rest = rest_samples(ts) if rest is None else rest
     i = np.where(rest, 0.0, d["current_A"].to_numpy())
     step = d["step_index"].to_numpy() if "step_index" in d.columns else None
     return cumulative_Ah(d["test_time_s"].to_numpy(), i, step)
@@ -216,7 +212,7 @@ def anchor_capacities_Ah(
     -------
     Capacities [Ah] in time order (discharges and charges alike); empty if the test has no such pair.
     """
-    rest = rest_mask(ts, rest_current_A=rest_current_A)
+    rest = rest_samples(ts, rest_current_A=rest_current_A)
     caps = _pair_capacities(counted_Ah(ts, rest=rest), _anchors(ts, rest, full_voltage_V, empty_voltage_V))
     return np.array([c for c in caps if np.isfinite(c) and c > 0])
 
@@ -241,14 +237,14 @@ def soc_by_counting(
         ``ANCHOR_TOLERANCE_V`` of it marks 100 %. Default: the highest voltage while charging
     empty_voltage_V : bottom voltage [V]; a discharge ending within ``ANCHOR_TOLERANCE_V`` of it marks 0 %.
         Default: the lowest voltage while discharging (pass the cut-off when the file never reached it)
-    rest_current_A : see :func:`rest_mask`
+    rest_current_A : see :func:`rest_samples`
 
     Returns
     -------
     ``soc_pct`` per sample [%], NaN where no anchor or no capacity is known. Counted from the last anchor at or
     before the sample, or the first one after it for samples before any anchor.
     """
-    rest = rest_mask(ts, rest_current_A=rest_current_A)
+    rest = rest_samples(ts, rest_current_A=rest_current_A)
     q = counted_Ah(ts, rest=rest)
     anchors = _anchors(ts, rest, full_voltage_V, empty_voltage_V)
     n = len(q)
@@ -290,7 +286,7 @@ def rest_points(
 ) -> pl.DataFrame:
     """Every rest of a test with its end voltage, fitted OCV, relaxation left and SOC.
 
-    A rest is a run of rest samples (:func:`rest_mask`) inside one cycler step; it starts when the preceding
+    A rest is a run of rest samples (:func:`rest_samples`) inside one cycler step; it starts when the preceding
     current stopped (the last sample before the run, following the cycler's step-change convention).
 
     Parameters
@@ -314,7 +310,7 @@ def rest_points(
     """
     d = ts.data
     t, v, i = (d[c].to_numpy() for c in ("test_time_s", "voltage_V", "current_A"))
-    rest = rest_mask(ts, rest_current_A=rest_current_A)
+    rest = rest_samples(ts, rest_current_A=rest_current_A)
     soc = soc_by_counting(ts, capacity_Ah=capacity_Ah, full_voltage_V=full_voltage_V,
                           empty_voltage_V=empty_voltage_V, rest_current_A=rest_current_A)
     step = d["step_index"].to_numpy() if "step_index" in d.columns else None
@@ -403,5 +399,5 @@ def ocv_table(
     return soc, ocv
 
 
-__all__ = ["RelaxationFit", "anchor_capacities_Ah", "counted_Ah", "fit_relaxation", "ocv_table", "rest_mask",
-           "rest_points", "soc_by_counting"]
+__all__ = ["RelaxationFit", "anchor_capacities_Ah", "counted_Ah", "fit_relaxation", "ocv_table", "rest_points",
+           "rest_samples", "soc_by_counting"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from releaf.schema import rest_mask
 from releaf.schema.records import PulseResistance
 
 # The ohmic reading must come from samples at most this far apart (the issue's definition of r0).
@@ -298,10 +299,12 @@ def pick_r0(resistances, *, target_soc_pct: float = 50.0, rest_A: float) -> Puls
     """The step whose ohmic resistance represents the unit: a discharge pulse from rest nearest ``target_soc_pct``.
 
     Preference: discharge steps starting from rest with a defined r0, nearest the target SOC when SOC is known;
-    otherwise the first such step; otherwise any step with a defined r0.
+    otherwise the first such step; otherwise any step with a defined r0. Rest is ``releaf.schema.rest_mask`` with
+    the threshold ``rest_A`` [A].
     """
     with_r0 = [r for r in resistances if r.r0_mOhm is not None and np.isfinite(r.r0_mOhm)]
-    pulses = [r for r in with_r0 if abs(r.current_before_A) <= rest_A and r.current_after_A < -rest_A]
+    pulses = [r for r in with_r0 if rest_mask(r.current_before_A, rest_A)
+              and not rest_mask(r.current_after_A, rest_A) and r.current_after_A < 0]
     pool = pulses or with_r0
     if not pool:
         return None

@@ -32,8 +32,13 @@ import numpy as np
 import polars as pl
 from scipy.optimize import curve_fit
 
-from releaf.diagnostics.ocv_rest import anchor_capacities_Ah, relaxation_V, rest_mask, soc_by_counting, split_runs
-from releaf.models.ocv import load_ocv_table
+from releaf.diagnostics.ocv_rest import (
+    anchor_capacities_Ah,
+    relaxation_V,
+    rest_samples,
+    soc_by_counting,
+    split_runs,
+)
 from releaf.schema import TimeSeries
 
 SECONDS_PER_HOUR = 3600.0
@@ -134,18 +139,17 @@ def fit_drift(t_s, voltage_V, *, n_exp: int = 2, max_tau_fraction: float = MAX_T
                     slope_std, rmse, identifiable)
 
 
-def docv_dsoc_mV_per_pct(soc_pct: float, table: tuple[np.ndarray, np.ndarray] | None = None,
-                         window_pct: float = DOCV_WINDOW_PCT) -> float:
+def docv_dsoc_mV_per_pct(soc_pct: float, table, window_pct: float = DOCV_WINDOW_PCT) -> float:
     """Slope of the OCV curve at ``soc_pct`` [mV/%]: the secant over ``soc_pct +/- window_pct``, kept inside the
     table.
 
     Parameters
     ----------
     soc_pct : state of charge [%]
-    table : ``(soc_pct, ocv_V)``; default the packaged Leaf cell table at 25 degC (``releaf.models.ocv``)
+    table : ``(soc_pct, ocv_V)`` of the cell, e.g. ``profile.ocv_table`` (``releaf.parameters``)
     window_pct : half-width of the secant [%]
     """
-    soc_tab, ocv_tab = load_ocv_table() if table is None else table
+    soc_tab, ocv_tab = table
     lo = max(float(soc_tab[0]), soc_pct - window_pct)
     hi = min(float(soc_tab[-1]), soc_pct + window_pct)
     if hi - lo < window_pct:  # at a table end keep the full window width inside the table
@@ -172,7 +176,7 @@ def rest_drift(
     min_rest_s: float = MIN_DRIFT_REST_S,
     n_exp: int = 2,
     capacity_Ah: float | None = None,
-    ocv_table: tuple[np.ndarray, np.ndarray] | None = None,
+    ocv_table,
     series_groups: int = 1,
     max_self_discharge_pct_per_day: float = DEFAULT_MAX_SELF_DISCHARGE_PCT_PER_DAY,
     rest_current_A: float | None = None,
@@ -186,11 +190,12 @@ def rest_drift(
     n_exp : exponentials of the relaxation (see :func:`fit_drift`)
     capacity_Ah : capacity [Ah]; default the median charge between full and empty anchors of the test
         (:func:`releaf.diagnostics.ocv_rest.anchor_capacities_Ah`); NaN currents when neither is known
-    ocv_table : ``(soc_pct, ocv_V)`` of one cell; default the packaged Leaf cell at 25 degC
+    ocv_table : ``(soc_pct, ocv_V)`` of one cell, e.g. ``profile.ocv_table`` (``releaf.parameters``); it turns
+        the drift into a current through the OCV slope
     series_groups : series groups in ``voltage_V`` (the table's slope is multiplied by it; group voltages use
         the cell table as is)
     max_self_discharge_pct_per_day : flag threshold [%/day], a policy default (``DEFAULT_MAX_SELF_DISCHARGE_...``)
-    rest_current_A : see :func:`releaf.diagnostics.ocv_rest.rest_mask`
+    rest_current_A : see :func:`releaf.diagnostics.ocv_rest.rest_samples`
 
     Returns
     -------
@@ -207,7 +212,7 @@ def rest_drift(
     """
     d = ts.data
     t, v = d["test_time_s"].to_numpy(), d["voltage_V"].to_numpy()
-    rest = rest_mask(ts, rest_current_A=rest_current_A)
+    rest = rest_samples(ts, rest_current_A=rest_current_A)
     soc = soc_by_counting(ts, capacity_Ah=capacity_Ah, rest_current_A=rest_current_A)
     if capacity_Ah is None:
         caps = anchor_capacities_Ah(ts, rest_current_A=rest_current_A)

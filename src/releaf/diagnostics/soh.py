@@ -36,12 +36,12 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from releaf import parameters
 from releaf.errors import InputFileError
 from releaf.protocols import fast_pulse as fast_protocol
 from releaf.schema import TimeSeries
@@ -152,15 +152,17 @@ class SohEstimate:
 
 @functools.lru_cache(maxsize=8)
 def load_model(name: str = DEFAULT_MODEL) -> SohModel:
-    """Read a packaged model (``releaf/models/<name>.json`` + ``.npz``); no download, no pickle."""
-    folder = resources.files("releaf.parameters").joinpath("soh-models")
-    try:
-        meta = json.loads(folder.joinpath(f"{name}.json").read_text(encoding="utf-8"))
-        with folder.joinpath(f"{name}.npz").open("rb") as fh, np.load(fh, allow_pickle=False) as arrays:
-            return SohModel.from_files(meta, {k: arrays[k] for k in SohModel.ARRAYS})
-    except FileNotFoundError:
-        raise InputFileError(f"{name}.json", f"no packaged SOH model named {name!r} (retrain: releaf train-soh)") \
-            from None
+    """Read a packaged model (``<name>.json`` + ``.npz`` through :func:`releaf.parameters.soh_model_files`); no
+    download, no pickle.
+
+    Raises
+    ------
+    ConfigError : no packaged model of that name
+    """
+    meta_file, arrays_file = parameters.soh_model_files(name)
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    with arrays_file.open("rb") as fh, np.load(fh, allow_pickle=False) as arrays:
+        return SohModel.from_files(meta, {k: arrays[k] for k in SohModel.ARRAYS})
 
 
 def u21_features(u_V, soc_pct, nominal_capacity_Ah) -> np.ndarray:
@@ -310,8 +312,9 @@ def estimate_soh(ts_or_arrays, *, soc_pct: float | None = None, nominal_capacity
         model, or a sequence of the 21 voltages U1..U21 [V] (Tao et al. format) for ``retired-cells-pulse``
     soc_pct : SOC at the test [%]; required for U1..U21, optional for a window (checked against the training
         range only: the window's rest voltage carries the SOC)
-    nominal_capacity_Ah : nameplate capacity [Ah], the SOH denominator and C-rate basis; required for U1..U21,
-        default 65 Ah (Leaf module) for a window
+    nominal_capacity_Ah : nameplate capacity [Ah], the SOH denominator and C-rate basis; required for U1..U21;
+        for a window, default the one capacity the model was trained on (``capacity_range_Ah``; 65 Ah for
+        ``leaf-module-pulse``)
     model : a model or packaged model name; default by input form
 
     Returns
@@ -333,7 +336,11 @@ def estimate_soh(ts_or_arrays, *, soc_pct: float | None = None, nominal_capacity
     else:
         if model.input_kind != "leaf-window":
             raise InputFileError("<time series>", f"model {model.name!r} takes the 21 voltages U1..U21")
-        cap = 65.0 if nominal_capacity_Ah is None else float(nominal_capacity_Ah)
+        lo_q, hi_q = model.capacity_range_Ah
+        if nominal_capacity_Ah is None and lo_q != hi_q:
+            raise InputFileError("<time series>", f"model {model.name!r} was trained on {lo_q:g}-{hi_q:g} Ah: "
+                                                  "give nominal_capacity_Ah")
+        cap = float(lo_q) if nominal_capacity_Ah is None else float(nominal_capacity_Ah)
         f = window_features(ts_or_arrays, nominal_capacity_Ah=cap)
         x = np.array([[f[k] for k in model.feature_names]])
         nominal_capacity_Ah = cap

@@ -12,12 +12,13 @@ relaxation after the SOC step is what makes the slow time constant identifiable;
 (80 s) cannot tell a 300 s from a 3000 s tau2. The last level has no rest after its SOC
 step (the test ends at the cut-off): its window ends with its last pulse.
 
-SOC is coulomb-counted (:func:`releaf.diagnostics.hppc.soc_from_top_pct`). OCV(SOC) by default is the dense
-packaged table (``leaf_cell_ocv_25C``: C/15 pseudo-OCV anchored to the 25 degC HPPC rests, see
-``scripts/derive_leaf_ocv.py``) moved through the rested voltages before each level of the fitted test
-(:func:`anchored_ocv`): the test's own rest points, with the packaged table's shape between them. At 25 degC this
-is the packaged table itself; at another temperature it carries that test's rests. Eleven rest points alone
-(:func:`ocv_from_hppc`, ``ocv_shape=None``) miss the curvature between levels and the knee below the lowest one.
+SOC is coulomb-counted (:func:`releaf.diagnostics.hppc.soc_from_top_pct`). OCV(SOC) is the dense OCV table of the
+tested cell (``ocv_shape``: the profile's ``ocv_table``; for the Leaf ``leaf_cell_ocv_25C``, C/15 pseudo-OCV
+anchored to the 25 degC HPPC rests, see ``scripts/derive_leaf_ocv.py``) moved through the rested voltages before
+each level of the fitted test (:func:`anchored_ocv`): the test's own rest points, with the table's shape between
+them. On the Leaf cell at 25 degC this is the packaged table itself; at another temperature it carries that test's
+rests. Eleven rest points alone (:func:`ocv_from_hppc`, ``ocv_shape=None``) miss the curvature between levels and
+the knee below the lowest one.
 
 Initial values are deterministic: for a grid of (tau1, tau2) the resistances that fit best are the solution of a
 non-negative linear least-squares problem (the model is linear in R0, R1, R2 once the taus are fixed); the best
@@ -36,17 +37,17 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, replace
-from importlib import resources
 
 import numpy as np
 import polars as pl
 from scipy.optimize import least_squares, nnls
 from scipy.signal import lfilter
 
+from releaf import parameters
 from releaf.diagnostics import hppc
 from releaf.errors import InputFileError
 from releaf.models.ecm import EcmParameters
-from releaf.models.ocv import DEFAULT_OCV_TABLE, load_ocv_table
+from releaf.models.ocv import load_ocv_table
 
 TAU1_GRID_S = (1.0, 3.0, 10.0, 30.0)
 TAU2_GRID_S = (30.0, 100.0, 300.0, 1000.0, 3000.0)
@@ -306,7 +307,7 @@ def _windows(t, v, i, soc, tab: pl.DataFrame, ocv_soc, ocv_v, fit_soc_step: bool
     return windows
 
 
-def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape: str | None = DEFAULT_OCV_TABLE,
+def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape=None,
                 temperature_C: float | None = None, fit_soc_step: bool = False) -> tuple[EcmParameters, EcmFitReport]:
     """Two-RC Thevenin parameters per SOC level of an HPPC test.
 
@@ -314,11 +315,13 @@ def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape: st
     ----------
     ts : the HPPC test (:class:`releaf.schema.TimeSeries` or canonical polars table), current + = charge
     capacity_Ah : capacity between 0 and 100 % SOC [Ah]; default the charge from the top of the test to its end
-    ocv : ``(soc_pct, ocv_V)`` table to use [%, V]; default: the packaged table ``ocv_shape`` moved through the
+    ocv : ``(soc_pct, ocv_V)`` table to use [%, V]; default: the table ``ocv_shape`` moved through the
         rested voltages before each level of the same test (:func:`anchored_ocv`; the levels only, no
         extrapolated 0 % point: below the lowest level the offset of that level holds)
-    ocv_shape : packaged OCV table (:func:`releaf.models.ocv.load_ocv_table`) that gives the shape between the rest
-        points; None: the rest points of the test alone (:func:`ocv_from_hppc`)
+    ocv_shape : OCV table of the tested cell that gives the shape between the rest points: the profile's
+        ``ocv_table`` (``releaf.parameters``), a ``(soc_pct, ocv_V)`` pair or a packaged table name
+        (:func:`releaf.models.ocv.load_ocv_table`); None (default): the rest points of the test alone
+        (:func:`ocv_from_hppc`)
     temperature_C : test temperature [degC]; default the mean of a ``temperature_C`` column, else unknown
     fit_soc_step : also fit the constant-current SOC step between the pulses and the relaxation (the whole
         level). Default False: pulses and relaxation only, the step simulated but not fitted, which keeps the
@@ -346,8 +349,8 @@ def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape: st
     soc, cap, _, _ = hppc.soc_from_top_pct(t, i, step, capacity_Ah=capacity_Ah)
     if ocv is None and ocv_shape is not None:
         firsts = tab.group_by("level", maintain_order=True).first().sort("soc_pct")
-        ocv_soc, ocv_v = anchored_ocv(firsts["soc_pct"].to_numpy(), firsts["rest_voltage_V"].to_numpy(),
-                                      *load_ocv_table(ocv_shape))
+        shape = load_ocv_table(ocv_shape) if isinstance(ocv_shape, str) else ocv_shape
+        ocv_soc, ocv_v = anchored_ocv(firsts["soc_pct"].to_numpy(), firsts["rest_voltage_V"].to_numpy(), *shape)
         ocv_source = "anchored"
     elif ocv is None:
         ocv_soc, ocv_v = ocv_from_hppc(ts, capacity_Ah=capacity_Ah, table=tab)
@@ -406,17 +409,15 @@ def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape: st
 
 @functools.lru_cache(maxsize=8)
 def load_fitted_ecm(name: str = "leaf_cell_ecm2_25C") -> EcmParameters:
-    """A packaged 2-RC fit (``releaf/profiles_data/<name>.json``, written by ``scripts/fit_leaf_ecm2.py``).
+    """A packaged 2-RC fit (listed under ``ecm_tables`` of a parameter set, read by
+    :func:`releaf.parameters.ecm_table_text`; the Leaf's are written by ``scripts/fit_leaf_ecm2.py``).
 
     Raises
     ------
-    InputFileError : no such packaged table, or a file that is not one.
+    ConfigError : no such packaged table
+    InputFileError : a file that is not a 2-RC fit.
     """
-    fname = f"{name}.json"
-    try:
-        text = resources.files("releaf.parameters").joinpath("leaf-24kwh", fname).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(fname, f"no packaged ECM table named {name!r}") from None
+    fname, text = parameters.ecm_table_text(name)
     try:
         return EcmParameters.from_dict(json.loads(text)["parameters"])
     except (ValueError, KeyError, TypeError) as err:
@@ -450,7 +451,7 @@ class ButlerVolmerFit:
     rmse_mV: float
 
 
-def fit_butler_volmer_2rc(ts, *, capacity_Ah: float | None = None, ocv_shape: str | None = DEFAULT_OCV_TABLE,
+def fit_butler_volmer_2rc(ts, *, capacity_Ah: float | None = None, ocv_shape=None,
                           temperature_C: float | None = None, step_onset_s: float = STEP_ONSET_S,
                           i0_bounds_A: tuple[float, float] = I0_BOUNDS_A,
                           fit_soc_step: bool = False) -> ButlerVolmerFit:

@@ -1,63 +1,27 @@
 """Open-circuit voltage as a function of state of charge.
 
-The tables are packaged CSV files in ``releaf/profiles_data`` (``soc_pct,ocv_V``; lines starting with ``#`` carry
-the source and method). OCV is piecewise linear between the table points, which is what ``np.interp`` does and
-what the integrals here assume.
+A table is ``(soc_pct, ocv_V)``, both strictly increasing, for one cell (= one series group: parallel cells share
+one voltage). It comes with the battery: ``profile.ocv_table`` of a :class:`releaf.parameters.BatteryProfile`
+(an :class:`releaf.parameters.OcvTable`, which unpacks as that pair), or a packaged table by name through
+:func:`load_ocv_table`. The functions here take the table as an argument and hold no battery of their own.
+OCV is piecewise linear between the table points, which is what ``np.interp`` does and what the integrals here
+assume.
 """
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
-
 import numpy as np
 
-from releaf.errors import InputFileError
-
-DEFAULT_OCV_TABLE = "leaf_cell_ocv_25C"
+from releaf import parameters
 
 
-@functools.lru_cache(maxsize=16)
-def _read_table(name: str) -> tuple[np.ndarray, np.ndarray]:
-    fname = f"{name}.csv"
-    try:
-        text = resources.files("releaf.parameters").joinpath("leaf-24kwh", fname).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(fname, f"no packaged OCV table named {name!r}") from None
-    soc, ocv = [], []
-    header_seen = False
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not header_seen:
-            if [c.strip() for c in line.split(",")] != ["soc_pct", "ocv_V"]:
-                raise InputFileError(fname, f"expected header 'soc_pct,ocv_V', found {line!r}", line=lineno)
-            header_seen = True
-            continue
-        try:
-            s, v = (float(x) for x in line.split(","))
-        except ValueError:
-            raise InputFileError(fname, f"expected two numbers, found {line!r}", line=lineno) from None
-        soc.append(s)
-        ocv.append(v)
-    soc_pct, ocv_v = np.array(soc), np.array(ocv)
-    if soc_pct.size < 2:
-        raise InputFileError(fname, "an OCV table needs at least two points")
-    # strictly increasing in both columns: the curve must be invertible (SOC at a given voltage)
-    if np.any(np.diff(soc_pct) <= 0) or np.any(np.diff(ocv_v) <= 0):
-        raise InputFileError(fname, "soc_pct and ocv_V must both increase strictly")
-    soc_pct.flags.writeable = False
-    ocv_v.flags.writeable = False
-    return soc_pct, ocv_v
-
-
-def load_ocv_table(name: str = DEFAULT_OCV_TABLE) -> tuple[np.ndarray, np.ndarray]:
-    """Read a packaged OCV–SOC table.
+def load_ocv_table(name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read a packaged OCV–SOC table (through :func:`releaf.parameters.ocv_table`).
 
     Parameters
     ----------
-    name : table name, the file ``releaf/profiles_data/<name>.csv``
+    name : table name (``"leaf_cell_ocv_25C"``, listed under ``ocv_tables`` of a packaged parameter set);
+        None: the table of the default battery profile (``releaf.parameters.DEFAULT_BATTERY_PROFILE``)
 
     Returns
     -------
@@ -66,27 +30,35 @@ def load_ocv_table(name: str = DEFAULT_OCV_TABLE) -> tuple[np.ndarray, np.ndarra
 
     Raises
     ------
-    InputFileError : unknown table, bad header, non-numeric or non-monotonic rows
+    ConfigError : unknown table, bad header, non-numeric or non-monotonic rows
 
     References
     ----------
     ``leaf_cell_ocv_25C``: ORNL 2013 Nissan Leaf cell HPPC at 25 °C, Wiggins, Allu, Wang,
     doi:10.5281/zenodo.2580327 (see the CSV header for the derivation).
     """
-    return _read_table(name)
+    if name is None:
+        table = parameters.battery_profile(parameters.DEFAULT_BATTERY_PROFILE).ocv_table
+    else:
+        table = parameters.ocv_table(name)
+    return table.soc_pct, table.ocv_V
 
 
-def _table(table):
-    return load_ocv_table() if table is None else table
+def _table(table) -> tuple[np.ndarray, np.ndarray]:
+    if table is None:
+        raise TypeError("an OCV table is needed: the profile's ocv_table (releaf.parameters) or a (soc_pct, ocv_V) "
+                        "pair; releaf assumes no battery")
+    soc_tab, ocv_tab = table
+    return soc_tab, ocv_tab
 
 
-def ocv_V(soc_pct, table: tuple[np.ndarray, np.ndarray] | None = None):
+def ocv_V(soc_pct, table):
     """Open-circuit voltage at a state of charge (linear between table points, clamped at the ends).
 
     Parameters
     ----------
     soc_pct : state of charge [%], scalar or array
-    table : ``(soc_pct, ocv_V)`` as returned by :func:`load_ocv_table`; default the Leaf cell at 25 °C
+    table : ``(soc_pct, ocv_V)`` of one cell, e.g. ``profile.ocv_table`` or :func:`load_ocv_table`
 
     Returns
     -------
@@ -96,13 +68,13 @@ def ocv_V(soc_pct, table: tuple[np.ndarray, np.ndarray] | None = None):
     return np.interp(soc_pct, soc_tab, ocv_tab)
 
 
-def soc_pct_at_ocv(voltage_V, table: tuple[np.ndarray, np.ndarray] | None = None):
+def soc_pct_at_ocv(voltage_V, table):
     """State of charge at which the open-circuit voltage equals ``voltage_V`` (inverse of :func:`ocv_V`).
 
     Parameters
     ----------
     voltage_V : open-circuit voltage [V], scalar or array; clamped to the table's range
-    table : ``(soc_pct, ocv_V)``; default the Leaf cell at 25 °C
+    table : ``(soc_pct, ocv_V)`` of one cell
 
     Returns
     -------
@@ -112,7 +84,7 @@ def soc_pct_at_ocv(voltage_V, table: tuple[np.ndarray, np.ndarray] | None = None
     return np.interp(voltage_V, ocv_tab, soc_tab)
 
 
-def mean_ocv_V(soc_low_pct: float, soc_high_pct: float, table: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+def mean_ocv_V(soc_low_pct: float, soc_high_pct: float, table) -> float:
     """Mean open-circuit voltage over a SOC window: ``∫ OCV dSOC / ΔSOC``, exact for the piecewise-linear table.
 
     Multiplied by the charge moved [Ah] it gives the energy of a loss-free (R0 = 0) discharge [Wh].
@@ -120,7 +92,7 @@ def mean_ocv_V(soc_low_pct: float, soc_high_pct: float, table: tuple[np.ndarray,
     Parameters
     ----------
     soc_low_pct, soc_high_pct : window [%], ``soc_low_pct < soc_high_pct``
-    table : ``(soc_pct, ocv_V)``; default the Leaf cell at 25 °C
+    table : ``(soc_pct, ocv_V)`` of one cell
 
     Returns
     -------

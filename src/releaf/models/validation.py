@@ -44,6 +44,7 @@ from releaf.errors import InputFileError
 from releaf.models.ecm import EcmParameters, butler_volmer_current_A, simulate
 from releaf.models.ecm_fit import ButlerVolmerFit, fit_butler_volmer_2rc, fit_ecm_2rc
 from releaf.models.thermal import LumpedThermal, fit_lumped_thermal, irreversible_heat_W
+from releaf.parameters import LEAF_CELL
 
 HPPC_FILES = {10.0: "cell-low-current-hppc-10c.csv", 25.0: "cell-low-current-hppc-25c-2.csv",
               40.0: "cell-low-current-hppc-40c-1.csv"}
@@ -352,7 +353,8 @@ def fit_ornl_hppc(data_dir, *, fit_soc_step: bool = True) -> dict[float, EcmPara
     """The 2-RC fits of the three ORNL cell HPPC files, by ambient temperature [degC]; ``fit_soc_step`` as
     :func:`releaf.models.ecm_fit.fit_ecm_2rc` (here True: the whole HPPC level, its 10 A step included)."""
     folder = Path(data_dir) / "ornl-leaf"
-    return {T: fit_ecm_2rc(releaf.io.read(folder / name), temperature_C=T, fit_soc_step=fit_soc_step)[0]
+    return {T: fit_ecm_2rc(releaf.io.read(folder / name), temperature_C=T, fit_soc_step=fit_soc_step,
+                           ocv_shape=LEAF_CELL.ocv_table)[0]
             for T, name in HPPC_FILES.items()}
 
 
@@ -370,7 +372,8 @@ def fit_ornl_butler_volmer(data_dir, temperature_C: float = 25.0, *, fit_soc_ste
     """The 2-RC fit with a Butler-Volmer first pair (:func:`releaf.models.ecm_fit.fit_butler_volmer_2rc`) of
     the ORNL cell HPPC file at ``temperature_C``."""
     path = Path(data_dir) / "ornl-leaf" / HPPC_FILES[temperature_C]
-    return fit_butler_volmer_2rc(releaf.io.read(path), temperature_C=temperature_C, fit_soc_step=fit_soc_step)
+    return fit_butler_volmer_2rc(releaf.io.read(path), temperature_C=temperature_C, fit_soc_step=fit_soc_step,
+                                 ocv_shape=LEAF_CELL.ocv_table)
 
 
 def validate_ornl(data_dir, *, fits: dict[float, EcmParameters] | None = None, thermocouple: int = LVM_MID_CELL,

@@ -8,6 +8,7 @@ from releaf.schema.timeseries import (
     Column,
     SourceMeta,
     TimeSeries,
+    rest_mask,
     rest_threshold_A,
     step_type_from_current,
     validate,
@@ -15,5 +16,5 @@ from releaf.schema.timeseries import (
 
 __all__ = [
     "COLUMNS", "GROUP_VOLTAGE_PREFIX", "REQUIRED", "TEMPERATURE_PREFIX", "Column", "SourceMeta", "TimeSeries",
-    "rest_threshold_A", "step_type_from_current", "validate",
+    "rest_mask", "rest_threshold_A", "step_type_from_current", "validate",
 ]

@@ -270,15 +270,67 @@ def _check_range(df, file, line, name, lo, hi, unit_hint):
                                line=line(i), column=name)
 
 
-def rest_threshold_A(current_A: pl.Series) -> float:
-    """Current magnitude below which a sample counts as rest [A]: 1 mA, or 0.1 % of the file's largest current
-    when that is smaller (coin cells run whole tests at 0.2 mA)."""
-    peak = current_A.abs().max()
-    return min(1e-3, 1e-3 * float(peak)) if peak else 1e-3
+REST_CURRENT_A = 1e-3
+"""Largest default rest threshold [A]: 1 mA, at or below the current resolution of the cyclers releaf reads."""
+REST_FRACTION_OF_PEAK = 1e-3
+"""Default rest threshold as a fraction of the file's largest |current| when that is below ``REST_CURRENT_A``."""
 
 
-def step_type_from_current(current_A: pl.Expr, threshold_A: float = 1e-3) -> pl.Expr:
-    """``charge`` / ``discharge`` / ``rest`` from the sign of the current (positive = charge)."""
+def rest_threshold_A(current_A) -> float:
+    """The default current magnitude at or below which a sample counts as rest [A], from the file's own currents.
+
+    ``min(REST_CURRENT_A, REST_FRACTION_OF_PEAK x max |I|)``: 1 mA for cells and modules, which is below every
+    deliberate current of a test and at the resolution of the readings; 0.1 % of the largest current when that is
+    smaller, so that a coin cell that runs a whole test at 0.2 mA still has charge and discharge. The readers use
+    it to derive ``step_type`` where the cycler does not write its mode, so a table's ``step_type == "rest"`` and
+    :func:`rest_mask` agree.
+
+    Parameters
+    ----------
+    current_A : the test's currents [A] (polars Series or array; nulls and NaN ignored)
+    """
+    if isinstance(current_A, pl.Series):
+        peak = current_A.abs().max()
+    else:
+        a = np.abs(np.asarray(current_A, dtype=float))
+        peak = float(np.nanmax(a)) if a.size and not np.all(np.isnan(a)) else None
+    return min(REST_CURRENT_A, REST_FRACTION_OF_PEAK * float(peak)) if peak else REST_CURRENT_A
+
+
+def rest_mask(current_A, threshold_A: float | None = None, *, step_type=None) -> np.ndarray:
+    """Samples at rest: the one definition every diagnostic uses.
+
+    A sample is at rest when ``|current_A| <= threshold_A``. Without a threshold, the cycler's own rest state
+    (``step_type == "rest"``) is used when the table has it, because a rest step is open circuit by construction
+    while the current reading may sit on a sensor offset (the ORNL C/15 file reads 0.01 A in 48 h rests); else the
+    file's own default, :func:`rest_threshold_A`. A diagnostic that must tolerate larger offsets or small
+    currents between pulses passes its own threshold (``releaf.diagnostics.capacity``: C/100 of the nominal
+    capacity; ``releaf.diagnostics.hppc``: 2 % of the file's largest current).
+
+    Parameters
+    ----------
+    current_A : current per sample [A] (array, polars Series or a scalar)
+    threshold_A : current magnitude at or below which a sample is rest [A]; default see above
+    step_type : the table's ``step_type`` column, if any (used only without ``threshold_A``)
+
+    Returns
+    -------
+    Boolean array (or a numpy bool for a scalar current), True at rest.
+    """
+    if threshold_A is None and step_type is not None:
+        if isinstance(step_type, pl.Series):
+            return (step_type == "rest").fill_null(False).to_numpy()
+        return np.asarray(step_type) == "rest"
+    if threshold_A is None:
+        threshold_A = rest_threshold_A(current_A)
+    if isinstance(current_A, pl.Series):
+        current_A = current_A.to_numpy()
+    return np.abs(current_A) <= threshold_A
+
+
+def step_type_from_current(current_A: pl.Expr, threshold_A: float = REST_CURRENT_A) -> pl.Expr:
+    """``charge`` / ``discharge`` / ``rest`` from the sign of the current (positive = charge); ``rest`` is
+    ``|current_A| <= threshold_A``, as in :func:`rest_mask`."""
     return (
         pl.when(current_A > threshold_A).then(pl.lit("charge"))
         .when(current_A < -threshold_A).then(pl.lit("discharge"))

@@ -5,15 +5,17 @@ how much of the time it is on, and, for loads that fill a battery of their own (
 "unit" takes. The conversion from the output back to the battery (inverter, DC converter, idle draw) belongs to
 the station (``releaf.station.twin``), not to the load.
 
-The three built-in use cases are releaf assumptions chosen to be typical, not measurements; their docstrings say
-where the numbers come from.
+The use cases themselves are data: the built-in three (``phone``, ``guitar-amp``, ``fridge``) are releaf assumptions
+chosen to be typical, not measurements, and live in the parameter set (``releaf.parameters.use_cases``) with a
+``source`` that says where each number comes from.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from releaf.errors import InputFileError
+from releaf import parameters
+from releaf.errors import ConfigError, InputFileError
 
 OUTPUTS = ("usb_dc", "ac")
 
@@ -33,6 +35,7 @@ class UseCase:
     unit_name : what one unit is called in reports (``"phone charges"``), or None
     unit_efficiency : energy stored in the unit per energy drawn from the output (the load's own charger,
         fraction); only used with ``energy_per_unit_Wh``
+    source : where the numbers come from
     """
 
     name: str
@@ -43,6 +46,7 @@ class UseCase:
     energy_per_unit_Wh: float | None = None
     unit_name: str | None = None
     unit_efficiency: float = 1.0
+    source: str = ""
 
     def __post_init__(self):
         where = f"use case {self.name!r}"
@@ -75,46 +79,10 @@ class UseCase:
         return asdict(self)
 
 
-PHONE = UseCase(
-    name="phone",
-    description="Phone on USB-C PD at 18 W; 15 Wh phone battery; the phone's charging path is 85 % efficient",
-    power_W=18.0,
-    duty_cycle=1.0,
-    output="usb_dc",
-    energy_per_unit_Wh=15.0,
-    unit_name="phone charges",
-    unit_efficiency=0.85,
-)
-"""Phone charging over USB-C.
-
-18 W is the common USB Power Delivery fast-charge level (9 V x 2 A). 15 Wh is a typical smartphone battery
-(about 3.85 V x 3.9 Ah). The 85 % covers the phone's own charger and battery losses (USB input energy to stored
-energy); a releaf assumption in the range commonly reported for wired phone charging. The charge is assumed at
-18 W all the way (the real taper near full makes it slower, not costlier in energy).
-"""
-
-GUITAR_AMP = UseCase(
-    name="guitar-amp",
-    description="Guitar amplifier on the AC outlet, 100 W continuous",
-    power_W=100.0,
-    duty_cycle=1.0,
-    output="ac",
-)
-"""A practice / small-gig guitar amplifier drawing 100 W from the AC outlet continuously (a releaf assumption:
-the mains rating of a 30-50 W valve combo, a conservative figure for transistor amps)."""
-
-FRIDGE = UseCase(
-    name="fridge",
-    description="Compressor fridge on the AC outlet: 150 W while the compressor runs, 30 % of the time",
-    power_W=150.0,
-    duty_cycle=0.30,
-    output="ac",
-)
-"""A small compressor fridge on the AC outlet: 150 W while the compressor runs, 30 % duty cycle (a releaf
-assumption typical of a 100-150 l household fridge at room temperature, about 1.1 kWh/day). The inverter stays on
-the whole time, so its idle draw is paid during the compressor's off time as well (see ``releaf.station.twin``)."""
-
-USE_CASES: dict[str, UseCase] = {u.name: u for u in (PHONE, GUITAR_AMP, FRIDGE)}
+USE_CASES: dict[str, UseCase] = parameters.use_cases(parameters.DEFAULT_PARAMETER_SET)
+"""The use cases of the default parameter set (``releaf/parameters/leaf-24kwh/parameters.yaml``, each with its
+``source``)."""
+PHONE, GUITAR_AMP, FRIDGE = USE_CASES["phone"], USE_CASES["guitar-amp"], USE_CASES["fridge"]
 
 
 def use_case(name: str) -> UseCase:
@@ -126,9 +94,9 @@ def use_case(name: str) -> UseCase:
 
     Raises
     ------
-    InputFileError : unknown name (the message lists the known ones)
+    ConfigError : unknown name (the message lists the known ones)
     """
     try:
         return USE_CASES[name]
     except KeyError:
-        raise InputFileError("--use-case", f"unknown use case {name!r}; known: {', '.join(USE_CASES)}") from None
+        raise ConfigError("use case", f"unknown use case {name!r}; known: {', '.join(USE_CASES)}") from None

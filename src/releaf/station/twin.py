@@ -4,9 +4,9 @@ The model is deliberately simple (a fuller ECM + BMS twin comes later) but every
 assumed:
 
 * every series group (2 cells in parallel in a Leaf module) is an OCV source with an ohmic resistance R0; its
-  OCV follows the packaged cell OCV-SOC table (``releaf.models.ocv``; parallel cells share one voltage, so the cell
-  table
-  is the group table) with SOC counted against the group's own measured capacity;
+  OCV follows the cell OCV-SOC table of the design's module (``station_profile.module.ocv_table``, see
+  ``releaf.models.ocv``; parallel cells share one voltage, so the cell table is the group table) with SOC counted
+  against the group's own measured capacity;
 * the station starts full: the BMS charged every group to its upper limit (``group_v_max_V``) — top-balanced;
 * the load draws constant power at the battery terminals (the DC bus); the series string carries one current, so
   the charge drawn ``q`` [Ah] is the single state of the whole string;
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from releaf.errors import InputFileError
-from releaf.models.ocv import load_ocv_table, soc_pct_at_ocv
+from releaf.models.ocv import soc_pct_at_ocv
 from releaf.parameters import StationProfile
 from releaf.schema.records import Certification, Diagnosis, UseCaseRuntime
 from releaf.station.loads import USE_CASES, UseCase
@@ -129,6 +129,12 @@ def _discharge_current_A(emf_V, r_ohm: float, power_W: float):
         return np.where(disc >= 0, 2.0 * power_W / (emf_V + np.sqrt(np.maximum(disc, 0.0))), np.nan)
 
 
+def _cell_table(station_profile: StationProfile, ocv_table) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(soc_pct, ocv_V)`` arrays to use: the one given, else the OCV table of the design's module."""
+    soc_pct, ocv_V = station_profile.module.ocv_table if ocv_table is None else ocv_table
+    return soc_pct, ocv_V
+
+
 def _ocv_integral_Vpct(soc_pct, table) -> np.ndarray:
     """∫₀^soc OCV dSOC [V·%], exact for the piecewise-linear table (vectorised)."""
     x, y = table
@@ -178,7 +184,8 @@ def simulate_discharge(modules: Sequence[ModuleState], station_profile: StationP
         against the discharge (quasi-steady)
     off_power_W : power at the DC bus while the load is off [W] (e.g. the inverter's idle draw)
     points : charge-grid points (accuracy ~0.01 % at the default)
-    ocv_table : ``(soc_pct, ocv_V)`` cell table; default the Leaf cell at 25 °C
+    ocv_table : ``(soc_pct, ocv_V)`` cell table; default the design's module table
+        (``station_profile.module.ocv_table``)
 
     Returns
     -------
@@ -188,7 +195,7 @@ def simulate_discharge(modules: Sequence[ModuleState], station_profile: StationP
     if not power_W > 0 or off_power_W < 0 or not 0 < duty_cycle <= 1:
         raise InputFileError(station_profile.name, f"need power_W > 0, off_power_W >= 0 and 0 < duty_cycle <= 1; "
                                                      f"got {power_W}, {off_power_W}, {duty_cycle}")
-    table = load_ocv_table() if ocv_table is None else ocv_table
+    table = _cell_table(station_profile, ocv_table)
     cap, r = _string_arrays(modules, station_profile)
     r_string = float(r.sum())
     v_min = station_profile.group_v_min_V
@@ -265,14 +272,14 @@ def usable_energy_estimate_Wh(group_capacity_Ah, group_r0_mOhm, station_profile:
     group_r0_mOhm : ohmic resistances [mOhm], same shape
     station_profile : design (BMS window per group)
     power_W : power at the DC bus [W]
-    ocv_table : ``(soc_pct, ocv_V)``; default the Leaf cell at 25 °C
+    ocv_table : ``(soc_pct, ocv_V)``; default the design's module table (``station_profile.module.ocv_table``)
 
     Returns
     -------
     Energy delivered at the DC bus [Wh], shape (...). Agrees with :func:`simulate_discharge` within about 1 %
     up to ~1 kW for Leaf modules (checked in the tests).
     """
-    table = load_ocv_table() if ocv_table is None else ocv_table
+    table = _cell_table(station_profile, ocv_table)
     cap = np.asarray(group_capacity_Ah, dtype=float)
     r = np.asarray(group_r0_mOhm, dtype=float) * 1e-3
     n_groups = cap.shape[-1]
