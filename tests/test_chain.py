@@ -154,3 +154,16 @@ def test_no_module_ever_vanishes(chain, specs, built_idx):
         assert m.status is not None and (m.status == AssemblyStatus.MATCHED or m.reason)
         if m.grade.grade == GradeClass.REJECT and m.serial not in built:
             assert m.status in (AssemblyStatus.REJECTED, AssemblyStatus.REFUSED)
+
+
+def test_a_users_parameter_set_configures_the_chain(tmp_path):
+    """A set of one's own: its unit is the profile; a set without a policy or a design must say which to use."""
+    from conftest import REPO
+
+    example = REPO / "tests" / "fixtures" / "parameters"
+    own = next(p for p in sorted(example.glob("*.yaml")))
+    with pytest.raises(ConfigError, match="grading policy|station design"):
+        PlantChain.from_parameters(own)
+    leaf = PlantChain.from_parameters("leaf-24kwh")
+    assert [u.name for u in leaf.use_cases] == ["phone", "guitar-amp", "fridge"]
+    assert leaf.design.name == "portable-2s" and leaf.policy.name == "leaf-default"

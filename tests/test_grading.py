@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from releaf.errors import ConfigError, InputFileError
+from releaf.errors import ConfigError
 from releaf.grading import Grade, grade, grading_metrics, load_policy
 from releaf.schema.records import Diagnosis, GroupDiagnosis
 
@@ -135,8 +135,8 @@ def test_screen_not_applied_when_not_measured(policy):
     assert grade(make_diagnosis(max_temperature_C=None), policy).grade == "A"
 
 
-def test_profile_mismatch_is_an_input_error(policy):
-    with pytest.raises(InputFileError, match="leaf-24kwh-cell"):
+def test_profile_mismatch_is_a_config_error(policy):
+    with pytest.raises(ConfigError, match="leaf-24kwh-cell"):
         grade(make_diagnosis(profile="leaf-24kwh-cell"), policy)
 
 
@@ -168,7 +168,7 @@ def test_malformed_policy_names_file_and_key(tmp_path, old, new, key):
     assert old in POLICY_YAML
     f = tmp_path / "bad.yaml"
     f.write_text(POLICY_YAML.replace(old, new))
-    with pytest.raises(InputFileError) as err:
+    with pytest.raises(ConfigError) as err:
         load_policy(str(f))
     assert err.value.file == str(f)
     assert key in err.value.message
@@ -177,7 +177,7 @@ def test_malformed_policy_names_file_and_key(tmp_path, old, new, key):
 def test_yaml_syntax_error_has_line(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("name: x\nrules: [1, 2\nversion: '1'\n")
-    with pytest.raises(InputFileError) as err:
+    with pytest.raises(ConfigError) as err:
         load_policy(str(f))
     assert err.value.line is not None
 

@@ -38,7 +38,7 @@ from releaf.schema.records import (
 )
 from releaf.schema.timeseries import TimeSeries
 from releaf.station import twin
-from releaf.station.loads import USE_CASES, UseCase
+from releaf.station.loads import UseCase
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called after each item of a stage (``total`` items in all)."""
@@ -66,7 +66,7 @@ class PlantChain:
     profile : battery profile of the modules under test (SOH denominator, voltage window, OCV)
     policy : grading policy (``releaf.grading.load_policy``)
     design : station design the modules are assembled into
-    use_cases : loads each station is certified for
+    use_cases : loads each station is certified for (the parameter set's use cases)
     diagnose_step : ``f(ts, profile) -> Diagnosis``
     grade_step : ``f(diagnosis, policy) -> Grade``
     assemble_step : ``f(candidates, design, *, allow_mixed_grades) -> Pairing``
@@ -81,32 +81,42 @@ class PlantChain:
     profile: BatteryProfile
     policy: grading.Policy
     design: StationProfile
-    use_cases: tuple[UseCase, ...] = tuple(USE_CASES.values())
+    use_cases: tuple[UseCase, ...]
     diagnose_step: Callable[[TimeSeries, BatteryProfile], Diagnosis] = diagnose_test
     grade_step: Callable[[Diagnosis, grading.Policy], Grade] = grading.grade
     assemble_step: Callable[..., Pairing] = assembly.match_pairs
     certify_step: Callable[..., twin.Certification] = twin.certify
 
     @classmethod
-    def from_parameters(cls, *, profile: str | BatteryProfile | None = None, policy: str | grading.Policy =
-                        "leaf-default", design: str | StationProfile = "portable-2s", **steps) -> PlantChain:
-        """A chain from names (or objects) of the parameter set's profile, policy and design.
+    def from_parameters(cls, parameter_set: str = "leaf-24kwh", *, profile: str | BatteryProfile | None = None,
+                        policy: str | grading.Policy | None = None, design: str | StationProfile | None = None,
+                        **steps) -> PlantChain:
+        """A chain configured from one parameter set; any of its parts can be named (or given) instead.
 
         Parameters
         ----------
-        profile : battery profile name, YAML path or object; default the policy's profile
-        policy : grading policy name, YAML path or object
-        design : station design name or object
+        parameter_set : a packaged set name (``"leaf-24kwh"``) or the path of a parameter-set YAML file; it gives
+            the default unit (profile), the grading policy, the first station design and the use cases
+        profile : battery profile name, YAML path or object; default the policy's profile, else the set's unit
+        policy : grading policy name, YAML path or object; default the set's policy
+        design : station design name or object; default the set's first design
         steps : replacement step functions (``grade_step=...``)
 
         Raises
         ------
-        ConfigError : an unknown profile, policy or design, or a policy made for another profile
+        ConfigError : an unknown set, profile, policy or design, or a set without a policy or design
         """
-        pol = policy if isinstance(policy, grading.Policy) else grading.load_policy(policy)
-        prof = profile if isinstance(profile, BatteryProfile) else battery_profile(profile or pol.profile)
-        des = design if isinstance(design, StationProfile) else station_profile(design)
-        return cls(profile=prof, policy=pol, design=des, **steps)
+        from releaf.parameters import load_parameter_set, use_cases
+
+        params = load_parameter_set(parameter_set)
+        if policy is None and params.policy is None:
+            raise ConfigError(params.file, "the parameter set names no grading policy: give policy=")
+        pol = policy if isinstance(policy, grading.Policy) else grading.load_policy(policy or params.policy)
+        prof = battery_profile(profile if profile is not None else pol.profile)
+        if design is None and not params.stations:
+            raise ConfigError(params.file, "the parameter set has no station design: give design=")
+        des = station_profile(design if design is not None else next(iter(params.stations.values())))
+        return cls(profile=prof, policy=pol, design=des, use_cases=tuple(use_cases(parameter_set).values()), **steps)
 
     def replace(self, **changes) -> PlantChain:
         """A copy with some settings or steps swapped."""

@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from releaf import parameters
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError
 from releaf.parameters import BATTERY_PROFILES
 from releaf.schema.records import GRADES, Diagnosis, Grade, GradeClass
 
@@ -68,7 +68,7 @@ class Policy:
 
 
 def _fail(file, key: str, message: str):
-    raise InputFileError(file, f"{key}: {message}")
+    raise ConfigError(file, f"{key}: {message}")
 
 
 def _number(file, key: str, value) -> float:
@@ -79,7 +79,7 @@ def _number(file, key: str, value) -> float:
 
 def _validate(data, file) -> Policy:
     if not isinstance(data, dict):
-        raise InputFileError(file, "a policy is a YAML mapping with keys " + ", ".join(_TOP_KEYS))
+        raise ConfigError(file, "a policy is a YAML mapping with keys " + ", ".join(_TOP_KEYS))
     for key in data:
         if key not in _TOP_KEYS:
             _fail(file, str(key), f"unknown key; expected one of {', '.join(_TOP_KEYS)}")
@@ -154,9 +154,9 @@ def load_policy(name_or_path: str = "leaf-default") -> Policy:
 
     Raises
     ------
-    ConfigError : unknown packaged policy (the message lists them)
-    InputFileError : unreadable file, YAML syntax error (with its line), or a wrong key (named in the message):
-        unknown rule or screen, missing version/profile/threshold, thresholds not monotonic from A to C
+    ConfigError : unknown packaged policy (the message lists them), unreadable file, YAML syntax error (with its
+        line), or a wrong key (named in the message): unknown rule or screen,
+        missing version/profile/threshold, thresholds not monotonic from A to C
     """
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
@@ -164,7 +164,7 @@ def load_policy(name_or_path: str = "leaf-default") -> Policy:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise InputFileError(file, f"cannot read policy: {exc.strerror or exc}") from None
+            raise ConfigError(file, f"cannot read policy: {exc.strerror or exc}") from None
     else:
         file, text = parameters.policy_text(name_or_path)
     try:
@@ -172,7 +172,7 @@ def load_policy(name_or_path: str = "leaf-default") -> Policy:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise InputFileError(file, f"not valid YAML: {getattr(exc, 'problem', None) or exc}", line=line) from None
+        raise ConfigError(file, f"not valid YAML: {getattr(exc, 'problem', None) or exc}", line=line) from None
     return _validate(data, file)
 
 
@@ -226,7 +226,7 @@ def grade(diagnosis: Diagnosis, policy: Policy) -> Grade:
 
     Raises
     ------
-    InputFileError : the diagnosis was made with another known battery profile than the policy's (SOH would
+    ConfigError : the diagnosis was made with another known battery profile than the policy's (SOH would
         be relative to the wrong nominal capacity)
 
     References
@@ -234,7 +234,7 @@ def grade(diagnosis: Diagnosis, policy: Policy) -> Grade:
     UL 1974 (2018): the repurposer defines the acceptance criteria; the thresholds are policy choices.
     """
     if diagnosis.profile in BATTERY_PROFILES and diagnosis.profile != policy.profile:
-        raise InputFileError(diagnosis.file, f"diagnosed with profile {diagnosis.profile!r}, but policy "
+        raise ConfigError(diagnosis.file, f"diagnosed with profile {diagnosis.profile!r}, but policy "
                                                f"{policy.name} grades {policy.profile!r}")
     metrics = grading_metrics(diagnosis)
     worst = 0

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.models.ocv import mean_ocv_V, soc_pct_at_ocv
 from releaf.parameters import PORTABLE_2S
 from releaf.schema.records import Diagnosis, GroupDiagnosis
@@ -162,7 +162,7 @@ def test_certify_warnings():
 
 
 def test_wrong_module_count():
-    with pytest.raises(InputFileError, match="takes 2 modules"):
+    with pytest.raises(ConfigError, match="takes 2 modules"):
         simulate_discharge(FRESH[:1], PORTABLE_2S, 100.0)
     with pytest.raises(InputFileError, match="groups"):
         simulate_discharge([FRESH[0], ModuleState("x", (65.0,), (1.0,))], PORTABLE_2S, 100.0)

@@ -202,7 +202,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
         else:
             warnings.append(
                 f"{n_groups} series group(s) in the file is not a whole number of {profile.name} units "
-                f"({profile.series_groups} groups each): SOH not computed; is --profile right?"
+                f"({profile.series_groups} groups each): SOH not computed; is the battery profile right?"
             )
     energy = chosen.energy_Wh if chosen else None
     estimate = _fast_soh(ts, profile, warnings) if profile.series_groups == n_groups else None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.models.ocv import soc_pct_at_ocv
 from releaf.parameters import StationProfile
 from releaf.schema.records import Certification, Diagnosis, UseCaseRuntime
@@ -102,9 +102,9 @@ def module_state_from_diagnosis(serial: str, diagnosis: Diagnosis, *,
 def _string_arrays(modules: Sequence[ModuleState], profile: StationProfile) -> tuple[np.ndarray, np.ndarray]:
     """Group capacities [Ah] and resistances [Ohm] of the series string, checked against the design."""
     if profile.modules_in_parallel != 1:
-        raise InputFileError(profile.name, "the station twin models one series string (modules_in_parallel = 1)")
+        raise ConfigError(profile.name, "the station twin models one series string (modules_in_parallel = 1)")
     if len(modules) != profile.modules_in_series:
-        raise InputFileError(profile.name, f"design {profile.name} takes {profile.modules_in_series} modules "
+        raise ConfigError(profile.name, f"design {profile.name} takes {profile.modules_in_series} modules "
                                              f"in series, got {len(modules)}")
     for m in modules:
         if len(m.group_capacity_Ah) != profile.module.series_groups:
