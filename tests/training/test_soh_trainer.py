@@ -92,14 +92,14 @@ def test_shipped_retired_model_lowo_figures_are_recomputed():
     On that fold every Cylind21 row is far from the pouch training rows, so the GP returns its prior mean: the
     training mean SOH (85.08 %) for all 670 rows, i.e. exactly the constant predictor.
     """
-    from releaf.training.soh_trainer import _fit_retired, _u
+    from releaf.training.soh_trainer import fit_retired_cells, u_voltages
 
     d = data()
     m = soh.load_model("retired-cells-pulse")
     rec = {r["held_out"]: r for r in m.info["lowo"]}
     tr, te = d.filter(pl.col("workbook") != "Cylind21"), d.filter(pl.col("workbook") == "Cylind21")
-    x = soh.u21_features(_u(te), None, None)
-    fold = _fit_retired(tr, seed=m.info["seed"])
+    x = soh.u21_features(u_voltages(te), None, None)
+    fold = fit_retired_cells(tr, seed=m.info["seed"])
     row = scores(fold, x, te["SOH"].to_numpy(), soc_pct=te["SOC"].to_numpy(), capacity_Ah=te["Qn"].to_numpy())
     for k in ("mae_pct", "mape_pct", "coverage_pct", "ood_rate_pct", "halfwidth_pct"):
         assert abs(row[k] - rec["Cylind21"][k]) < 0.01, k
