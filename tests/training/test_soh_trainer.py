@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import polars as pl
+import pytest
 from conftest import shared
 
 from releaf.diagnostics import soh
@@ -137,3 +138,45 @@ def test_shipped_leaf_model_held_out_figures_are_recomputed():
     for k in ("mae_pct", "mape_pct", "coverage_pct", "ood_rate_pct", "halfwidth_pct"):
         assert abs(row[k] - rec[k]) < 0.01, k
     assert abs(row["mae_pct"] - 3.18) < 0.005
+
+
+def test_user_models_dir_follows_releaf_home_then_xdg(monkeypatch, tmp_path):
+    from releaf.training.soh_trainer import user_models_dir
+
+    monkeypatch.setenv("RELEAF_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert user_models_dir() == tmp_path / "home" / "soh-models"
+    monkeypatch.delenv("RELEAF_HOME")
+    assert user_models_dir() == tmp_path / "xdg" / "releaf" / "soh-models"
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/path")  # invalid by the XDG specification: ignored
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert user_models_dir() == tmp_path / ".local" / "share" / "releaf" / "soh-models"
+
+
+def test_train_soh_writes_a_user_folder_that_the_estimator_reads_only_when_asked(monkeypatch, tmp_path):
+    """``releaf train-soh`` on a tiny generated set (8 aged states, ~9 s): the files land in $RELEAF_HOME, never in
+    the package; the estimator keeps the packaged model until RELEAF_SOH_MODELS (or folder=) names the new one."""
+    from typer.testing import CliRunner
+
+    from releaf.app.cli import app
+    from releaf.errors import InputFileError
+    from releaf.training.soh_trainer import fresh_module_test
+
+    monkeypatch.setenv("RELEAF_HOME", str(tmp_path))
+    monkeypatch.delenv(soh.MODELS_ENV, raising=False)
+    folder = tmp_path / "soh-models"
+    result = CliRunner().invoke(app, ["train-soh", "--model", "leaf-module-pulse", "--states", "8"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == ["leaf-module-pulse.json", "leaf-module-pulse.npz"]
+    assert f"{soh.MODELS_ENV}={folder}" in result.output
+    packaged = soh.load_model("leaf-module-pulse")
+    assert packaged.info["n_rows"] == 600                       # the shipped model, untouched
+    window = pl.DataFrame(fresh_module_test(50.0))
+    before = soh.estimate_soh(window)
+    monkeypatch.setenv(soh.MODELS_ENV, str(folder))
+    mine = soh.load_model("leaf-module-pulse")
+    assert mine == soh.load_model("leaf-module-pulse", folder=folder) and mine.info["n_rows"] <= 24
+    after = soh.estimate_soh(window)
+    assert repr(after) == repr(soh.estimate_soh(window, model=mine)) != repr(before)
+    with pytest.raises(InputFileError, match="no SOH model named 'retired-cells-pulse' in this folder"):
+        soh.load_model("retired-cells-pulse")

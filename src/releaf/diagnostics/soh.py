@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -49,6 +50,8 @@ from releaf.schema import TimeSeries
 MAX_WINDOW_S = fast_protocol.MAX_WINDOW_S
 DEFAULT_MODEL = "leaf-module-pulse"
 RETIRED_CELLS_MODEL = "retired-cells-pulse"
+MODELS_ENV = "RELEAF_SOH_MODELS"
+"""Environment variable: a folder of models written by ``releaf train-soh``, used instead of the packaged ones."""
 # Tao et al. U-vector layout: U1 rest voltage, then five pulses of 4 samples each (first sample of the pulse, end
 # of the pulse, first sample of the rest, end of the rest), alternating charge / discharge with the amplitude
 # growing 1, 1, 2, 2, 3 (read from the data: the steps scale 1 : 2 : 3 in every workbook).
@@ -150,17 +153,33 @@ class SohEstimate:
     model_version: str
 
 
+def load_model(name: str = DEFAULT_MODEL, *, folder=None) -> SohModel:
+    """Read a model (``<name>.json`` + ``.npz``); no download, no pickle. Read once per process and folder.
+
+    Parameters
+    ----------
+    name : :data:`DEFAULT_MODEL` or :data:`RETIRED_CELLS_MODEL`
+    folder : folder of models written by ``releaf train-soh``; default the folder in the environment variable
+        ``RELEAF_SOH_MODELS`` (:data:`MODELS_ENV`) when set, else the packaged models (``releaf/parameters/soh-models``)
+    """
+    if folder is None:
+        folder = os.environ.get(MODELS_ENV) or None
+    return _read_model(name, None if folder is None else Path(folder).expanduser().resolve())
+
+
 @functools.lru_cache(maxsize=8)
-def load_model(name: str = DEFAULT_MODEL) -> SohModel:
-    """Read a packaged model (``releaf/models/<name>.json`` + ``.npz``); no download, no pickle."""
-    folder = resources.files("releaf.parameters").joinpath("soh-models")
+def _read_model(name: str, folder: Path | None) -> SohModel:
+    root = resources.files("releaf.parameters").joinpath("soh-models") if folder is None else folder
     try:
-        meta = json.loads(folder.joinpath(f"{name}.json").read_text(encoding="utf-8"))
-        with folder.joinpath(f"{name}.npz").open("rb") as fh, np.load(fh, allow_pickle=False) as arrays:
+        meta = json.loads(root.joinpath(f"{name}.json").read_text(encoding="utf-8"))
+        with root.joinpath(f"{name}.npz").open("rb") as fh, np.load(fh, allow_pickle=False) as arrays:
             return SohModel.from_files(meta, {k: arrays[k] for k in SohModel.ARRAYS})
     except FileNotFoundError:
-        raise InputFileError(f"{name}.json", f"no packaged SOH model named {name!r} (retrain: releaf train-soh)") \
-            from None
+        if folder is None:
+            raise InputFileError(f"{name}.json", f"no packaged SOH model named {name!r} (retrain: releaf train-soh)") \
+                from None
+        raise InputFileError(folder / f"{name}.json", f"no SOH model named {name!r} in this folder (given by "
+                             f"{MODELS_ENV} or folder=; write one with: releaf train-soh --out {folder})") from None
 
 
 def u21_features(u_V, soc_pct, nominal_capacity_Ah) -> np.ndarray:
@@ -312,7 +331,8 @@ def estimate_soh(ts_or_arrays, *, soc_pct: float | None = None, nominal_capacity
         range only: the window's rest voltage carries the SOC)
     nominal_capacity_Ah : nameplate capacity [Ah], the SOH denominator and C-rate basis; required for U1..U21,
         default 65 Ah (Leaf module) for a window
-    model : a model or packaged model name; default by input form
+    model : a model or a model name for :func:`load_model` (packaged, or from ``$RELEAF_SOH_MODELS``); default by
+        input form
 
     Returns
     -------

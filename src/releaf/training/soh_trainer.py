@@ -63,7 +63,6 @@ from releaf.protocols import fast_pulse as fast_protocol
 
 RETIRED_WORKBOOKS = ("Cylind21", "Pouch31", "Pouch52")
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "retired-cells-pulse"
-MODELS_DIR = Path(__file__).resolve().parents[1] / "parameters" / "soh-models"
 COVERAGE = 0.9
 MODEL_VERSION = "1.0.0"
 LEAF_MODULE_Ah, LEAF_SERIES = 65.0, 2
@@ -77,6 +76,23 @@ RHO_SEI_SPREAD = (0.1, 0.5)     # per aged state, x RHO_SEI_OHM_M: releaf ASSUMP
 # ORNL-fitted Leaf ECM module (ecm_fit.load_fitted_ecm("leaf_cell_ecm2_25C").scaled(2, 2)) at 50 % SOC
 J0_SCALE, DS_SCALE = 10.0, 100.0
 ORNL_ECM = "leaf_cell_ecm2_25C"
+
+
+def user_models_dir() -> Path:
+    """Where ``releaf train-soh`` writes unless told otherwise: ``$RELEAF_HOME/soh-models`` when ``RELEAF_HOME`` is
+    set, else ``$XDG_DATA_HOME/releaf/soh-models``, else ``~/.local/share/releaf/soh-models`` (the XDG Base Directory
+    default). Never the installed package: the packaged models stay as shipped.
+
+    References
+    ----------
+    XDG Base Directory Specification 0.8 (freedesktop.org, 2021), ``$XDG_DATA_HOME``.
+    """
+    if home := os.environ.get("RELEAF_HOME"):
+        return Path(home).expanduser() / "soh-models"
+    data = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(data):  # the specification: a relative path is invalid and ignored
+        data = Path.home() / ".local" / "share"
+    return Path(data) / "releaf" / "soh-models"
 
 
 # ----------------------------------------------------------------------------------------------- retired cells
@@ -428,11 +444,12 @@ def format_table(rows: list[dict], title: str) -> str:
 
 def train_soh_model(out_dir=None, *, data_dir=None, which=("retired-cells-pulse", "leaf-module-pulse"),
                     n_states: int = 200, socs_per_state: int = 3, seed: int = 2026, verbose: bool = True) -> dict:
-    """Regenerate the packaged model(s), validate them, write ``<name>.json`` + ``.npz``, print the tables.
+    """Regenerate the SOH model(s), validate them, write ``<name>.json`` + ``.npz``, print the tables.
 
     Parameters
     ----------
-    out_dir : folder for the model files (default: the package's ``releaf/models``)
+    out_dir : folder for the model files; default :func:`user_models_dir`. The estimator reads them when asked:
+        ``releaf.diagnostics.soh.load_model(name, folder=out_dir)`` or ``RELEAF_SOH_MODELS=<out_dir>``
     data_dir : folder with the retired-cells-pulse workbooks (default: ``../shared/data/retired-cells-pulse``)
     which : models to train
     n_states, socs_per_state : size of the generated Leaf set (aged states x SOCs)
@@ -443,7 +460,7 @@ def train_soh_model(out_dir=None, *, data_dir=None, which=("retired-cells-pulse"
     -------
     ``{model name: {"validation": rows, "files": [json, npz]}}``
     """
-    out_dir = Path(out_dir) if out_dir is not None else MODELS_DIR
+    out_dir = Path(out_dir) if out_dir is not None else user_models_dir()
     report = {}
     if "retired-cells-pulse" in which:
         data = load_retired_cells(data_dir)
