@@ -2,6 +2,8 @@
 
 import functools
 import os
+import subprocess
+import sys
 
 import numpy as np
 import polars as pl
@@ -180,3 +182,27 @@ def test_train_soh_writes_a_user_folder_that_the_estimator_reads_only_when_asked
     assert repr(after) == repr(soh.estimate_soh(window, model=mine)) != repr(before)
     with pytest.raises(InputFileError, match="no SOH model named 'retired-cells-pulse' in this folder"):
         soh.load_model("retired-cells-pulse")
+
+
+def test_without_scikit_learn_training_names_the_extra_and_the_estimator_still_works(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from releaf.app.cli import app
+    from releaf.errors import ConfigError
+    from releaf.training.soh_trainer import soh_gp
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # `import sklearn` now fails as if it were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'releaf\[training\]'"):
+        soh_gp(0)
+    result = CliRunner().invoke(app, ["train-soh", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "pip install 'releaf[training]'" in result.stderr
+    assert list(tmp_path.iterdir()) == []       # refused before any work
+    # the estimator never imports it (a fresh interpreter: this one has loaded it for the other tests)
+    code = ("import sys, polars as pl\n"
+            "from releaf.diagnostics import soh\n"
+            "from releaf.training.soh_trainer import ornl_ecm_module_test\n"
+            "est = soh.estimate_soh(pl.DataFrame(ornl_ecm_module_test(50.0)))\n"
+            "assert not est.ood and 'sklearn' not in sys.modules, (est, sorted(sys.modules))\n")
+    monkeypatch.delenv(soh.MODELS_ENV, raising=False)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

@@ -48,6 +48,7 @@ J. Electrochem. Soc. 166 (2019) A3348, doi:10.1149/2.0751915jes (electrode SOH).
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
@@ -58,7 +59,7 @@ import numpy as np
 import polars as pl
 
 from releaf.diagnostics import soh as soh_mod
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.protocols import fast_pulse as fast_protocol
 
 RETIRED_WORKBOOKS = ("Cylind21", "Pouch31", "Pouch52")
@@ -76,6 +77,16 @@ RHO_SEI_SPREAD = (0.1, 0.5)     # per aged state, x RHO_SEI_OHM_M: releaf ASSUMP
 # ORNL-fitted Leaf ECM module (ecm_fit.load_fitted_ecm("leaf_cell_ecm2_25C").scaled(2, 2)) at 50 % SOC
 J0_SCALE, DS_SCALE = 10.0, 100.0
 ORNL_ECM = "leaf_cell_ecm2_25C"
+
+
+def _require(module: str) -> None:
+    # scikit-learn and PyBaMM are the optional `training` extra; the estimator (releaf.diagnostics.soh) needs neither
+    name = {"sklearn": "scikit-learn", "pybamm": "PyBaMM"}[module]
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        raise ConfigError(name, f"training the SOH models needs {name} (the 'training' extra): "
+                          "pip install 'releaf[training]'") from err
 
 
 def user_models_dir() -> Path:
@@ -126,7 +137,12 @@ def fit_model(x, y, groups, *, name: str, input_kind: str, feature_names, soc_pc
     x : (n, m) features; y : (n,) SOH [fraction]; groups : (n,) cell labels (rows of one cell stay together)
     soc_pct, capacity_Ah : (n,) SOC [%] and nominal capacity [Ah] of the rows (their ranges bound the domain)
     seed : random state of the optimiser restarts and the fold assignment
+
+    Raises
+    ------
+    ConfigError : scikit-learn is not installed (``pip install 'releaf[training]'``).
     """
+    _require("sklearn")
     from sklearn.covariance import LedoitWolf
     from sklearn.model_selection import GroupKFold
 
@@ -189,7 +205,12 @@ def soh_gp(seed: int = 0):
     References
     ----------
     Rasmussen, Williams, Gaussian Processes for Machine Learning, MIT Press (2006), ch. 2 and 5.
+
+    Raises
+    ------
+    ConfigError : scikit-learn is not installed (``pip install 'releaf[training]'``).
     """
+    _require("sklearn")
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
@@ -237,6 +258,7 @@ def fit_retired_cells(df: pl.DataFrame, *, seed: int, info: dict | None = None) 
 # ----------------------------------------------------------------------------------------- generated Leaf data
 def _pybamm_setup():
     os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    _require("pybamm")
     import pybamm
 
     p = pybamm.ParameterValues(PARAMETER_SET)
@@ -459,7 +481,15 @@ def train_soh_model(out_dir=None, *, data_dir=None, which=("retired-cells-pulse"
     Returns
     -------
     ``{model name: {"validation": rows, "files": [json, npz]}}``
+
+    Raises
+    ------
+    ConfigError : scikit-learn (or, for the Leaf model, PyBaMM) is not installed (``pip install 'releaf[training]'``),
+        checked before any work.
     """
+    _require("sklearn")
+    if "leaf-module-pulse" in which:
+        _require("pybamm")
     out_dir = Path(out_dir) if out_dir is not None else user_models_dir()
     report = {}
     if "retired-cells-pulse" in which:
