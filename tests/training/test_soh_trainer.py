@@ -155,6 +155,7 @@ def test_user_models_dir_follows_releaf_home_then_xdg(monkeypatch, tmp_path):
     assert user_models_dir() == tmp_path / ".local" / "share" / "releaf" / "soh-models"
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 24 rows: noise at its bound
 def test_train_soh_writes_a_user_folder_that_the_estimator_reads_only_when_asked(monkeypatch, tmp_path):
     """``releaf train-soh`` on a tiny generated set (8 aged states, ~9 s): the files land in $RELEAF_HOME, never in
     the package; the estimator keeps the packaged model until RELEAF_SOH_MODELS (or folder=) names the new one."""
@@ -177,7 +178,7 @@ def test_train_soh_writes_a_user_folder_that_the_estimator_reads_only_when_asked
     before = soh.estimate_soh(window)
     monkeypatch.setenv(soh.MODELS_ENV, str(folder))
     mine = soh.load_model("leaf-module-pulse")
-    assert mine == soh.load_model("leaf-module-pulse", folder=folder) and mine.info["n_rows"] <= 24
+    assert mine is soh.load_model("leaf-module-pulse", folder=folder) and mine.info["n_rows"] <= 24
     after = soh.estimate_soh(window)
     assert repr(after) == repr(soh.estimate_soh(window, model=mine)) != repr(before)
     with pytest.raises(InputFileError, match="no SOH model named 'retired-cells-pulse' in this folder"):
