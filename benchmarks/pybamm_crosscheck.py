@@ -37,13 +37,12 @@ import pybamm  # noqa: E402
 import releaf.io  # noqa: E402
 from releaf.models.ecm import simulate  # noqa: E402
 from releaf.models.pybamm_interop import (  # noqa: E402
-    _element,
-    _table,
     hppc_drive_profile,
     illustrative_leaf_module,
     pybamm_current,
     rc_pairs,
     simulate_pybamm,
+    soc_element,
     to_pybamm,
 )
 
@@ -70,8 +69,8 @@ def naive_c_overrides(params) -> dict:
     """``Ck [F]`` as a linear table of tau_k / r_k at the grid points (instead of interpolated tau / interpolated R)."""
     out = {}
     for n, k in enumerate(rc_pairs(params), start=1):
-        c = _table(pybamm, params.soc_pct, getattr(params, f"tau{k}_s") / getattr(params, f"r{k}_Ohm"), f"c{k}")
-        out[f"C{n} [F]"] = _element(c)
+        c = getattr(params, f"tau{k}_s") / getattr(params, f"r{k}_Ohm")
+        out[f"C{n} [F]"] = soc_element(params.soc_pct, c, f"c{k}")
     return out
 
 

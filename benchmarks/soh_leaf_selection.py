@@ -62,10 +62,10 @@ def make(model, n_features, seed=0):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from releaf.training.soh_trainer import _gp
+    from releaf.training.soh_trainer import soh_gp
 
     if model == "gp-iso":  # the shipped estimator's GP
-        return make_pipeline(StandardScaler(), _gp(seed))
+        return make_pipeline(StandardScaler(), soh_gp(seed))
     if model.startswith("gp"):
         ls = np.full(n_features, 3.0)
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(ls, (1e-2, 1e3)) + WhiteKernel(1e-2, (1e-6, 1.0))

@@ -89,7 +89,7 @@ def make_model(name):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from releaf.training.soh_trainer import _gp
+    from releaf.training.soh_trainer import soh_gp
 
     kind, _, arg = name.partition(":")
     if kind == "mean":
@@ -103,7 +103,7 @@ def make_model(name):
     if kind == "knn":
         return make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=int(arg)))
     if kind == "gp":
-        return make_pipeline(StandardScaler(), _gp(0))
+        return make_pipeline(StandardScaler(), soh_gp(0))
     if kind == "gbm":
         return GradientBoostingRegressor(n_estimators=100, max_depth=2, learning_rate=0.05, subsample=0.8,
                                          random_state=0)

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")  # before any test imports PyBaMM
+os.environ.pop("RELEAF_SOH_MODELS", None)  # the tests read the packaged SOH models, not a user's retrained ones
 
 import pytest
 

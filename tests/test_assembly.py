@@ -1,4 +1,6 @@
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -124,3 +126,19 @@ def test_empty_and_to_dict():
     assert p.stations == () and p.total_usable_Wh == 0.0 and p.optimal
     d = match_pairs([cand("a", "A", (60, 60)), cand("b", "A", (60, 60))], PORTABLE_2S).to_dict()
     assert d["stations"][0]["modules"] == ["a", "b"] and d["stations"][0]["grade"] == "A"
+
+
+def test_solver_prints_nothing_on_stdout():
+    """`--json` output stays clean: creating HiGHS and solving a matching write nothing to the C-level stdout.
+
+    HiGHS prints its banner at most once per process, so the check runs in a fresh interpreter whose file
+    descriptor 1 is captured (an in-process capture would pass once any earlier test had created a solver).
+    """
+    code = ("from releaf.assembly import ModuleCandidate, match_pairs\n"
+            "from releaf.parameters import PORTABLE_2S\n"
+            "caps = {'a': 50.0, 'b': 60.0, 'c': 50.5, 'd': 61.0, 'e': 55.0}\n"
+            "p = match_pairs([ModuleCandidate(s, 'A', (c, c), (1.0, 1.0)) for s, c in caps.items()], PORTABLE_2S)\n"
+            "assert len(p.stations) == 2 and p.optimal, p\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""

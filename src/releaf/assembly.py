@@ -88,14 +88,16 @@ def _blocks(order: np.ndarray, block_size: int) -> list[np.ndarray]:
 
 
 def _solver():
-    # highspy.Highs() prints a banner on stdout when it is created (its callbacks call into the solver before
-    # output_flag can be set), which would corrupt `--json` output; the plain solver class has the same API.
-    try:
-        from highspy.highs import _Highs as solver_class
-    except ImportError:  # pragma: no cover - other highspy layouts
-        solver_class = highspy.Highs
-    h = solver_class()
-    h.setOptionValue("output_flag", False)
+    class QuietHighs(highspy.Highs):
+        # highspy.Highs() registers its callbacks (enableCallbacks) when it is created, and that first call into
+        # HiGHS prints the version banner on the process's stdout while output_flag is still at its default: it
+        # would corrupt `--json` output. enableCallbacks is the earliest public method to turn the output off.
+        def enableCallbacks(self):
+            self.setOptionValue("output_flag", False)
+            super().enableCallbacks()
+
+    h = QuietHighs()
+    h.setOptionValue("output_flag", False)  # highspy versions that do not register callbacks when created
     return h
 
 

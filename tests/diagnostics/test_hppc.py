@@ -143,20 +143,24 @@ def test_missing_column_is_a_user_error():
 @given(st.lists(st.sampled_from([0.0, -1.0, 5.0, -5.0, 2.0, 0.01, -0.01, float("nan")]), min_size=2, max_size=80),
        st.lists(st.integers(0, 2), min_size=80, max_size=80), st.booleans(), st.sampled_from([0.0, 0.05, 1.0]))
 def test_pulse_end_from_breaks_equals_a_scan_from_the_pulse_start(current, steps, with_steps, rest):
-    """Ends found from neighbour-to-neighbour breaks equal scanning every later sample against the first one."""
-    from releaf.diagnostics.hppc import _whole_pulse
+    """Pulse ends found from neighbour-to-neighbour breaks equal scanning every later sample against the first one
+    (every pulse from rest that ``hppc_pulses`` finds, none dropped for its length)."""
     from releaf.diagnostics.resistance import current_steps
 
     i = np.asarray(current)
     step_index = np.asarray(steps[: len(i)]) if with_steps else None
-    for s in current_steps(i, min_step_A=1.0, step_index=step_index):
+    steps_by_start = {s.before: s for s in current_steps(i, min_step_A=1.0, step_index=step_index)}
+    pulses = hppc.hppc_pulses(i, np.arange(len(i), dtype=float), step_index, min_step_A=1.0, rest_A=rest,
+                              max_pulse_s=np.inf)
+    for _, pulse in pulses:
+        s = steps_by_start[pulse.before]
         a = s.before + 1
         same = (np.sign(i[a:]) == np.sign(i[a])) & (np.abs(i[a:]) > rest)
         if step_index is not None:
             same &= step_index[a:] == step_index[a]
         off = np.flatnonzero(~same)
         last = a + (int(off[0]) - 1 if off.size else len(same) - 1)
-        assert _whole_pulse(s, i, step_index, rest).last == max(last, s.last)
+        assert pulse.last == max(last, s.last)
 
 
 def test_records_are_the_table_rows_and_min_levels_drops_a_single_level():

@@ -74,13 +74,11 @@ def test_leaf_window_on_unseen_generated_modules():
 
 
 def test_estimate_from_a_time_series_window():
-    from releaf.training.soh_trainer import LEAF_MODULE_Ah, _pybamm_setup
+    from releaf.training.soh_trainer import LEAF_MODULE_Ah, fresh_module_test
 
-    pybamm, p, sim, esoh, fresh, q_cell, t, i = _pybamm_setup()
-    res = sim.solve(t_eval=[0.0, 60.0], t_interp=t, inputs={**fresh, "Contact resistance [Ohm]": 0.0,
-                    "Initial concentration in negative electrode [mol.m-3]": 15000.0,
-                    "Initial concentration in positive electrode [mol.m-3]": 40000.0})
-    df = pl.DataFrame({"test_time_s": t, "voltage_V": 2 * res["Voltage [V]"](t), "current_A": i})
+    window = fresh_module_test(50.0)  # the generator's NEW stand-in module (SOH 100 %), noise-free, at 50 % SOC
+    t, i = window["test_time_s"], window["current_A"]
+    df = pl.DataFrame(window)
     est = soh.estimate_soh(df, nominal_capacity_Ah=LEAF_MODULE_Ah)
     assert est.model_name == "leaf-module-pulse" and not est.ood
     assert est.soh_interval_pct[0] < est.soh_pct < est.soh_interval_pct[1]

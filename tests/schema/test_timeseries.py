@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import polars as pl
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 
 from releaf.errors import InputFileError
 from releaf.schema import REQUIRED, SourceMeta, TimeSeries, validate
+from releaf.schema.timeseries import MAX_ABS_CURRENT_A, MAX_ABS_VOLTAGE_V, TEMPERATURE_RANGE_C
 
 META = SourceMeta(path="x.csv", sha256="0" * 64, format="test", vendor="test")
 
@@ -76,18 +78,38 @@ _VALUES = st.one_of(st.none(), st.sampled_from([0.0, -0.0, 1.0, 2.0, 200.0, -70.
                                                  -math.inf]))
 
 
+def _has_problem(t, v, i, g, temp, step) -> bool:
+    """The checks of ``validate`` written out on plain Python values (None = null)."""
+    if any(x is None or not math.isfinite(x) for col in (t, v, i, g) for x in col):
+        return True
+    if any(b < a for a, b in pairwise(t)):
+        return True
+    rows = list(zip(t, v, i, step, strict=True))
+    if any(a == b for a, b in pairwise(rows)):  # None == None: a repeated row, as polars' eq_missing
+        return True
+    if any(abs(x) > MAX_ABS_VOLTAGE_V for x in v) or any(abs(x) > MAX_ABS_CURRENT_A for x in i):
+        return True
+    lo, hi = TEMPERATURE_RANGE_C
+    return any(x is not None and not lo <= x <= hi for x in temp)  # a NaN temperature is out of range
+
+
 @given(st.integers(1, 6).flatmap(lambda n: st.tuples(*(st.lists(_VALUES, min_size=n, max_size=n) for _ in range(5)),
                                                      st.lists(st.one_of(st.none(), st.integers(0, 1)), min_size=n,
                                                               max_size=n))))
-def test_numpy_shortcut_never_passes_a_table_the_checks_reject(cols):
-    from releaf.schema.timeseries import _any_problem, _surely_clean
-
+def test_validate_rejects_exactly_the_tables_with_a_problem(cols):
+    """Through the numpy shortcut or the polars checks, whichever decides: never a bad table passed, never a good
+    one rejected."""
     t, v, i, g, temp, step = cols
     df = pl.DataFrame({"test_time_s": t, "voltage_V": v, "current_A": i, "group_voltage_V_1": g,
                        "temperature_C": temp, "step_index": step},
                       schema={**dict.fromkeys(("test_time_s", "voltage_V", "current_A", "group_voltage_V_1",
                                                "temperature_C"), pl.Float64), "step_index": pl.Int64})
-    assert not (_surely_clean(df, df.schema) and _any_problem(df))
+    try:
+        validate(TimeSeries(df, META))
+        rejected = False
+    except InputFileError:
+        rejected = True
+    assert rejected == _has_problem(*cols)
 
 
 def test_rest_mask_is_one_definition():

@@ -2,9 +2,12 @@
 
 import functools
 import os
+import subprocess
+import sys
 
 import numpy as np
 import polars as pl
+import pytest
 from conftest import shared
 
 from releaf.diagnostics import soh
@@ -92,14 +95,14 @@ def test_shipped_retired_model_lowo_figures_are_recomputed():
     On that fold every Cylind21 row is far from the pouch training rows, so the GP returns its prior mean: the
     training mean SOH (85.08 %) for all 670 rows, i.e. exactly the constant predictor.
     """
-    from releaf.training.soh_trainer import _fit_retired, _u
+    from releaf.training.soh_trainer import fit_retired_cells, u_voltages
 
     d = data()
     m = soh.load_model("retired-cells-pulse")
     rec = {r["held_out"]: r for r in m.info["lowo"]}
     tr, te = d.filter(pl.col("workbook") != "Cylind21"), d.filter(pl.col("workbook") == "Cylind21")
-    x = soh.u21_features(_u(te), None, None)
-    fold = _fit_retired(tr, seed=m.info["seed"])
+    x = soh.u21_features(u_voltages(te), None, None)
+    fold = fit_retired_cells(tr, seed=m.info["seed"])
     row = scores(fold, x, te["SOH"].to_numpy(), soc_pct=te["SOC"].to_numpy(), capacity_Ah=te["Qn"].to_numpy())
     for k in ("mae_pct", "mape_pct", "coverage_pct", "ood_rate_pct", "halfwidth_pct"):
         assert abs(row[k] - rec["Cylind21"][k]) < 0.01, k
@@ -137,3 +140,70 @@ def test_shipped_leaf_model_held_out_figures_are_recomputed():
     for k in ("mae_pct", "mape_pct", "coverage_pct", "ood_rate_pct", "halfwidth_pct"):
         assert abs(row[k] - rec[k]) < 0.01, k
     assert abs(row["mae_pct"] - 3.18) < 0.005
+
+
+def test_user_models_dir_follows_releaf_home_then_xdg(monkeypatch, tmp_path):
+    from releaf.training.soh_trainer import user_models_dir
+
+    monkeypatch.setenv("RELEAF_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert user_models_dir() == tmp_path / "home" / "soh-models"
+    monkeypatch.delenv("RELEAF_HOME")
+    assert user_models_dir() == tmp_path / "xdg" / "releaf" / "soh-models"
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/path")  # invalid by the XDG specification: ignored
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert user_models_dir() == tmp_path / ".local" / "share" / "releaf" / "soh-models"
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 24 rows: noise at its bound
+def test_train_soh_writes_a_user_folder_that_the_estimator_reads_only_when_asked(monkeypatch, tmp_path):
+    """``releaf train-soh`` on a tiny generated set (8 aged states, ~9 s): the files land in $RELEAF_HOME, never in
+    the package; the estimator keeps the packaged model until RELEAF_SOH_MODELS (or folder=) names the new one."""
+    from typer.testing import CliRunner
+
+    from releaf.app.cli import app
+    from releaf.errors import ConfigError
+    from releaf.training.soh_trainer import fresh_module_test
+
+    monkeypatch.setenv("RELEAF_HOME", str(tmp_path))
+    monkeypatch.delenv(soh.MODELS_ENV, raising=False)
+    folder = tmp_path / "soh-models"
+    result = CliRunner().invoke(app, ["train-soh", "--model", "leaf-module-pulse", "--states", "8"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == ["leaf-module-pulse.json", "leaf-module-pulse.npz"]
+    assert f"{soh.MODELS_ENV}={folder}" in result.output
+    packaged = soh.load_model("leaf-module-pulse")
+    assert packaged.info["n_rows"] == 600                       # the shipped model, untouched
+    window = pl.DataFrame(fresh_module_test(50.0))
+    before = soh.estimate_soh(window)
+    monkeypatch.setenv(soh.MODELS_ENV, str(folder))
+    mine = soh.load_model("leaf-module-pulse")
+    assert mine is soh.load_model("leaf-module-pulse", folder=folder) and mine.info["n_rows"] <= 24
+    after = soh.estimate_soh(window)
+    assert repr(after) == repr(soh.estimate_soh(window, model=mine)) != repr(before)
+    with pytest.raises(ConfigError, match="no SOH model named 'retired-cells-pulse' in this folder"):
+        soh.load_model("retired-cells-pulse")
+
+
+def test_without_scikit_learn_training_names_the_extra_and_the_estimator_still_works(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from releaf.app.cli import app
+    from releaf.errors import ConfigError
+    from releaf.training.soh_trainer import soh_gp
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # `import sklearn` now fails as if it were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'releaf\[training\]'"):
+        soh_gp(0)
+    result = CliRunner().invoke(app, ["train-soh", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "pip install 'releaf[training]'" in result.stderr
+    assert list(tmp_path.iterdir()) == []       # refused before any work
+    # the estimator never imports it (a fresh interpreter: this one has loaded it for the other tests)
+    code = ("import sys, polars as pl\n"
+            "from releaf.diagnostics import soh\n"
+            "from releaf.training.soh_trainer import ornl_ecm_module_test\n"
+            "est = soh.estimate_soh(pl.DataFrame(ornl_ecm_module_test(50.0)))\n"
+            "assert not est.ood and 'sklearn' not in sys.modules, (est, sorted(sys.modules))\n")
+    monkeypatch.delenv(soh.MODELS_ENV, raising=False)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

@@ -260,23 +260,32 @@ def schema(
 @app.command("train-soh")
 @user_errors
 def train_soh(
-    out: Annotated[Path | None, typer.Option(help="folder for the model files; default: the package's models")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="folder for the model files; default $RELEAF_HOME/soh-models, else $XDG_DATA_HOME/releaf/soh-models, "
+             "else ~/.local/share/releaf/soh-models (never the installed package)")] = None,
     data: Annotated[Path | None, typer.Option(help="folder of the retired-cells-pulse workbooks")] = None,
     model: Annotated[list[str] | None, typer.Option(help="model(s) to train: retired-cells-pulse, leaf-module-pulse")]
     = None,
     states: Annotated[int, typer.Option(help="aged states in the generated Leaf set")] = 200,
     seed: Annotated[int, typer.Option(help="seed of everything random")] = 2026,
 ):
-    """Re-train the fast SOH estimator(s) and print their validation (leave-one-workbook-out; held-out states)."""
-    import os as _os
+    """Re-train the fast SOH estimator(s) into a folder of your own and print their validation (leave-one-workbook-
+    out; held-out states). The packaged models are not changed; RELEAF_SOH_MODELS=<folder> makes releaf use these."""
+    import shlex
 
-    _os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
-    from releaf.training.soh_trainer import train_soh_model
+    os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    from releaf.diagnostics.soh import MODELS_ENV
+    from releaf.training.soh_trainer import train_soh_model, user_models_dir
 
     which = tuple(model) if model else ("retired-cells-pulse", "leaf-module-pulse")
-    report = train_soh_model(out, data_dir=data, which=which, n_states=states, seed=seed, verbose=True)
+    folder = out if out is not None else user_models_dir()
+    report = train_soh_model(folder, data_dir=data, which=which, n_states=states, seed=seed, verbose=True)
     for name, r in report.items():
-        console.print(f"{name}: wrote {', '.join(r['files'])}")
+        console.print(f"{name}: wrote {', '.join(r['files'])}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"The packaged models are unchanged. To estimate SOH with these, set {MODELS_ENV} to their folder, "
+                  f"e.g. {MODELS_ENV}={shlex.quote(str(Path(folder).resolve()))} releaf diagnose FILE (in Python: "
+                  "releaf.diagnostics.soh.load_model(name, folder=...)).", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 @app.command("fast-protocol")

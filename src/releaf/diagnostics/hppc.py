@@ -65,6 +65,29 @@ def _arrays(df: pl.DataFrame, name: str):
     return t, v, i, step
 
 
+def hppc_input(ts) -> tuple[pl.DataFrame, str, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The table of an HPPC test and its columns as arrays, as every analysis of this module reads them.
+
+    Parameters
+    ----------
+    ts : a releaf TimeSeries or a polars DataFrame with the canonical columns (see ``releaf.schema``)
+
+    Returns
+    -------
+    table : the polars table
+    name : the test's name for error messages (``"<table>"`` for a bare DataFrame)
+    test_time_s, voltage_V, current_A : float arrays [s, V, A]
+    step_index : cycler step per sample, or None when the table has none
+
+    Raises
+    ------
+    InputFileError : ``test_time_s``, ``voltage_V`` or ``current_A`` is missing.
+    TypeError : ``ts`` is neither a TimeSeries nor a DataFrame.
+    """
+    df, name, _ = _frame(ts)
+    return (df, name, *_arrays(df, name))
+
+
 def soc_from_top_pct(test_time_s, current_A, step_index=None, *,
                      capacity_Ah: float | None = None) -> tuple[np.ndarray, float, int, int]:
     """State of charge by coulomb counting from the most charged state of a test.

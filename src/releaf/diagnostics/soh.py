@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,13 +43,15 @@ import numpy as np
 import polars as pl
 
 from releaf import parameters
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.protocols import fast_pulse as fast_protocol
 from releaf.schema import TimeSeries
 
 MAX_WINDOW_S = fast_protocol.MAX_WINDOW_S
 DEFAULT_MODEL = "leaf-module-pulse"
 RETIRED_CELLS_MODEL = "retired-cells-pulse"
+MODELS_ENV = "RELEAF_SOH_MODELS"
+"""Environment variable: a folder of models written by ``releaf train-soh``, used instead of the packaged ones."""
 # Tao et al. U-vector layout: U1 rest voltage, then five pulses of 4 samples each (first sample of the pulse, end
 # of the pulse, first sample of the rest, end of the rest), alternating charge / discharge with the amplitude
 # growing 1, 1, 2, 2, 3 (read from the data: the steps scale 1 : 2 : 3 in every workbook).
@@ -150,16 +153,30 @@ class SohEstimate:
     model_version: str
 
 
-@functools.lru_cache(maxsize=8)
-def load_model(name: str = DEFAULT_MODEL) -> SohModel:
-    """Read a packaged model (``<name>.json`` + ``.npz`` through :func:`releaf.parameters.soh_model_files`); no
-    download, no pickle.
+def load_model(name: str = DEFAULT_MODEL, *, folder=None) -> SohModel:
+    """Read a model (``<name>.json`` + ``.npz``); no download, no pickle. Read once per process and folder.
 
-    Raises
-    ------
-    ConfigError : no packaged model of that name
+    Parameters
+    ----------
+    name : :data:`DEFAULT_MODEL` or :data:`RETIRED_CELLS_MODEL`
+    folder : folder of models written by ``releaf train-soh``; default the folder in the environment variable
+        ``RELEAF_SOH_MODELS`` (:data:`MODELS_ENV`) when set, else the packaged models (``releaf/parameters/soh-models``)
     """
-    meta_file, arrays_file = parameters.soh_model_files(name)
+    if folder is None:
+        folder = os.environ.get(MODELS_ENV) or None
+    return _read_model(name, None if folder is None else Path(folder).expanduser().resolve())
+
+
+@functools.lru_cache(maxsize=8)
+def _read_model(name: str, folder: Path | None) -> SohModel:
+    """A packaged model (through :func:`releaf.parameters.soh_model_files`) or one from a user's folder."""
+    if folder is None:
+        meta_file, arrays_file = parameters.soh_model_files(name)  # ConfigError when unknown
+    else:
+        meta_file, arrays_file = folder / f"{name}.json", folder / f"{name}.npz"
+        if not (meta_file.is_file() and arrays_file.is_file()):
+            raise ConfigError(meta_file, f"no SOH model named {name!r} in this folder (given by {MODELS_ENV} or "
+                                         f"folder=; write one with: releaf train-soh --out {folder})")
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
     with arrays_file.open("rb") as fh, np.load(fh, allow_pickle=False) as arrays:
         return SohModel.from_files(meta, {k: arrays[k] for k in SohModel.ARRAYS})
@@ -315,7 +332,8 @@ def estimate_soh(ts_or_arrays, *, soc_pct: float | None = None, nominal_capacity
     nominal_capacity_Ah : nameplate capacity [Ah], the SOH denominator and C-rate basis; required for U1..U21;
         for a window, default the one capacity the model was trained on (``capacity_range_Ah``; 65 Ah for
         ``leaf-module-pulse``)
-    model : a model or packaged model name; default by input form
+    model : a model or a model name for :func:`load_model` (packaged, or from ``$RELEAF_SOH_MODELS``); default by
+        input form
 
     Returns
     -------

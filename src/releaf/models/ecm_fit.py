@@ -104,8 +104,7 @@ def ocv_from_hppc(ts, *, capacity_Ah: float | None = None, table: pl.DataFrame |
     ------
     InputFileError : fewer than two levels, or rested voltages that do not rise with SOC.
     """
-    df, name, _ = hppc._frame(ts)
-    t, v, i, step = hppc._arrays(df, name)
+    df, name, t, v, i, step = hppc.hppc_input(ts)
     tab = hppc.hppc_table(ts, capacity_Ah=capacity_Ah) if table is None else table
     soc, _, _, bottom = hppc.soc_from_top_pct(t, i, step, capacity_Ah=capacity_Ah)
     firsts = tab.group_by("level", maintain_order=True).first().sort("soc_pct")
@@ -340,8 +339,7 @@ def fit_ecm_2rc(ts, *, capacity_Ah: float | None = None, ocv=None, ocv_shape=Non
     ------
     InputFileError : no HPPC levels found, or an unusable OCV table.
     """
-    df, name, _ = hppc._frame(ts)
-    t, v, i, step = hppc._arrays(df, name)
+    df, name, t, v, i, step = hppc.hppc_input(ts)
     tab = hppc.hppc_table(ts, capacity_Ah=capacity_Ah)
     if tab.height == 0:
         raise InputFileError(name, "no HPPC pulses found (a current step from rest held for at most "
@@ -488,8 +486,7 @@ def fit_butler_volmer_2rc(ts, *, capacity_Ah: float | None = None, ocv_shape=Non
 
     linear, report = fit_ecm_2rc(ts, capacity_Ah=capacity_Ah, ocv_shape=ocv_shape, temperature_C=temperature_C,
                                  fit_soc_step=fit_soc_step)
-    df, name, _ = hppc._frame(ts)
-    t, v, i, step = hppc._arrays(df, name)
+    df, name, t, v, i, step = hppc.hppc_input(ts)
     tab = hppc.hppc_table(ts, capacity_Ah=capacity_Ah)
     soc, _, _, _ = hppc.soc_from_top_pct(t, i, step, capacity_Ah=capacity_Ah)
     lv_rows = {r["level"]: r for r in report.levels.iter_rows(named=True)}

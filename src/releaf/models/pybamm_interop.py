@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,19 @@ def _element(table):
         return table(soc)
 
     return element
+
+
+def soc_element(soc_pct, values, name: str):
+    """A PyBaMM element function ``f(T_cell, current, soc)``: ``values`` interpolated linearly over ``soc_pct``
+    [%] and held constant beyond its ends, as :func:`to_pybamm` gives ``R0 [Ohm]`` and ``Rk [Ohm]``; for overrides.
+
+    Parameters
+    ----------
+    soc_pct : strictly increasing SOC grid [%]
+    values : one value per grid point (the unit of the parameter it replaces)
+    name : name of the PyBaMM interpolant
+    """
+    return _element(_table(_pybamm(), soc_pct, values, name))
 
 
 def _capacitance(pybamm, r, tau):
@@ -299,10 +313,21 @@ def write_pybamm_parameters(params: EcmParameters, path, *, initial_soc_pct: flo
     data = pv.to_json()
     data["releaf: number of rc elements"] = options["number of rc elements"]
     path = Path(path)
-    from pybamm.expression_tree.operations.serialise import Serialise
-
-    path.write_text(json.dumps(data, indent=1, default=Serialise._json_encoder), encoding="utf-8")
+    path.write_text(json.dumps(data, indent=1, default=_json_value), encoding="utf-8")
     return path
+
+
+def _json_value(obj):
+    # the values PyBaMM's to_json leaves to the JSON writer, converted as PyBaMM's own file writer does
+    if isinstance(obj, Enum):
+        return obj.name
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    raise TypeError(f"Object of type {type(obj)} is not JSON serializable.")
 
 
 def hppc_drive_profile(capacity_Ah: float, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

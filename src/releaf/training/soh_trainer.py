@@ -48,6 +48,7 @@ J. Electrochem. Soc. 166 (2019) A3348, doi:10.1149/2.0751915jes (electrode SOH).
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
@@ -58,12 +59,11 @@ import numpy as np
 import polars as pl
 
 from releaf.diagnostics import soh as soh_mod
-from releaf.errors import InputFileError
+from releaf.errors import ConfigError, InputFileError
 from releaf.protocols import fast_pulse as fast_protocol
 
 RETIRED_WORKBOOKS = ("Cylind21", "Pouch31", "Pouch52")
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "retired-cells-pulse"
-MODELS_DIR = Path(__file__).resolve().parents[1] / "parameters" / "soh-models"
 COVERAGE = 0.9
 MODEL_VERSION = "1.0.0"
 LEAF_MODULE_Ah, LEAF_SERIES = 65.0, 2
@@ -77,6 +77,33 @@ RHO_SEI_SPREAD = (0.1, 0.5)     # per aged state, x RHO_SEI_OHM_M: releaf ASSUMP
 # ORNL-fitted Leaf ECM module (ecm_fit.load_fitted_ecm("leaf_cell_ecm2_25C").scaled(2, 2)) at 50 % SOC
 J0_SCALE, DS_SCALE = 10.0, 100.0
 ORNL_ECM = "leaf_cell_ecm2_25C"
+
+
+def _require(module: str) -> None:
+    # scikit-learn and PyBaMM are the optional `training` extra; the estimator (releaf.diagnostics.soh) needs neither
+    name = {"sklearn": "scikit-learn", "pybamm": "PyBaMM"}[module]
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        raise ConfigError(name, f"training the SOH models needs {name} (the 'training' extra): "
+                          "pip install 'releaf[training]'") from err
+
+
+def user_models_dir() -> Path:
+    """Where ``releaf train-soh`` writes unless told otherwise: ``$RELEAF_HOME/soh-models`` when ``RELEAF_HOME`` is
+    set, else ``$XDG_DATA_HOME/releaf/soh-models``, else ``~/.local/share/releaf/soh-models`` (the XDG Base Directory
+    default). Never the installed package: the packaged models stay as shipped.
+
+    References
+    ----------
+    XDG Base Directory Specification 0.8 (freedesktop.org, 2021), ``$XDG_DATA_HOME``.
+    """
+    if home := os.environ.get("RELEAF_HOME"):
+        return Path(home).expanduser() / "soh-models"
+    data = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(data):  # the specification: a relative path is invalid and ignored
+        data = Path.home() / ".local" / "share"
+    return Path(data) / "releaf" / "soh-models"
 
 
 # ----------------------------------------------------------------------------------------------- retired cells
@@ -96,7 +123,8 @@ def load_retired_cells(data_dir=None) -> pl.DataFrame:
     return pl.concat(frames)
 
 
-def _u(df: pl.DataFrame) -> np.ndarray:
+def u_voltages(df: pl.DataFrame) -> np.ndarray:
+    """The 21 pulse-response voltages ``U1..U21`` [V] of each row of :func:`load_retired_cells`, shape (n, 21)."""
     return df.select([f"U{k}" for k in range(1, 22)]).to_numpy()
 
 
@@ -109,7 +137,12 @@ def fit_model(x, y, groups, *, name: str, input_kind: str, feature_names, soc_pc
     x : (n, m) features; y : (n,) SOH [fraction]; groups : (n,) cell labels (rows of one cell stay together)
     soc_pct, capacity_Ah : (n,) SOC [%] and nominal capacity [Ah] of the rows (their ranges bound the domain)
     seed : random state of the optimiser restarts and the fold assignment
+
+    Raises
+    ------
+    ConfigError : scikit-learn is not installed (``pip install 'releaf[training]'``).
     """
+    _require("sklearn")
     from sklearn.covariance import LedoitWolf
     from sklearn.model_selection import GroupKFold
 
@@ -118,25 +151,25 @@ def fit_model(x, y, groups, *, name: str, input_kind: str, feature_names, soc_pc
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     xs = (x - mean) / scale
-    gp = _gp(seed).fit(xs, y)
+    gp = soh_gp(seed).fit(xs, y)
     # out-of-fold residuals, cells kept together: the conformal scores
     res = np.empty(len(y))
     cv = GroupKFold(n_splits=min(folds, len(np.unique(groups))))
     for tr, te in cv.split(xs, y, groups):
-        res[te] = np.abs(_gp(seed).fit(xs[tr], y[tr]).predict(xs[te]) - y[te])
+        res[te] = np.abs(soh_gp(seed).fit(xs[tr], y[tr]).predict(xs[te]) - y[te])
     n = len(res)
     half = 100.0 * conformal_halfwidth(res)
     lw = LedoitWolf().fit(xs)
     maha = soh_mod.mahalanobis(xs, lw.location_, lw.precision_)
-    kern = gp.kernel_
+    kern = gp.regressor_.kernel_
     info = dict(info or {})
     info.update(trained=date.today().isoformat(), n_rows=int(n), n_cells=int(len(np.unique(groups))),
                 oof_mae_pct=round(100 * float(res.mean()), 3), kernel=str(kern), seed=seed)
     return soh_mod.SohModel(
         name=name, version=MODEL_VERSION, input_kind=input_kind, feature_names=tuple(feature_names),
-        x_mean=mean, x_scale=scale, x_train=xs, alpha=np.asarray(gp.alpha_, float).ravel(),
+        x_mean=mean, x_scale=scale, x_train=xs, alpha=np.asarray(gp.regressor_.alpha_, float).ravel(),
         length_scale=float(kern.k1.k2.length_scale), signal_var=float(kern.k1.k1.constant_value),
-        y_mean=float(gp._y_train_mean), y_std=float(gp._y_train_std), conformal_halfwidth_pct=half,
+        y_mean=float(gp.transformer_.mean_[0]), y_std=float(gp.transformer_.scale_[0]), conformal_halfwidth_pct=half,
         coverage_nominal=COVERAGE, maha_center=np.asarray(lw.location_, float), maha_precision=lw.precision_,
         maha_threshold=float(np.quantile(maha, 0.995)),
         soc_range_pct=(float(np.min(soc_pct)), float(np.max(soc_pct))),
@@ -159,12 +192,33 @@ def held_out_states(states, *, test_fraction: float = 0.25, seed: int = 0) -> np
     return np.isin(states, test)
 
 
-def _gp(seed: int):
+def soh_gp(seed: int = 0):
+    """The regression of the SOH models, unfitted: a scikit-learn regressor of SOH [fraction] on features.
+
+    A Gaussian process with an isotropic RBF + white-noise kernel (``1.0 * RBF(3.0) + WhiteKernel(0.01)``, bounds
+    1e-3..1e3, 1e-2..1e3 and 1e-6..1), its hyper-parameters optimised with 2 restarts drawn with ``seed``, fitted on
+    the target standardised to zero mean and unit variance (a ``TransformedTargetRegressor`` with a
+    ``StandardScaler``). After ``fit``: ``regressor_.kernel_`` and ``regressor_.alpha_`` are the GP's,
+    ``transformer_.mean_`` and ``transformer_.scale_`` the target's standardisation (:class:`SohModel` ``y_mean``,
+    ``y_std``); ``predict`` returns SOH fractions.
+
+    References
+    ----------
+    Rasmussen, Williams, Gaussian Processes for Machine Learning, MIT Press (2006), ch. 2 and 5.
+
+    Raises
+    ------
+    ConfigError : scikit-learn is not installed (``pip install 'releaf[training]'``).
+    """
+    _require("sklearn")
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+    from sklearn.preprocessing import StandardScaler
 
     kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(3.0, (1e-2, 1e3)) + WhiteKernel(1e-2, (1e-6, 1.0))
-    return GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=seed)
+    gp = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=2, random_state=seed)
+    return TransformedTargetRegressor(regressor=gp, transformer=StandardScaler())
 
 
 def scores(model, x, y, *, soc_pct=None, capacity_Ah=None) -> dict:
@@ -186,15 +240,17 @@ def validate_retired_cells(data: pl.DataFrame, *, seed: int = 0) -> list[dict]:
     rows = []
     for test in RETIRED_WORKBOOKS:
         tr, te = data.filter(pl.col("workbook") != test), data.filter(pl.col("workbook") == test)
-        model = _fit_retired(tr, seed=seed)
-        s = scores(model, soh_mod.u21_features(_u(te), None, None), te["SOH"].to_numpy(),
+        model = fit_retired_cells(tr, seed=seed)
+        s = scores(model, soh_mod.u21_features(u_voltages(te), None, None), te["SOH"].to_numpy(),
                    soc_pct=te["SOC"].to_numpy(), capacity_Ah=te["Qn"].to_numpy())
         rows.append({"held_out": test, **s})
     return rows
 
 
-def _fit_retired(df: pl.DataFrame, *, seed: int, info: dict | None = None) -> soh_mod.SohModel:
-    return fit_model(soh_mod.u21_features(_u(df), None, None), df["SOH"].to_numpy(), df["cell"].to_numpy(),
+def fit_retired_cells(df: pl.DataFrame, *, seed: int, info: dict | None = None) -> soh_mod.SohModel:
+    """The ``retired-cells-pulse`` model fitted on rows of :func:`load_retired_cells` (features from U1..U21, rows
+    of one cell kept together in the folds); ``info`` is recorded in the model."""
+    return fit_model(soh_mod.u21_features(u_voltages(df), None, None), df["SOH"].to_numpy(), df["cell"].to_numpy(),
                      name=soh_mod.RETIRED_CELLS_MODEL, input_kind="u21", feature_names=soh_mod.U_FEATURES,
                      soc_pct=df["SOC"].to_numpy(), capacity_Ah=df["Qn"].to_numpy(), seed=seed, info=info)
 
@@ -202,6 +258,7 @@ def _fit_retired(df: pl.DataFrame, *, seed: int, info: dict | None = None) -> so
 # ----------------------------------------------------------------------------------------- generated Leaf data
 def _pybamm_setup():
     os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    _require("pybamm")
     import pybamm
 
     p = pybamm.ParameterValues(PARAMETER_SET)
@@ -409,11 +466,12 @@ def format_table(rows: list[dict], title: str) -> str:
 
 def train_soh_model(out_dir=None, *, data_dir=None, which=("retired-cells-pulse", "leaf-module-pulse"),
                     n_states: int = 200, socs_per_state: int = 3, seed: int = 2026, verbose: bool = True) -> dict:
-    """Regenerate the packaged model(s), validate them, write ``<name>.json`` + ``.npz``, print the tables.
+    """Regenerate the SOH model(s), validate them, write ``<name>.json`` + ``.npz``, print the tables.
 
     Parameters
     ----------
-    out_dir : folder for the model files (default: the package's ``releaf/models``)
+    out_dir : folder for the model files; default :func:`user_models_dir`. The estimator reads them when asked:
+        ``releaf.diagnostics.soh.load_model(name, folder=out_dir)`` or ``RELEAF_SOH_MODELS=<out_dir>``
     data_dir : folder with the retired-cells-pulse workbooks (default: ``../shared/data/retired-cells-pulse``)
     which : models to train
     n_states, socs_per_state : size of the generated Leaf set (aged states x SOCs)
@@ -423,15 +481,23 @@ def train_soh_model(out_dir=None, *, data_dir=None, which=("retired-cells-pulse"
     Returns
     -------
     ``{model name: {"validation": rows, "files": [json, npz]}}``
+
+    Raises
+    ------
+    ConfigError : scikit-learn (or, for the Leaf model, PyBaMM) is not installed (``pip install 'releaf[training]'``),
+        checked before any work.
     """
-    out_dir = Path(out_dir) if out_dir is not None else MODELS_DIR
+    _require("sklearn")
+    if "leaf-module-pulse" in which:
+        _require("pybamm")
+    out_dir = Path(out_dir) if out_dir is not None else user_models_dir()
     report = {}
     if "retired-cells-pulse" in which:
         data = load_retired_cells(data_dir)
         rows = validate_retired_cells(data, seed=seed)
         info = {"data": "retired-cells-pulse (Tao et al.), sheet All of data_Cylind21/Pouch31/Pouch52.xlsx",
                 "validation": "leave-one-workbook-out", "lowo": rows}
-        model = _fit_retired(data, seed=seed, info=info)
+        model = fit_retired_cells(data, seed=seed, info=info)
         report[model.name] = {"validation": rows, "files": [str(f) for f in model.save(out_dir)]}
         if verbose:
             print(format_table(rows, "retired-cells-pulse, leave-one-workbook-out (SOH points / %)"))
