@@ -8,10 +8,10 @@ kept but not interpreted. Without a manifest every test file in the folder is it
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 from releaf.errors import InputFileError
+from releaf.schema.records import ModuleEntry
 
 MANIFEST_NAME = "manifest.csv"
 # Files in a test folder that are not test data.
@@ -19,23 +19,11 @@ IGNORED_SUFFIXES = (".txt", ".md", ".html", ".json", ".yaml", ".yml", ".db", ".p
 IGNORED_NAME_ENDINGS = ("_metadata.csv",)  # Arbin test records, read beside their data file
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One test file and the module it tested."""
-
-    path: Path
-    module_serial: str
-    pack_vin: str | None = None
-    pack_model: str | None = None
-    module_position: int | None = None
-    generated: bool = False
-
-
 def _truthy(text: str | None) -> bool:
     return (text or "").strip().lower() in {"1", "true", "yes", "y"}
 
 
-def read_manifest(path: Path) -> list[Entry]:
+def read_manifest(path: Path) -> list[ModuleEntry]:
     """Parse a manifest; a clear error names the line and column of anything wrong."""
     folder = path.parent
     try:
@@ -75,12 +63,13 @@ def read_manifest(path: Path) -> list[Entry]:
         if not file.is_file():
             raise InputFileError(path, f"listed file {get('file')!r} does not exist", line=lineno, column="file")
         entries.append(
-            Entry(file, get("module_serial"), get("pack_vin"), get("pack_model"), position, _truthy(get("generated")))
+            ModuleEntry(file, get("module_serial"), get("pack_vin"), get("pack_model"), position,
+                        _truthy(get("generated")))
         )
     return entries
 
 
-def discover(folder: Path) -> list[Entry]:
+def discover(folder: Path) -> list[ModuleEntry]:
     """The test files of a folder: the manifest's entries, else every data file in it (sorted by name)."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -96,4 +85,4 @@ def discover(folder: Path) -> list[Entry]:
     )
     if not files:
         raise InputFileError(folder, "no test files in the folder")
-    return [Entry(p, p.stem) for p in files]
+    return [ModuleEntry(p, p.stem) for p in files]
