@@ -14,7 +14,7 @@ The sequence (for a Leaf module, 65 Ah new, so 1C = 65 A; positive current = cha
 Net charge moved: -65 A x 10 s + 65 A x 10 s - 130 A x 5 s = -650 A s = 0.18 Ah (0.3 % of 65 Ah), so the module
 leaves the test at the SOC it came in with. Preconditions (not on the channel): the module rests at least 30 min
 (a staging rack) and sits between 20 % and 80 % SOC (group rest voltage 3.70–4.05 V for the Leaf LMO cell, from
-``profiles_data/leaf_cell_ocv_25C.csv``); 25 +/- 3 degC. Limits: group voltage 3.0–4.2 V, |current| <= 130 A.
+``parameters/leaf-24kwh/leaf_cell_ocv_25C.csv``); 25 +/- 3 degC. Limits: group voltage 3.0–4.2 V, |current| <= 130 A.
 
 The currents are C-rates of the unit's nominal capacity, so the same list serves a cell or another module type.
 ``releaf.protocols.schedules`` writes the list as a Maccor procedure file and an Arbin schedule
