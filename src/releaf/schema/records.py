@@ -136,7 +136,7 @@ class Record:
         """The JSON Schema (draft 2020-12) of the record's JSON, generated from its annotations."""
         schema = _adapter(cls).json_schema(mode="serialization")
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        schema["$id"] = f"https://releaf.dev/schema/{cls.__name__}-{cls.__dataclass_fields__['schema_version'].default}"
+        schema["$id"] = f"urn:releaf:record:{cls.__name__}:{cls.__dataclass_fields__['schema_version'].default}"
         return schema
 
 
