@@ -79,3 +79,19 @@ def test_minimal_summary_renders(tmp_path):
     html = write_report(tmp_path, {"title": "empty", "grade_counts": {"A": 0, "B": 0, "C": 0, "reject": 0}}
                         ).read_text(encoding="utf-8")
     assert "No stations assembled." in html and html.count("data:image/png") == 1
+
+
+def test_report_says_what_became_of_every_module(tmp_path):
+    """Each module row names its station, or its assembly status and why (nothing vanishes from the report)."""
+    from test_chain import LOT, diagnosis, entry
+
+    from releaf import PlantChain
+    from releaf.app.report import summarise
+
+    result = PlantChain.from_parameters().run_from_diagnoses(
+        [(entry(s), diagnosis(s, c, r, n)) for s, (c, r, n) in LOT.items()])
+    html = write_report(tmp_path, summarise(result, database="sqlite://", title="t")).read_text(encoding="utf-8")
+    assert result.stations[0].serial in html
+    assert "refused: cannot be certified" in html and "no R0 measured" in html
+    assert "unmatched: no partner of grade A left" in html
+    assert "rejected: graded reject" in html
