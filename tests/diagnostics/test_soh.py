@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from releaf.diagnostics import soh
 from releaf.errors import ConfigError, InputFileError
+from releaf.parameters import LEAF_MODULE
 from releaf.protocols import fast_pulse as fast_protocol
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
@@ -125,7 +126,8 @@ def test_u21_features_ignore_a_common_voltage_offset(offset_V):
 def test_window_features_read_the_resistance_of_an_ohmic_load():
     """A pure resistor of 10 mOhm on 7.6 V: every step over current reads 10 mOhm x 65 Ah = 0.65 Ohm Ah."""
     t, i = fast_protocol.current_profile(65.0)
-    f = soh.window_features({"test_time_s": t, "voltage_V": 7.6 + 0.010 * i, "current_A": i})
+    f = soh.window_features({"test_time_s": t, "voltage_V": 7.6 + 0.010 * i, "current_A": i},
+                            nominal_capacity_Ah=LEAF_MODULE.nominal_capacity_Ah)
     assert f["ocv_V"] == pytest.approx(7.6)
     for k in (1, 2, 3):
         for name in ("r_first", "r_1s", "r_end", "r_off"):

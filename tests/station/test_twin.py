@@ -117,7 +117,7 @@ def test_bus_power():
 
 
 def test_certify_fresh_pair():
-    c = certify(FRESH, PORTABLE_2S)
+    c = certify(FRESH, PORTABLE_2S, USE_CASES.values())
     assert c.reference_power_W == 100.0
     assert c.usable_Wh == pytest.approx(simulate_discharge(FRESH, PORTABLE_2S, 100.0).energy_Wh)
     runs = {u.name: u for u in c.use_cases}
@@ -156,7 +156,7 @@ def test_runtimes_lossless_are_energy_over_mean_bus_power():
 
 def test_certify_warnings():
     aged = [ModuleState("a", (45.0, 40.0), (2.0, 2.0)), ModuleState("b", (45.0, 45.0), (2.0, 2.0))]
-    c = certify(aged, PORTABLE_2S)
+    c = certify(aged, PORTABLE_2S, USE_CASES.values())
     assert any("below the 633 Wh label" in w for w in c.warnings)
     assert any("group 2 (module a)" in w for w in c.warnings)
 

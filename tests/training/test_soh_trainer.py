@@ -11,6 +11,7 @@ import pytest
 from conftest import shared
 
 from releaf.diagnostics import soh
+from releaf.parameters import LEAF_MODULE
 from releaf.training.soh_trainer import fit_model, generate_leaf_dataset, load_retired_cells, scores
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
@@ -81,8 +82,8 @@ def test_new_stand_in_module_matches_the_ornl_leaf_ecm_pulse_resistances():
     from releaf.training.soh_trainer import fresh_module_test, ornl_ecm_module_test
 
     keys = [f"p{k}_{n}" for k in (1, 2, 3) for n in ("r_first", "r_1s", "r_end")]
-    new = soh.window_features(fresh_module_test(50.0))
-    ornl = soh.window_features(ornl_ecm_module_test(50.0))
+    new = soh.window_features(fresh_module_test(50.0), nominal_capacity_Ah=LEAF_MODULE.nominal_capacity_Ah)
+    ornl = soh.window_features(ornl_ecm_module_test(50.0), nominal_capacity_Ah=LEAF_MODULE.nominal_capacity_Ah)
     ratio = np.array([new[k] / ornl[k] for k in keys])
     # measured 0.86-0.90 (the ORNL cell is itself aged, 30.5 of 33.1 Ah); uncalibrated the stand-in read 2.2-3.2x
     assert np.all((ratio > 0.8) & (ratio < 1.2)), ratio

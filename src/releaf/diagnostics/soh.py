@@ -224,7 +224,7 @@ def _series_from(ts_or_arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]
     return t, v, i, name
 
 
-def window_features(ts_or_arrays, *, nominal_capacity_Ah: float = 65.0) -> dict[str, float]:
+def window_features(ts_or_arrays, *, nominal_capacity_Ah: float) -> dict[str, float]:
     """Features of one fast-test window (``releaf.protocols.fast_pulse``), for the ``leaf-module-pulse`` model.
 
     Parameters

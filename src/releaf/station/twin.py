@@ -28,7 +28,7 @@ from releaf.errors import ConfigError, InputFileError
 from releaf.models.ocv import soc_pct_at_ocv
 from releaf.parameters import StationProfile
 from releaf.schema.records import Certification, Diagnosis, UseCaseRuntime
-from releaf.station.loads import USE_CASES, UseCase
+from releaf.station.loads import UseCase
 
 REFERENCE_POWER_W = 100.0
 """Power at the DC bus at which a station's usable energy is quoted [W] (about C/9 for a fresh 2-module station)."""
@@ -312,7 +312,7 @@ def bus_power_W(use: UseCase, station_profile: StationProfile) -> tuple[float, f
 
 
 def certify(modules: Sequence[ModuleState], station_profile: StationProfile,
-            use_cases: Iterable[UseCase] | None = None, *,
+            use_cases: Iterable[UseCase], *,
             reference_power_W: float = REFERENCE_POWER_W) -> Certification:
     """Certify a station: usable energy and the runtime of each use case.
 
@@ -323,7 +323,8 @@ def certify(modules: Sequence[ModuleState], station_profile: StationProfile,
     ----------
     modules : the station's modules in series order
     station_profile : design
-    use_cases : default all of ``releaf.station.loads.USE_CASES``
+    use_cases : the loads to certify for (a parameter set's ``use_cases``; ``releaf.station.loads.USE_CASES``
+        for the Leaf set)
     reference_power_W : DC-bus power for the headline usable energy [W]
 
     Returns
@@ -331,7 +332,7 @@ def certify(modules: Sequence[ModuleState], station_profile: StationProfile,
     :class:`Certification`. Warnings: usable energy below the product label, and group capacities that differ by
     more than 5 % (the weakest group strands the others' charge).
     """
-    uses = list(USE_CASES.values() if use_cases is None else use_cases)
+    uses = list(use_cases)
     ref = simulate_discharge(modules, station_profile, reference_power_W)
     per_module = station_profile.module.series_groups
 
