@@ -6,9 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from releaf.diagnostics import capacity
-from releaf.parameters import LEAF_CELL
-
-LEAF = LEAF_CELL.ocv_table
 
 
 @st.composite
@@ -59,7 +56,7 @@ def _cc_discharge(capacity_Ah=50.0, current_A=-25.0, dt_s=10.0, top_V=4.15):
 def test_full_discharge_capacity_energy_and_flags():
     t, v, i, step = _cc_discharge()
     (d,) = capacity.full_discharges(t, v, i, step_index=step, cutoff_voltage_V=3.0,
-                                    top_voltage_V=capacity.top_of_charge_voltage_V(1, LEAF), nominal_capacity_Ah=65)
+                                    charge_floor_V=4.0, nominal_capacity_Ah=65)
     assert d.capacity_Ah == pytest.approx(50.0, rel=1e-9)
     # energy by hand: the first 10 s at the first sample's 4.05 V (step change), then the linear ramp's mean
     duration_s = 50.0 / 25.0 * 3600
@@ -71,7 +68,7 @@ def test_full_discharge_capacity_energy_and_flags():
 def test_discharge_not_from_full_is_not_a_capacity_measurement():
     t, v, i, step = _cc_discharge(top_V=3.9)
     (d,) = capacity.full_discharges(t, v, i, step_index=step, cutoff_voltage_V=3.0,
-                                    top_voltage_V=capacity.top_of_charge_voltage_V(1, LEAF), nominal_capacity_Ah=65)
+                                    charge_floor_V=4.0, nominal_capacity_Ah=65)
     assert d.reached_cutoff and not d.from_full and not d.is_full
 
 
@@ -86,6 +83,6 @@ def test_recharge_starts_a_new_segment_but_a_regen_pulse_does_not():
     v = np.concatenate((v1, np.full(720, 4.15), v1[1:]))
     s = np.concatenate((s1, np.full(720, 4), s1[1:] + 4))
     ds = capacity.full_discharges(t, v, i, step_index=s, cutoff_voltage_V=3.0,
-                                  top_voltage_V=capacity.top_of_charge_voltage_V(1, LEAF), nominal_capacity_Ah=65)
+                                  charge_floor_V=4.0, nominal_capacity_Ah=65)
     assert len(ds) == 2
     assert ds[0].capacity_Ah == pytest.approx(50.0 - (22.5 + 25.0) * 10 / 3600, rel=1e-9)

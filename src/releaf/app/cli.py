@@ -145,9 +145,9 @@ def diagnose(
                           f"max {d.ecm['rmse_mV_max']:.2f} mV (parameters in --json)")
         if d.soh_estimate:
             e = d.soh_estimate
-            lo, hi = e["soh_interval_pct"]
-            console.print(f"fast SOH estimate: {_fmt(e['soh_pct'], 1)} % [{_fmt(lo, 1)}, {_fmt(hi, 1)}]"
-                          + ("  [red]outside the training domain[/]" if e.get("ood") else ""))
+            lo, hi = e.soh_interval_pct
+            console.print(f"fast SOH estimate: {_fmt(e.soh_pct, 1)} % [{_fmt(lo, 1)}, {_fmt(hi, 1)}]"
+                          + ("  [red]outside the training domain[/]" if e.ood else ""))
         for w in d.warnings:
             console.print(f"[yellow]warning:[/] {w}")
 

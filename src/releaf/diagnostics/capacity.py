@@ -9,27 +9,47 @@ from __future__ import annotations
 
 import numpy as np
 
-from releaf.models.ocv import ocv_V
 from releaf.schema import rest_mask
-from releaf.schema.records import Discharge
+from releaf.schema.records import CapacityConditions, Discharge
 
 SECONDS_PER_HOUR = 3600.0
 # A charge that restores more than this fraction of the nominal capacity starts a new discharge segment; HPPC
 # regen pulses (~0.2 % of capacity each) do not.
 RECHARGE_FRACTION = 0.02
-# A discharge counts as starting from full when the voltage per series group at its start is at least the cell's
-# OCV at this SOC (the OCV table of the unit's own profile, see :func:`top_of_charge_voltage_V`).
-TOP_OF_CHARGE_SOC_PCT = 90.0
-CUTOFF_TOLERANCE_V = 0.05
-# Rest in a capacity measurement: ``releaf.schema.rest_mask`` with C/100 of the nominal capacity, not the file
-# default (1 mA). A large channel reads an offset at rest (0.01 A in the ORNL cell files); counted as discharge it
-# would stretch a discharge into the rest after it. Below C/100 a current moves under 1 % of the capacity per hour.
-REST_C_RATE = 0.01
+# The window of a capacity measurement, per series group, around the profile's voltage window: a charge that ended
+# within CHARGE_WINDOW_V below group_v_max_V (4.0-4.2 V for a Leaf group) ended at its limit; a discharge whose
+# lowest group ended within GROUP_CUTOFF_MARGIN_V of group_v_min_V, or whose mean group voltage ended within
+# MODULE_CUTOFF_WINDOW_V of it (a cut-off set on the module: 5.0-6.4 V for a 2-group Leaf module), reached its
+# lower limit. Plants charge to 4.0-4.2 V per group and cut off at the group or the module; these margins cover
+# that range and no more, so a partial discharge (ended on time or capacity) is not taken for a capacity.
+CHARGE_WINDOW_V = 0.2
+GROUP_CUTOFF_MARGIN_V = 0.05
+MODULE_CUTOFF_WINDOW_V = 0.2
+CUTOFF_TOLERANCE_V = GROUP_CUTOFF_MARGIN_V
+# Rest in a capacity measurement: ``releaf.schema.rest_mask`` with a threshold from the file's own current levels,
+# REST_FRACTION of its largest current (the 99.9th percentile, so one spike does not set it), and never below the
+# file default (``rest_threshold_A``). A large channel reads an offset at rest (0.01-0.02 A in the ORNL files);
+# counted as discharge it would stretch a discharge into the rest after it; a CV charge tapers to C/20 or so,
+# far above 0.5 % of the test's largest current, so its tail stays charge whatever the cell's size.
+REST_FRACTION = 0.005
+# A discharge that starts from a rest whose voltage per group is this much above the lowest voltage of the
+# segment so far, and at the top of charge, was recharged outside the log: it starts a new segment.
+OFF_LOG_RECHARGE_V = 0.3
 
 
-def rest_current_A(nominal_capacity_Ah: float) -> float:
-    """Current magnitude at or below which a sample is rest in a capacity measurement [A]: ``REST_C_RATE`` C."""
-    return REST_C_RATE * nominal_capacity_Ah
+def rest_current_A(current_A) -> float:
+    """Current magnitude at or below which a sample is rest in a capacity measurement [A].
+
+    ``REST_FRACTION`` of the file's largest current (99.9th percentile of ``|current_A|``), and at least the file
+    default of ``releaf.schema.rest_threshold_A``: derived from the test itself, so it works for cells of any size.
+    """
+    from releaf.schema import rest_threshold_A
+
+    i = np.abs(np.asarray(current_A, dtype=float))
+    i = i[np.isfinite(i)]
+    if i.size == 0:
+        return 0.0
+    return max(REST_FRACTION * float(np.quantile(i, 0.999)), rest_threshold_A(i))
 
 
 def interval_weights(test_time_s, step_index=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,67 +109,123 @@ def full_discharges(
     *,
     step_index=None,
     limit_voltage_V=None,
+    mean_group_voltage_V=None,
+    group_voltages_V=(),
+    temperature_C=None,
     cutoff_voltage_V: float,
-    top_voltage_V: float,
+    charge_floor_V: float,
     nominal_capacity_Ah: float,
     vendor_capacity_Ah=None,
     min_current_A: float | None = None,
 ) -> list[Discharge]:
-    """Every discharge segment of a test: capacity and energy by integrating the measurement.
+    """Every discharge segment of a test, found from the protocol's own structure, with its capacity and energy.
+
+    A segment starts at the end of a charge that put back more than ``RECHARGE_FRACTION`` of nominal (or at the
+    first sample) and runs to its last discharge sample. It *starts full* when that charge ended at its limit: its
+    highest voltage per group reached ``charge_floor_V`` (a CC charge to a voltage, or a CC-CV charge with its
+    taper). A test that starts without a logged charge starts full only if it starts at rest at or above
+    ``charge_floor_V``. It *reached the cut-off* when the cycler ended it at a voltage limit: the lowest group
+    within ``GROUP_CUTOFF_MARGIN_V`` of ``cutoff_voltage_V``, or the mean group voltage within
+    ``MODULE_CUTOFF_WINDOW_V`` of it (a cut-off set on the module); otherwise it ended on time or capacity.
+
+    Two discharges are never added together across a recharge that the log does not show: a discharge that starts
+    from a rest at the top of charge, more than ``OFF_LOG_RECHARGE_V`` above the lowest voltage of its segment so
+    far, starts a segment of its own (``off_log_recharge``).
 
     Parameters
     ----------
     test_time_s, voltage_V, current_A : the canonical columns (current positive = charge) [s, V, A]
     step_index : cycler step per sample (improves integration across step changes), or None
-    limit_voltage_V : the voltage the cut-off applies to [V], per sample; default ``voltage_V``. For a module with
-        group taps pass the lowest series-group voltage: the first group to reach its limit ends the discharge.
-    cutoff_voltage_V : lower cut-off of ``limit_voltage_V`` [V]
-    top_voltage_V : ``limit_voltage_V`` at the segment start above which it counts as starting from full [V]
-    nominal_capacity_Ah : nominal capacity [Ah], sets the recharge and current thresholds
+    limit_voltage_V : the voltage per group the limits apply to [V], per sample: the lowest series-group voltage
+        for a module with group taps (the first group to reach its limit ends the discharge); default ``voltage_V``
+    mean_group_voltage_V : module voltage over its series groups [V], per sample; default ``limit_voltage_V``
+    group_voltages_V : the group voltages [V] (one array per group), for the conditions; may be empty
+    temperature_C : a temperature per sample [degC], for the conditions, or None
+    cutoff_voltage_V : lower voltage limit per group of the unit's profile [V]
+    charge_floor_V : lowest top-of-charge voltage per group that counts as a completed charge [V]
+        (``group_v_max_V - CHARGE_WINDOW_V`` of the profile)
+    nominal_capacity_Ah : nominal capacity [Ah]: the C-rate basis and the recharge threshold
     vendor_capacity_Ah : the cycler's own capacity counter; its change over a one-step discharge is kept for
         cross-checks (counters reset per step or per cycle by vendor, so multi-step discharges get None)
     min_current_A : current magnitude at or below which a sample is rest [A] (``releaf.schema.rest_mask``);
-        default :func:`rest_current_A` (C/100 of nominal)
+        default :func:`rest_current_A` of the file's own currents
 
     Returns
     -------
-    One :class:`releaf.schema.records.Discharge` per segment that discharged at least 5 % of nominal, in time order.
-    ``reached_cutoff`` and ``start_voltage_V >= top_voltage_V`` together make a full discharge.
+    One :class:`releaf.schema.records.Discharge` per segment that discharged at least 5 % of nominal, in time order,
+    each with the :class:`releaf.schema.records.CapacityConditions` it was measured under.
     """
     t = np.asarray(test_time_s, dtype=float)
     v = np.asarray(voltage_V, dtype=float)
     i = np.asarray(current_A, dtype=float)
+    n = t.size
     lim = v if limit_voltage_V is None else np.asarray(limit_voltage_V, dtype=float)
-    rest_A = rest_current_A(nominal_capacity_Ah) if min_current_A is None else min_current_A
+    mean_v = lim if mean_group_voltage_V is None else np.asarray(mean_group_voltage_V, dtype=float)
+    taps = [np.asarray(g, dtype=float) for g in group_voltages_V]
+    temp = None if temperature_C is None else np.asarray(temperature_C, dtype=float)
+    rest_A = rest_current_A(i) if min_current_A is None else min_current_A
     q = cumulative_Ah(t, i, step_index)
-    active = ~rest_mask(i, rest_A)
-    charging, discharging = active & (i > 0), active & (i < 0)
+    rest = rest_mask(i, rest_A)
+    charging, discharging = ~rest & (i > 0), ~rest & (i < 0)
 
-    # segment boundaries: the end of every charge run that put back more than RECHARGE_FRACTION
-    starts = [0]
+    charges = {}  # first sample after a charge that counts -> (first, last) sample of the charge
     for a, b in _runs(charging):
-        charged = q[min(b + 1, len(q) - 1)] - q[max(a - 1, 0)]
-        if charged > RECHARGE_FRACTION * nominal_capacity_Ah:
-            starts.append(b + 1)
-    starts = sorted(set(s for s in starts if s < len(t)))
-    bounds = list(zip(starts, [*starts[1:], len(t)], strict=True))
+        if q[min(b + 1, n - 1)] - q[max(a - 1, 0)] > RECHARGE_FRACTION * nominal_capacity_Ah and b + 1 < n:
+            charges[b + 1] = (a, b)
+    starts = {0: False, **dict.fromkeys(charges, False)}  # segment start -> recharged outside the log
+    bounds = sorted(starts)
+    for r, _ in _runs(discharging):  # an off-log recharge: a discharge from a rest at the top, far above the low
+        k = r - 1
+        if k < 1 or not rest[k] or lim[k] < charge_floor_V:
+            continue
+        a = max(s for s in bounds if s <= k)
+        if a < k and lim[k] - np.nanmin(lim[a:k]) > OFF_LOG_RECHARGE_V:
+            starts[k] = True
+            bounds = sorted(starts)
 
     out = []
-    for a, end in bounds:
+    for a, end in zip(bounds, [*bounds[1:], n], strict=True):
         dis = np.flatnonzero(discharging[a:end])
         if dis.size == 0:
             continue
-        last = a + int(dis[-1])  # last discharge sample of the segment
-        seg = slice(a, last + 1)
+        first, last = a + int(dis[0]), a + int(dis[-1])
         capacity = q[a] - q[last]
         if capacity < 0.05 * nominal_capacity_Ah:
             continue
+        seg = slice(a, last + 1)
         e = cumulative_Wh(t[seg], v[seg], i[seg], None if step_index is None else np.asarray(step_index)[seg])
         on = discharging[seg]
         duration_on = float(np.sum(np.diff(t[seg])[on[1:]])) if on.sum() > 1 else 0.0
         mean_current = capacity * SECONDS_PER_HOUR / duration_on if duration_on > 0 else float("nan")
-        reached = bool(np.min(lim[seg]) <= cutoff_voltage_V + CUTOFF_TOLERANCE_V)
-        vendor = _vendor_capacity(vendor_capacity_Ah, step_index, a + int(dis[0]), last)
+        if a in charges:
+            ca, cb = charges[a]
+            charge_v = float(np.nanmax(lim[ca : cb + 1]))
+            peak = float(np.max(i[ca : cb + 1]))
+            charge_end = "cv_taper" if i[cb] < 0.5 * peak else "cc_limit"
+            from_full = charge_v >= charge_floor_V
+        else:  # no charge in the log before it: full only if it starts rested at the top of charge
+            charge_v, charge_end = float(lim[a]), ("recharged_off_log" if starts[a] else "not_logged")
+            from_full = bool(rest[a] and lim[a] >= charge_floor_V)
+        group_end = bool(taps) and float(np.nanmin(lim[seg])) <= cutoff_voltage_V + GROUP_CUTOFF_MARGIN_V
+        module_end = float(np.nanmin(mean_v[seg])) <= cutoff_voltage_V + MODULE_CUTOFF_WINDOW_V
+        if not taps and float(np.nanmin(lim[seg])) <= cutoff_voltage_V + GROUP_CUTOFF_MARGIN_V:
+            end_reason = "voltage_limit"
+        elif group_end:
+            end_reason = "group_voltage_limit"
+        elif module_end:
+            end_reason = "module_voltage_limit"
+        else:
+            end_reason = "test_end" if last == n - 1 else "time_or_capacity"
+        before = max(first - 1, a)
+        conditions = CapacityConditions(
+            charge_voltage_V=charge_v, charge_end=charge_end,
+            rest_before_s=float(t[first] - t[a]) if first > a else 0.0,
+            start_group_voltages_V=tuple(float(g[before]) for g in taps),
+            end_group_voltages_V=tuple(float(g[last]) for g in taps),
+            start_voltage_per_group_V=float(mean_v[before]), end_voltage_per_group_V=float(mean_v[last]),
+            end_reason=end_reason, c_rate=float(mean_current / nominal_capacity_Ah),
+            temperature_C=_mean_finite(temp[first : last + 1]) if temp is not None else None,
+        )
         out.append(
             Discharge(
                 start_s=float(t[a]),
@@ -160,14 +236,20 @@ def full_discharges(
                 c_rate=float(mean_current / nominal_capacity_Ah),
                 start_voltage_V=float(v[a]),
                 end_voltage_V=float(v[last]),
-                reached_cutoff=reached,
-                vendor_capacity_Ah=vendor,
+                reached_cutoff=end_reason.endswith("voltage_limit"),
+                vendor_capacity_Ah=_vendor_capacity(vendor_capacity_Ah, step_index, first, last),
                 start_index=a,
                 end_index=last,
-                from_full=bool(lim[a] >= top_voltage_V),
+                from_full=from_full,
+                conditions=conditions,
             )
         )
     return out
+
+
+def _mean_finite(x: np.ndarray) -> float | None:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else None
 
 
 def _vendor_capacity(counter, step_index, first: int, last: int) -> float | None:
@@ -179,14 +261,3 @@ def _vendor_capacity(counter, step_index, first: int, last: int) -> float | None
     c = np.asarray(counter, dtype=float)
     delta = abs(float(c[last] - c[first]))
     return delta if np.isfinite(delta) else None
-
-
-def top_of_charge_voltage_V(series_groups: int, ocv_table) -> float:
-    """Rested voltage of ``series_groups`` series groups at ``TOP_OF_CHARGE_SOC_PCT`` [V].
-
-    Parameters
-    ----------
-    series_groups : series groups the voltage spans
-    ocv_table : ``(soc_pct, ocv_V)`` of the unit's cell, e.g. ``profile.ocv_table`` (``releaf.parameters``)
-    """
-    return float(ocv_V(TOP_OF_CHARGE_SOC_PCT, ocv_table)) * series_groups

@@ -5,14 +5,23 @@ from __future__ import annotations
 import numpy as np
 
 from releaf.diagnostics import capacity, groups, hppc, resistance
+from releaf.errors import InputFileError
 from releaf.parameters import BatteryProfile
 from releaf.schema import TEMPERATURE_PREFIX, TimeSeries
-from releaf.schema.records import Diagnosis, Discharge
+from releaf.schema.records import Diagnosis, Discharge, FastSohEstimate
 
 # Vendor capacity counters are only a cross-check; beyond this relative difference releaf says so.
 VENDOR_TOLERANCE = 0.01
 # A current change of at least C/10 counts as a step for the resistance.
 MIN_STEP_C_RATE = 0.1
+# A capacity above this share of the profile's nominal capacity is not a measurement but a unit mix-up (a time
+# axis in ms, a current in mA read as A, two discharges joined): refused, with the likely causes.
+MAX_PLAUSIBLE_SOH_PCT = 130.0
+# Group voltages outside [0, PLAUSIBLE_GROUP_VOLTAGE_FACTOR x group_v_max_V] are not one series group's voltage
+# (a column in mV, a reversed tap, a wrong channel): refused, naming the column.
+PLAUSIBLE_GROUP_VOLTAGE_FACTOR = 1.25
+# The conditions of a capacity are flagged when they differ from the profile's window by more than this [V].
+WINDOW_TOLERANCE_V = 0.03
 
 
 def infer_series_groups(ts: TimeSeries, profile: BatteryProfile) -> int:
@@ -93,7 +102,7 @@ def fast_test_window(ts: TimeSeries, nominal_capacity_Ah: float) -> TimeSeries |
     return ts.with_data(d.slice(int(a), int(b - a)))
 
 
-def _fast_soh(ts: TimeSeries, profile: BatteryProfile, warnings: list[str]) -> dict | None:
+def _fast_soh(ts: TimeSeries, profile: BatteryProfile, warnings: list[str]) -> FastSohEstimate | None:
     """The fast SOH estimate of the test's pulse window (with the profile's SOH model), or None when it has no
     window, the profile no model, or the estimator cannot read the window (then a warning says why)."""
     from releaf.diagnostics import soh as soh_mod
@@ -110,9 +119,9 @@ def _fast_soh(ts: TimeSeries, profile: BatteryProfile, warnings: list[str]) -> d
     except InputFileError as err:
         warnings.append(f"no fast SOH estimate: {err.message}")
         return None
-    return {"soh_pct": est.soh_pct, "soh_interval_pct": list(est.soh_interval_pct),
-            "coverage_nominal": est.coverage_nominal, "ood": est.ood, "ood_reasons": list(est.ood_reasons),
-            "model": f"{est.model_name} {est.model_version}"}
+    return FastSohEstimate(soh_pct=est.soh_pct, soh_interval_pct=tuple(est.soh_interval_pct),
+                           coverage_nominal=est.coverage_nominal, ood=est.ood, ood_reasons=tuple(est.ood_reasons),
+                           model=f"{est.model_name} {est.model_version}")
 
 
 def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) -> Diagnosis:
@@ -150,21 +159,37 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     step = d["step_index"].to_numpy() if "step_index" in d.columns and d["step_index"].null_count() == 0 else None
     vendor = d["vendor_capacity_Ah"].to_numpy() if "vendor_capacity_Ah" in d.columns else None
     n_groups = infer_series_groups(ts, profile)
+    check_group_voltages(ts, profile)
     group_v = [d[c].to_numpy() for c in ts.group_columns]
     if not group_v and n_groups == 1:
         group_v = [v]
     limit_v = np.min(np.vstack(group_v), axis=0) if group_v else v / n_groups
-    rest_A = capacity.rest_current_A(profile.nominal_capacity_Ah)  # rest as in the capacity measurement
+    rest_A = capacity.rest_current_A(i)  # rest from the file's own current levels, as in the capacity measurement
+    temp = d["temperature_C"].to_numpy() if "temperature_C" in d.columns else None
 
     discharges = capacity.full_discharges(
-        t, v, i, step_index=step, limit_voltage_V=limit_v, cutoff_voltage_V=profile.group_v_min_V,
-        top_voltage_V=capacity.top_of_charge_voltage_V(1, profile.ocv_table),
-        nominal_capacity_Ah=profile.nominal_capacity_Ah,
-        vendor_capacity_Ah=vendor,
+        t, v, i, step_index=step, limit_voltage_V=limit_v, mean_group_voltage_V=v / n_groups,
+        group_voltages_V=tuple(group_v) if ts.group_columns else (), temperature_C=temp,
+        cutoff_voltage_V=profile.group_v_min_V, charge_floor_V=profile.group_v_max_V - capacity.CHARGE_WINDOW_V,
+        nominal_capacity_Ah=profile.nominal_capacity_Ah, vendor_capacity_Ah=vendor, min_current_A=rest_A,
     )
+    for dis in discharges:
+        if dis.conditions is not None and dis.conditions.charge_end == "recharged_off_log":
+            warnings.append(f"the discharge at {dis.start_s:.0f} s starts at the top of charge with no charge in the "
+                            "log before it (recharged outside the log?): measured on its own, not added to the one "
+                            "before")
     chosen = choose_capacity_discharge(discharges)
-    if chosen is None:
+    share_pct = None if chosen is None else chosen.capacity_Ah / profile.nominal_capacity_Ah * 100
+    if share_pct is not None and share_pct > MAX_PLAUSIBLE_SOH_PCT:
+        warnings.append(
+            f"capacity {chosen.capacity_Ah:.4g} Ah is {share_pct:.0f} % of the profile's nominal "
+            f"{profile.nominal_capacity_Ah:g} Ah, above the {MAX_PLAUSIBLE_SOH_PCT:g} % ceiling: not a measurement "
+            "(a time axis in ms, a current in mA read as A, or the wrong profile?); capacity not reported")
+        chosen = None
+    elif chosen is None:
         warnings.append(_why_no_capacity(discharges, profile))
+    if chosen is not None:
+        warnings += _window_flags(chosen, profile)
     for dis in discharges:
         if dis.vendor_capacity_Ah and abs(dis.vendor_capacity_Ah / dis.capacity_Ah - 1) > VENDOR_TOLERANCE:
             warnings.append(
@@ -181,6 +206,11 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     r0_step = resistance.pick_r0(rs, rest_A=rest_A)
     if r0_step is None:
         warnings.append("no current step sampled within 1 s: ohmic resistance not measurable")
+    elif r0_step.r0_mOhm is not None and r0_step.r0_mOhm < 0:
+        warnings.append(f"negative resistance ({r0_step.r0_mOhm:.3g} mOhm): the voltage rises under discharge, so "
+                        "the current's sign looks inverted (releaf needs positive = charge; check the reader or "
+                        "--mapping); resistance not reported")
+        r0_step = None
 
     ref = chosen or next((x for x in reversed(discharges) if x.reached_cutoff), None)
     span = slice(ref.start_index, ref.end_index + 1) if ref else None
@@ -196,6 +226,10 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
         warnings.append(f"no per-group voltages in the file ({n_groups} series groups assumed from the voltage)")
 
     soh = None
+    units = n_groups // profile.series_groups if n_groups % profile.series_groups == 0 else None
+    if units is not None and units > 1:
+        warnings.append(f"{n_groups} series groups: a string of {units} {profile.name} units, not one; capacity is "
+                        f"the string's (one unit's), energy_Wh the whole string's; grade its units one by one")
     if cap is not None:
         if n_groups % profile.series_groups == 0:
             soh = 100.0 * cap / profile.nominal_capacity_Ah
@@ -207,10 +241,10 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     energy = chosen.energy_Wh if chosen else None
     estimate = _fast_soh(ts, profile, warnings) if profile.series_groups == n_groups else None
     soh_method = "capacity" if soh is not None else None
-    if soh is None and estimate is not None and not estimate["ood"]:
-        soh, soh_method = estimate["soh_pct"], "fast-pulse"
-    if estimate is not None and estimate["ood"]:
-        warnings.append("fast SOH estimate refused: " + "; ".join(estimate["ood_reasons"]))
+    if soh is None and estimate is not None and not estimate.ood:
+        soh, soh_method = estimate.soh_pct, "fast-pulse"
+    if estimate is not None and estimate.ood:
+        warnings.append("fast SOH estimate refused: " + "; ".join(estimate.ood_reasons))
     hppc_rows = _hppc_rows(ts, cap, len(steps))
     ecm = _ecm(ts, cap, profile, warnings) if fit_ecm and hppc_rows else None
     if fit_ecm and not hppc_rows:
@@ -241,20 +275,69 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
         hppc=hppc_rows,
         ecm=ecm,
         soh_method=soh_method,
-        soh_interval_pct=tuple(estimate["soh_interval_pct"]) if soh_method == "fast-pulse" else None,
-        ood=estimate["ood"] if estimate is not None else None,
+        soh_interval_pct=tuple(estimate.soh_interval_pct) if soh_method == "fast-pulse" else None,
+        ood=estimate.ood if estimate is not None else None,
         soh_estimate=estimate,
+        capacity_conditions=chosen.conditions if chosen else None,
+        units_in_series=units,
     )
 
 
 def _why_no_capacity(discharges: list[Discharge], profile: BatteryProfile) -> str:
+    """Why no discharge of the test measures capacity, in the protocol's terms."""
     if not discharges:
-        return "no discharge in the file: capacity not measurable"
+        return ("no discharge in the file (none removed 5 % of the nominal capacity): capacity not measurable")
     last = discharges[-1]
+    c = last.conditions
     parts = []
     if not last.from_full:
-        top = capacity.top_of_charge_voltage_V(1, profile.ocv_table)
-        parts.append(f"it did not start from full charge (needs >= {top:.3f} V per group)")
+        floor = profile.group_v_max_V - capacity.CHARGE_WINDOW_V
+        if c is not None and c.charge_end in ("not_logged", "recharged_off_log"):
+            parts.append(f"no charge before it in the log, and it does not start at rest at the top of charge "
+                         f"(>= {floor:.2f} V per group; it starts at {c.start_voltage_per_group_V:.3f} V)")
+        else:
+            parts.append(f"the charge before it stopped at {c.charge_voltage_V:.3f} V per group, below the "
+                         f"{floor:.2f} V a full charge reaches" if c is not None else "it did not start full")
     if not last.reached_cutoff:
-        parts.append(f"it stopped before the {profile.group_v_min_V} V per-group cut-off")
+        end = f" at {c.end_voltage_per_group_V:.3f} V per group" if c is not None else ""
+        parts.append(f"it ended{end} ({c.end_reason.replace('_', ' ') if c else 'early'}) before the voltage "
+                     f"limit ({profile.group_v_min_V:g} V per group, or a module cut-off up to "
+                     f"{profile.group_v_min_V + capacity.MODULE_CUTOFF_WINDOW_V:g} V per group)")
     return "no full discharge: " + " and ".join(parts) + "; capacity not measured"
+
+
+def _window_flags(chosen: Discharge, profile: BatteryProfile) -> list[str]:
+    """Warnings where the capacity was measured in another window than the profile's reference window."""
+    c = chosen.conditions
+    if c is None:
+        return []
+    out = []
+    if c.charge_voltage_V < profile.group_v_max_V - WINDOW_TOLERANCE_V:
+        out.append(f"capacity measured from a charge to {c.charge_voltage_V:.3f} V per group, below the profile's "
+                   f"{profile.group_v_max_V:g} V: it is the capacity of this narrower window")
+    end = min(c.end_group_voltages_V) if c.end_group_voltages_V else c.end_voltage_per_group_V
+    if end > profile.group_v_min_V + WINDOW_TOLERANCE_V:
+        out.append(f"discharge ended at {end:.3f} V per group ({c.end_reason.replace('_', ' ')}), above the "
+                   f"profile's {profile.group_v_min_V:g} V: it is the capacity of this narrower window")
+    return out
+
+
+def check_group_voltages(ts: TimeSeries, profile: BatteryProfile) -> None:
+    """Refuse group voltages that cannot be one series group's (a column in mV, a reversed tap, 1e300).
+
+    Raises
+    ------
+    InputFileError : a group voltage below 0 V or above ``PLAUSIBLE_GROUP_VOLTAGE_FACTOR`` x the profile's
+        ``group_v_max_V``, naming the column
+    """
+    hi = PLAUSIBLE_GROUP_VOLTAGE_FACTOR * profile.group_v_max_V
+    for col in ts.group_columns:
+        x = ts.data[col]
+        lo_v, hi_v = x.min(), x.max()
+        if lo_v is None or hi_v is None:
+            continue
+        if hi_v > hi or lo_v < 0:
+            bad = hi_v if hi_v > hi else lo_v
+            raise InputFileError(ts.meta.path, f"a series-group voltage of {bad:.6g} V, outside 0-{hi:.3g} V for one "
+                                 f"group of {profile.name} (a column in mV, a reversed tap, or the wrong profile?)",
+                                 column=col)

@@ -303,7 +303,8 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
     i = df["current_A"].to_numpy().astype(float)
     step = df["step_index"].to_numpy() if "step_index" in df.columns else None
     found = capacity.full_discharges(t, v, i, step_index=step, cutoff_voltage_V=cutoff_V,
-                                     top_voltage_V=TOP_VOLTAGE_V, nominal_capacity_Ah=one_c_A)
+                                     charge_floor_V=TOP_VOLTAGE_V, nominal_capacity_Ah=one_c_A,
+                                     min_current_A=0.01 * one_c_A)
     rest_A = 0.01 * one_c_A
     out = []
     for n, d in enumerate(found, start=1):

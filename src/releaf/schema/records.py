@@ -141,6 +141,29 @@ class Record:
 
 
 @dataclass(frozen=True)
+class CapacityConditions:
+    """What a capacity was measured under (``releaf.diagnostics.capacity.full_discharges``).
+
+    ``charge_voltage_V`` is the highest voltage per group of the charge before it (or the rested voltage where the
+    log holds no charge); ``charge_end`` says how that charge ended (``cv_taper``, ``cc_limit``, ``not_logged``,
+    ``recharged_off_log``); ``end_reason`` what ended the discharge (``group_voltage_limit``,
+    ``module_voltage_limit``, ``voltage_limit`` (no group taps), ``time_or_capacity``, ``test_end``). Voltages per
+    group [V]: the groups' own where the file has them, else the module voltage over its groups.
+    """
+
+    charge_voltage_V: float
+    charge_end: str
+    rest_before_s: float
+    start_group_voltages_V: tuple[float, ...]
+    end_group_voltages_V: tuple[float, ...]
+    start_voltage_per_group_V: float
+    end_voltage_per_group_V: float
+    end_reason: str
+    c_rate: float
+    temperature_C: float | None = None
+
+
+@dataclass(frozen=True)
 class Discharge:
     """One full discharge: from the top of the preceding charge down to the lower cut-off.
 
@@ -161,6 +184,7 @@ class Discharge:
     start_index: int = 0
     end_index: int = 0
     from_full: bool = True
+    conditions: CapacityConditions | None = None
 
     @property
     def is_full(self) -> bool:
@@ -260,6 +284,8 @@ class Diagnosis(Record):
     soh_interval_pct: tuple[float, float] | None = None
     ood: bool | None = None
     soh_estimate: FastSohEstimate | None = None
+    capacity_conditions: CapacityConditions | None = None
+    units_in_series: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, full: bool = False) -> dict:
