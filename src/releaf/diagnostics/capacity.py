@@ -17,12 +17,13 @@ SECONDS_PER_HOUR = 3600.0
 # regen pulses (~0.2 % of capacity each) do not.
 RECHARGE_FRACTION = 0.02
 # The window of a capacity measurement, per series group, around the profile's voltage window: a charge that ended
-# within CHARGE_WINDOW_V below group_v_max_V (4.0-4.2 V for a Leaf group) ended at its limit; a discharge whose
-# lowest group ended within GROUP_CUTOFF_MARGIN_V of group_v_min_V, or whose mean group voltage ended within
-# MODULE_CUTOFF_WINDOW_V of it (a cut-off set on the module: 5.0-6.4 V for a 2-group Leaf module), reached its
-# lower limit. Plants charge to 4.0-4.2 V per group and cut off at the group or the module; these margins cover
-# that range and no more, so a partial discharge (ended on time or capacity) is not taken for a capacity.
-CHARGE_WINDOW_V = 0.2
+# within CHARGE_WINDOW_V below group_v_max_V ended at its limit (plants charge a Leaf group to 4.0-4.2 V; the 0.05 V
+# below 4.0 V leaves room for the mean of unbalanced groups when only the module voltage is logged); a discharge
+# whose lowest group ended within GROUP_CUTOFF_MARGIN_V of group_v_min_V, or whose mean group voltage ended within
+# MODULE_CUTOFF_WINDOW_V of it (a cut-off set on the module: 5.0-6.4 V for a 2-group Leaf module), reached its lower
+# limit. Plants charge to 4.0-4.2 V per group and cut off at the group or the module; these margins cover that range
+# and no more, so a partial discharge (ended on time or capacity) is not taken for a capacity.
+CHARGE_WINDOW_V = 0.25
 GROUP_CUTOFF_MARGIN_V = 0.05
 MODULE_CUTOFF_WINDOW_V = 0.2
 CUTOFF_TOLERANCE_V = GROUP_CUTOFF_MARGIN_V
@@ -180,6 +181,8 @@ def full_discharges(
             continue
         a = max(s for s in bounds if s <= k)
         if a < k and lim[k] - np.nanmin(lim[a:k]) > OFF_LOG_RECHARGE_V:
+            while k - 1 > a and rest[k - 1] and lim[k - 1] >= charge_floor_V:
+                k -= 1  # the new segment starts with the rest at the top (the first sample after the recharge)
             starts[k] = True
             bounds = sorted(starts)
 
@@ -199,7 +202,9 @@ def full_discharges(
         mean_current = capacity * SECONDS_PER_HOUR / duration_on if duration_on > 0 else float("nan")
         if a in charges:
             ca, cb = charges[a]
-            charge_v = float(np.nanmax(lim[ca : cb + 1]))
+            # the highest group is the one a charge limit stops (the module voltage over its groups without taps)
+            charge_v = float(max(np.nanmax(g[ca : cb + 1]) for g in taps)) if taps else float(np.nanmax(
+                mean_v[ca : cb + 1]))
             peak = float(np.max(i[ca : cb + 1]))
             charge_end = "cv_taper" if i[cb] < 0.5 * peak else "cc_limit"
             from_full = charge_v >= charge_floor_V

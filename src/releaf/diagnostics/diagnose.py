@@ -187,7 +187,9 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
             "(a time axis in ms, a current in mA read as A, or the wrong profile?); capacity not reported")
         chosen = None
     elif chosen is None:
-        warnings.append(_why_no_capacity(discharges, profile))
+        q_all = capacity.cumulative_Ah(t, i, step)
+        largest_Ah = float(np.max(np.maximum.accumulate(q_all) - q_all)) if q_all.size else 0.0
+        warnings.append(_why_no_capacity(discharges, profile, largest_Ah))
     if chosen is not None:
         warnings += _window_flags(chosen, profile)
     for dis in discharges:
@@ -283,10 +285,13 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     )
 
 
-def _why_no_capacity(discharges: list[Discharge], profile: BatteryProfile) -> str:
+def _why_no_capacity(discharges: list[Discharge], profile: BatteryProfile, largest_Ah: float = 0.0) -> str:
     """Why no discharge of the test measures capacity, in the protocol's terms."""
     if not discharges:
-        return ("no discharge in the file (none removed 5 % of the nominal capacity): capacity not measurable")
+        if largest_Ah <= 0:
+            return "no discharge in the file: capacity not measurable"
+        return (f"no discharge removed 5 % of the profile's nominal {profile.nominal_capacity_Ah:g} Ah (the largest "
+                f"removed {largest_Ah:.4g} Ah): capacity not measured; is the profile right for this unit's size?")
     last = discharges[-1]
     c = last.conditions
     parts = []
@@ -312,7 +317,7 @@ def _window_flags(chosen: Discharge, profile: BatteryProfile) -> list[str]:
     if c is None:
         return []
     out = []
-    if c.charge_voltage_V < profile.group_v_max_V - WINDOW_TOLERANCE_V:
+    if c.charge_end in ("cv_taper", "cc_limit") and c.charge_voltage_V < profile.group_v_max_V - WINDOW_TOLERANCE_V:
         out.append(f"capacity measured from a charge to {c.charge_voltage_V:.3f} V per group, below the profile's "
                    f"{profile.group_v_max_V:g} V: it is the capacity of this narrower window")
     end = min(c.end_group_voltages_V) if c.end_group_voltages_V else c.end_voltage_per_group_V

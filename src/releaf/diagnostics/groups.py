@@ -73,6 +73,8 @@ def diagnose_groups(
         return list(values) + [None] * (n - len(values))
 
     r0, r1, r10 = padded(group_r0_mOhm), padded(group_r_1s_mOhm), padded(group_r_10s_mOhm)
+    if n == 0:  # no group taps: nothing per group to say (the module values stand for it)
+        return (), None
     if discharge is None:
         groups = tuple(
             GroupDiagnosis(k + 1, None, r0[k], None, float(np.nanmin(g)), r1[k], r10[k])
