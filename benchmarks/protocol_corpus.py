@@ -31,6 +31,9 @@ Truth (``truth.csv``)
 ---------------------
 ``capacity_Ah_true``: charge the cycler counts in the test's last capacity discharge (partial discharges: the
 discharge that ended on time or charge) -- |I| x duration, exactly what a correct integral of the file gives.
+``full_discharge``: False for those partial discharges (cut-off on time or charge): their ``capacity_Ah_true`` is
+the throughput, not the module's capacity; the module's capacity to 3.0 V per group is the smaller
+``group_k_capacity_Ah``.
 ``group_k_capacity_Ah``: charge group k alone would deliver from its state at the start of that discharge, at the
 test's current, down to 3.0 V at its terminals (its capacity at the test's own charge voltage and C-rate).
 ``group_k_r0_mOhm``: the circuit's R0. ``weakest_group``: 1-based, the group with the smaller such capacity, i.e.
@@ -542,7 +545,7 @@ def write_case(out: Path, log: Log, case: Case, rng: np.random.Generator) -> Pat
 
 TRUTH_COLUMNS = ["file", "layout", "variation", "charge_mode", "charge_V_per_group", "rest_after_charge_s",
                  "c_rate", "cutoff", "cutoff_module_V", "cycles", "start", "pulses", "has_group_voltages",
-                 "capacity_Ah_true", "group_1_capacity_Ah", "group_2_capacity_Ah", "group_1_r0_mOhm",
+                 "full_discharge", "capacity_Ah_true", "group_1_capacity_Ah", "group_2_capacity_Ah", "group_1_r0_mOhm",
                  "group_2_r0_mOhm", "module_r0_mOhm", "weakest_group", "ended_by_group", "discharge_start_s",
                  "discharge_end_s", "seed"]
 
@@ -554,7 +557,7 @@ def truth_row(path: Path, truth: dict, seed: int) -> dict:
         "charge_V_per_group": case.charge_V, "rest_after_charge_s": case.rest_s, "c_rate": case.rate,
         "cutoff": case.cutoff, "cutoff_module_V": case.cutoff_module_V if case.cutoff == "module" else "",
         "cycles": case.cycles, "start": case.start, "pulses": case.pulses,
-        "has_group_voltages": HAS_GROUPS[case.layout],
+        "has_group_voltages": HAS_GROUPS[case.layout], "full_discharge": case.cutoff in ("module", "group"),
         "capacity_Ah_true": round(truth["capacity_Ah_true"], 4),
         "group_1_capacity_Ah": round(float(truth["group_capacity_Ah"][0]), 4),
         "group_2_capacity_Ah": round(float(truth["group_capacity_Ah"][1]), 4),
