@@ -24,7 +24,7 @@ with open(CORPUS / "truth.csv", newline="") as _f:
 
 _NOT_FROM_FULL = "charged to {v} V per group: below the Leaf OCV at 90 % SOC (4.088 V), refused as not from full"
 NOT_YET = {
-    "c00_arbin.csv": _NOT_FROM_FULL.format(v="4.0") + "; module cut-off 6.0 V, not 3.0 V per group",
+    "c00_arbin.csv": _NOT_FROM_FULL.format(v="4.0") + " (C/20 discharge to a module cut-off of 6.0 V)",
     "c30_maccor.041": "no group voltages and a module cut-off at 6.0 V (= 3.0 V per group on average, so the "
                       "discharge counts as reaching the cut-off): ValueError 'argmin of an empty sequence' in "
                       "releaf.diagnostics.groups.diagnose_groups (a crash, not a ReleafError)",
