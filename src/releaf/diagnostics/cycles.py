@@ -1,9 +1,10 @@
 """Per-cycle summary of a test: charge and discharge capacity and energy, efficiencies, mean voltages.
 
 Cycles are the cycler's own when the table has a ``cycle_index``: each run of one value is a cycle, numbered as the
-cycler numbered it. Vendors count differently (Arbin and BioLogic increment at the start of a charge, Maccor at the
-procedure's ``Cycle`` instruction, Neware and BDF per cycle of their schedule, usually charge then discharge), so
-a cycle's first samples may be a rest or a discharge, and the first cycle of a file may be 0 or 1. Without a
+cycler numbered it. The cycler increments where the test's schedule says (Arbin and Maccor at an instruction of the
+schedule, Neware and BDF per loop of the schedule), so the order inside a cycle is the schedule's: in the shared real
+files a cycle opens with a charge in the Maccor ``.034``, BioLogic and BDF files and with a discharge in the Arbin
+``.res``, Neware and ORNL Bitrode files; the first cycle of a file may be 0 or 1, or start mid-cycle. Without a
 ``cycle_index`` the cycles are derived from the current: a new cycle starts at the first charge sample after a
 discharge, so one cycle is a charge followed by a discharge (and the rests after it); a file that starts with a
 discharge has a first cycle without a charge.
