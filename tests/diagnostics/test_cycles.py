@@ -146,6 +146,20 @@ def test_arbin_cycle_matches_charge_and_discharge_capacity_counters():
         assert got[k[0]] == pytest.approx(expected, rel=1e-3, abs=1e-6)
 
 
+def test_arbin_res_cycles_match_the_counters_that_restart_every_cycle():
+    # Arbin's Charge_/Discharge_Capacity and _Energy restart at 0 in each cycle (they are ~1e-9 at a cycle's first
+    # sample): a cycle's values are the counters' maxima. Read with access-parser, not through releaf's reader.
+    access_parser = pytest.importorskip("access_parser")
+    path = shared("cycler-formats", "cellpy", "20160805_test001_45_cc_01.res")
+    table = access_parser.AccessParser(str(path)).parse_table("Channel_Normal_Table")
+    names = ("Charge_Capacity", "Discharge_Capacity", "Charge_Energy", "Discharge_Energy")
+    raw = pl.DataFrame({k: table[k] for k in ("Data_Point", "Cycle_Index", *names)}).sort("Data_Point")
+    vendor = {k[0]: [float(part[c].max()) for c in names] for k, part in raw.group_by("Cycle_Index")}
+    got = _releaf(path)
+    assert sorted(got) == sorted(vendor)
+    _assert_cycles_match(got, vendor, rel=1e-3, abs_=1e-8)
+
+
 def test_arbin_without_cycle_index_derives_one_cycle_matching_the_counters():
     path = shared("cycler-formats", "beep-TRI-AMDD", "2017-05-09_test-TC-contact_CH33.csv")
     raw = pl.read_csv(path, infer_schema_length=None)
