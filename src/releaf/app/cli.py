@@ -154,6 +154,57 @@ def diagnose(
 
 @app.command()
 @user_errors
+def cycles(
+    files: Annotated[list[Path], typer.Argument(help="cycler test files")],
+    format: Annotated[str | None, typer.Option("--format", help="reader name; detected if omitted")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON list, one record per file")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="one CSV: a file column, then the cycle fields")] = False,
+    mapping: Annotated[Path | None, typer.Option(help="YAML column mapping for a CSV no reader knows")] = None,
+):
+    """Per-cycle charge and discharge capacity and energy, efficiencies, mean voltages and temperature."""
+    import csv
+    import dataclasses
+
+    from releaf.diagnostics.cycles import cycle_report
+    from releaf.errors import ConfigError
+    from releaf.io import read as read_file
+    from releaf.schema.records import CycleSummary, jsonable
+
+    if as_json and as_csv:
+        raise ConfigError("--json/--csv", "choose one output format")
+    reports = [cycle_report(read_file(f, format=format, mapping=mapping)) for f in files]
+    if as_json:
+        _print_json([r.to_dict() for r in reports])
+        return
+    fields = [f.name for f in dataclasses.fields(CycleSummary)]
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["file", *fields])
+        for r in reports:
+            for c in r.cycles:
+                row = jsonable(c)
+                writer.writerow([r.file, *("" if row[k] is None else row[k] for k in fields)])
+        return
+    for r in reports:
+        console.rule(Path(r.file).name)
+        table = Table("cycle", "charge Ah", "discharge Ah", "charge Wh", "discharge Wh", "CE %", "EE %",
+                      "mean V ch", "mean V dis", "max degC", "duration h", "complete", box=box.SIMPLE_HEAD)
+        for c in r.cycles:
+            table.add_row(
+                str(c.cycle_index), _fmt(c.charge_capacity_Ah, 4), _fmt(c.discharge_capacity_Ah, 4),
+                _fmt(c.charge_energy_Wh, 4), _fmt(c.discharge_energy_Wh, 4),
+                _fmt(None if c.coulombic_efficiency is None else 100 * c.coulombic_efficiency, 2),
+                _fmt(None if c.energy_efficiency is None else 100 * c.energy_efficiency, 2),
+                _fmt(c.mean_charge_voltage_V, 3), _fmt(c.mean_discharge_voltage_V, 3), _fmt(c.max_temperature_C, 1),
+                _fmt(c.duration_s / 3600, 2), "yes" if c.complete else "no",
+            )
+        console.print(table)
+        for w in r.warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+
+
+@app.command()
+@user_errors
 def intake(
     logs: Annotated[list[Path], typer.Argument(help="LeafSpy Pro logs, BMS history CSVs, or folders of them")],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON record per pack")] = False,

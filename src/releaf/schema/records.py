@@ -479,3 +479,40 @@ RECORDS: dict[str, type[Record]] = {
     cls.__name__: cls for cls in (Diagnosis, Grade, Pairing, Certification, StationBuild, ModuleResult, RunResult)
 }
 """The stage records by name (``releaf schema NAME`` prints one's JSON Schema)."""
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    """One cycle of a test (``releaf.diagnostics.cycles.cycle_summary``).
+
+    Capacities and energies are positive integrals of the measured current and power over the cycle's charge
+    (current > 0) and discharge (current < 0); mean voltages are energy over charge (charge-weighted). ``complete``:
+    the cycle has a charge and a discharge and is not the truncated last cycle of the file.
+    """
+
+    cycle_index: int
+    charge_capacity_Ah: float
+    discharge_capacity_Ah: float
+    charge_energy_Wh: float
+    discharge_energy_Wh: float
+    coulombic_efficiency: float | None
+    energy_efficiency: float | None
+    mean_charge_voltage_V: float | None
+    mean_discharge_voltage_V: float | None
+    max_temperature_C: float | None
+    duration_s: float
+    complete: bool
+
+
+@dataclass(frozen=True)
+class CycleReport(Record):
+    """The per-cycle summary of one test file (``releaf cycles``)."""
+
+    file: str
+    format: str
+    sha256: str
+    cycles: tuple[CycleSummary, ...]
+    warnings: tuple[str, ...] = ()
+
+
+RECORDS[CycleReport.__name__] = CycleReport
