@@ -4,8 +4,8 @@ GENERATED module tests with known truth (``tests/fixtures/protocol_corpus/truth.
 Mohtat2020 set, not releaf's table, and cycler protocols releaf did not choose. Per file: no crash, and capacity
 within 1 % of the truth (with group voltages also the weakest group and group R0 within 15 %). A partial
 discharge (stopped on charge or time) has no capacity to measure: there releaf must refuse (capacity None, with a
-warning) or, if it estimates one, come within 1 % of the module's true capacity to 3.0 V per group. The files releaf
-does not handle yet are xfail (not strict) with what fails; remove a mark when the diagnosis learns the case.
+warning) or, if it estimates one, come within 1 % of the module's true capacity to 3.0 V per group. A file releaf
+does not handle goes into ``NOT_YET`` (a strict xfail) with what fails.
 The whole corpus and its table: ``benchmarks/validate_protocols.py``.
 """
 
@@ -22,18 +22,12 @@ CORPUS = Path(__file__).resolve().parent / "fixtures" / "protocol_corpus"
 with open(CORPUS / "truth.csv", newline="") as _f:
     TRUTH = {row["file"]: row for row in csv.DictReader(_f)}
 
-_NOT_FROM_FULL = "charged to {v} V per group: below the Leaf OCV at 90 % SOC (4.088 V), refused as not from full"
-NOT_YET = {
-    "c00_arbin.csv": _NOT_FROM_FULL.format(v="4.0") + " (C/20 discharge to a module cut-off of 6.0 V)",
-    "c30_maccor.041": "no group voltages and a module cut-off at 6.0 V (= 3.0 V per group on average, so the "
-                      "discharge counts as reaching the cut-off): ValueError 'argmin of an empty sequence' in "
-                      "releaf.diagnostics.groups.diagnose_groups (a crash, not a ReleafError)",
-}
+NOT_YET: dict[str, str] = {}  # every committed case is handled (issue 10); a new case releaf misses goes here
 
 
 def _cases():
     for name in TRUTH:
-        marks = [pytest.mark.xfail(strict=False, reason=NOT_YET[name])] if name in NOT_YET else []
+        marks = [pytest.mark.xfail(strict=True, reason=NOT_YET[name])] if name in NOT_YET else []
         yield pytest.param(name, marks=marks, id=name)
 
 
@@ -47,6 +41,7 @@ def test_diagnosis_matches_truth(name):
         return
     assert d.capacity_Ah is not None, d.warnings
     assert d.capacity_Ah == pytest.approx(float(truth["capacity_Ah_true"]), rel=0.01)
+    assert d.capacity_conditions.charge_voltage_V == pytest.approx(float(truth["charge_V_per_group"]), abs=0.03)
     if truth["has_group_voltages"] == "True":
         assert d.weakest_group == int(truth["weakest_group"])
         for k in (1, 2):

@@ -25,7 +25,7 @@ RECHARGE_FRACTION = 0.02
 # and no more, so a partial discharge (ended on time or capacity) is not taken for a capacity.
 CHARGE_WINDOW_V = 0.25
 GROUP_CUTOFF_MARGIN_V = 0.05
-MODULE_CUTOFF_WINDOW_V = 0.2
+MODULE_CUTOFF_WINDOW_V = 0.22  # 6.4 V on a 2-group module is 3.2 V per group; 20 mV for where the stop was logged
 CUTOFF_TOLERANCE_V = GROUP_CUTOFF_MARGIN_V
 # Rest in a capacity measurement: ``releaf.schema.rest_mask`` with a threshold from the file's own current levels,
 # REST_FRACTION of its largest current (the 99.9th percentile, so one spike does not set it), and never below the
@@ -202,14 +202,16 @@ def full_discharges(
         mean_current = capacity * SECONDS_PER_HOUR / duration_on if duration_on > 0 else float("nan")
         if a in charges:
             ca, cb = charges[a]
-            # the highest group is the one a charge limit stops (the module voltage over its groups without taps)
-            charge_v = float(max(np.nanmax(g[ca : cb + 1]) for g in taps)) if taps else float(np.nanmax(
-                mean_v[ca : cb + 1]))
+            # the charge's top: the module voltage over its groups, and each group's, at their highest; a limit
+            # set on the highest group or on the module, either counts
+            charge_v = float(np.nanmax(mean_v[ca : cb + 1]))
+            charge_groups = tuple(float(np.nanmax(g[ca : cb + 1])) for g in taps)
             peak = float(np.max(i[ca : cb + 1]))
             charge_end = "cv_taper" if i[cb] < 0.5 * peak else "cc_limit"
-            from_full = charge_v >= charge_floor_V
+            from_full = max((charge_v, *charge_groups)) >= charge_floor_V
         else:  # no charge in the log before it: full only if it starts rested at the top of charge
-            charge_v, charge_end = float(lim[a]), ("recharged_off_log" if starts[a] else "not_logged")
+            charge_v, charge_end = float(mean_v[a]), ("recharged_off_log" if starts[a] else "not_logged")
+            charge_groups = tuple(float(g[a]) for g in taps)
             from_full = bool(rest[a] and lim[a] >= charge_floor_V)
         group_end = bool(taps) and float(np.nanmin(lim[seg])) <= cutoff_voltage_V + GROUP_CUTOFF_MARGIN_V
         module_end = float(np.nanmin(mean_v[seg])) <= cutoff_voltage_V + MODULE_CUTOFF_WINDOW_V
@@ -223,7 +225,7 @@ def full_discharges(
             end_reason = "test_end" if last == n - 1 else "time_or_capacity"
         before = max(first - 1, a)
         conditions = CapacityConditions(
-            charge_voltage_V=charge_v, charge_end=charge_end,
+            charge_voltage_V=charge_v, charge_group_voltages_V=charge_groups, charge_end=charge_end,
             rest_before_s=float(t[first] - t[a]) if first > a else 0.0,
             start_group_voltages_V=tuple(float(g[before]) for g in taps),
             end_group_voltages_V=tuple(float(g[last]) for g in taps),

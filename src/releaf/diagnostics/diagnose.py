@@ -214,7 +214,10 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
                         "--mapping); resistance not reported")
         r0_step = None
 
-    ref = chosen or next((x for x in reversed(discharges) if x.reached_cutoff), None)
+    # the groups are read on the capacity discharge, else on the last that reached a voltage limit, else on the
+    # last discharge of all (a partial one still shows which group sits lowest at its end)
+    ref = chosen or next((x for x in reversed(discharges) if x.reached_cutoff), None) or (
+        discharges[-1] if discharges else None)
     span = slice(ref.start_index, ref.end_index + 1) if ref else None
     removed = q[ref.start_index] - q[span] if ref else None
     group_r = (r0_step.group_r0_mOhm, r0_step.group_r_1s_mOhm, r0_step.group_r_10s_mOhm) if r0_step else ((), (), ())
@@ -301,7 +304,8 @@ def _why_no_capacity(discharges: list[Discharge], profile: BatteryProfile, large
             parts.append(f"no charge before it in the log, and it does not start at rest at the top of charge "
                          f"(>= {floor:.2f} V per group; it starts at {c.start_voltage_per_group_V:.3f} V)")
         else:
-            parts.append(f"the charge before it stopped at {c.charge_voltage_V:.3f} V per group, below the "
+            top = max((c.charge_voltage_V, *c.charge_group_voltages_V)) if c is not None else float("nan")
+            parts.append(f"the charge before it stopped at {top:.3f} V per group, below the "
                          f"{floor:.2f} V a full charge reaches" if c is not None else "it did not start full")
     if not last.reached_cutoff:
         end = f" at {c.end_voltage_per_group_V:.3f} V per group" if c is not None else ""
@@ -317,8 +321,9 @@ def _window_flags(chosen: Discharge, profile: BatteryProfile) -> list[str]:
     if c is None:
         return []
     out = []
-    if c.charge_end in ("cv_taper", "cc_limit") and c.charge_voltage_V < profile.group_v_max_V - WINDOW_TOLERANCE_V:
-        out.append(f"capacity measured from a charge to {c.charge_voltage_V:.3f} V per group, below the profile's "
+    top = max((c.charge_voltage_V, *c.charge_group_voltages_V))
+    if c.charge_end in ("cv_taper", "cc_limit") and top < profile.group_v_max_V - WINDOW_TOLERANCE_V:
+        out.append(f"capacity measured from a charge to {top:.3f} V per group, below the profile's "
                    f"{profile.group_v_max_V:g} V: it is the capacity of this narrower window")
     end = min(c.end_group_voltages_V) if c.end_group_voltages_V else c.end_voltage_per_group_V
     if end > profile.group_v_min_V + WINDOW_TOLERANCE_V:

@@ -144,14 +144,16 @@ class Record:
 class CapacityConditions:
     """What a capacity was measured under (``releaf.diagnostics.capacity.full_discharges``).
 
-    ``charge_voltage_V`` is the highest voltage per group of the charge before it (or the rested voltage where the
-    log holds no charge); ``charge_end`` says how that charge ended (``cv_taper``, ``cc_limit``, ``not_logged``,
+    ``charge_voltage_V`` is the highest module voltage over its groups in the charge before it, and
+    ``charge_group_voltages_V`` each group's highest (where the log holds no charge: the rested voltages it starts
+    at); ``charge_end`` says how that charge ended (``cv_taper``, ``cc_limit``, ``not_logged``,
     ``recharged_off_log``); ``end_reason`` what ended the discharge (``group_voltage_limit``,
     ``module_voltage_limit``, ``voltage_limit`` (no group taps), ``time_or_capacity``, ``test_end``). Voltages per
     group [V]: the groups' own where the file has them, else the module voltage over its groups.
     """
 
     charge_voltage_V: float
+    charge_group_voltages_V: tuple[float, ...]
     charge_end: str
     rest_before_s: float
     start_group_voltages_V: tuple[float, ...]
