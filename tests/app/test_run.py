@@ -147,3 +147,47 @@ def test_chain_starts_again_from_the_stored_diagnoses(fleet, tmp_path):
     assert sorted(st.serial for st in again.stations) == sorted(st.serial for st in result.stations)
     assert sum(st.usable_Wh for st in again.stations) == pytest.approx(sum(st.usable_Wh for st in result.stations),
                                                                         rel=1e-4)
+
+
+def _whole_summary(path) -> dict:
+    """What ``releaf read`` must print, computed from the whole-file read."""
+    ts = io.read(path)
+    d = ts.data
+    return {
+        "file": str(path), "format": ts.meta.format, "vendor": ts.meta.vendor, "sha256": ts.meta.sha256,
+        "rows": d.height, "duration_s": float(d["test_time_s"][-1] - d["test_time_s"][0]),
+        "voltage_range_V": [d["voltage_V"].min(), d["voltage_V"].max()],
+        "current_range_A": [d["current_A"].min(), d["current_A"].max()],
+        "series_groups": sum(c.startswith("group_voltage_V_") for c in d.columns), "columns": d.columns,
+        "conversions": list(ts.meta.conversions), "streamed": True,
+    }
+
+
+def _long_arbin(tmp_path, rows: int):
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("make_long_arbin", REPO / "benchmarks" / "make_long_arbin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_long_arbin(tmp_path / f"long_{rows}.csv", rows)
+
+
+@pytest.mark.parametrize("source", ["fixture", "long"])
+@pytest.mark.parametrize("batch_rows", [None, 7_000])
+@pytest.mark.parametrize("parquet", [False, True])
+def test_streamed_summary_equals_the_whole_read(tmp_path, source, batch_rows, parquet):
+    """The streamed ``releaf read`` summary (default and small batches, with and without Parquet) is the summary
+    of the whole-file read, and the Parquet file holds the whole table (wall clock included)."""
+    import polars as pl
+    from conftest import REPO
+
+    src = (REPO / "tests" / "fixtures" / "arbin" / "FastCharge_000025_CH8.csv" if source == "fixture"
+           else _long_arbin(tmp_path, 50_000))
+    out = tmp_path / "canonical.parquet" if parquet else None
+    summary = read_summary(src, parquet_out=out, batch_rows=batch_rows)
+    assert summary == {**_whole_summary(src), **({"parquet": str(out)} if parquet else {})}
+    if parquet:
+        whole = io.read(src).data
+        assert "datetime" in whole.columns and pl.read_parquet(out).equals(whole)

@@ -143,3 +143,22 @@ def test_units_come_from_the_shared_table(tmp_path):
     with pytest.raises(InputFileError, match="unit 'v' not understood") as err:
         read(src)
     assert (err.value.line, err.value.column) == (1, "Current(V)")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda fields: [*fields, b"1"], "16 fields where 15 were expected"),  # a long line
+    (lambda fields: fields[:-1], "14 fields where 15 were expected"),  # a short line (an optional column)
+])
+def test_streamed_read_names_a_line_with_the_wrong_field_count(tmp_path, change, message):
+    """The streamed reader parses only the columns releaf uses; the comma count still finds a line with too many
+    or too few fields, and it is named as the whole read names it."""
+    from releaf.io.arbin import iter_arbin_csv
+
+    lines = FIXTURE.read_bytes().split(b"\r\n")
+    lines[50] = b",".join(change(lines[50].split(b",")))
+    src = tmp_path / "ragged.csv"
+    src.write_bytes(b"\r\n".join(lines))
+    for reader in (read, lambda p: list(iter_arbin_csv(p, batch_rows=40))):
+        with pytest.raises(InputFileError, match=message) as err:
+            reader(src)
+        assert err.value.line == 51

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -334,7 +335,10 @@ def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]
     """Read a large Arbin CSV in bounded memory: validated canonical batches of at most ``batch_rows`` rows.
 
     Each batch is validated with the file's line numbers; time must keep increasing across batches too.
-    The sha256 of the file is computed once, streaming, and every batch carries the same metadata.
+    The sha256 of the file is computed once, streaming, on another thread while polars parses the first batch,
+    and every batch carries the same metadata. As in :func:`read_arbin_csv`, only the columns releaf uses are
+    parsed, and the file's comma count (taken with the hash) checks the field counts: a line with too many or
+    too few fields is named after the last batch.
 
     Parameters
     ----------
@@ -343,13 +347,17 @@ def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]
     """
     path = Path(path)
     plan = _plan(path, *_read_header(path))
-    meta = _meta(path, plan)
     schema = _schema(plan)
+    used = [f"c{k}" for k in sorted({src.index for src in plan.sources.values()})]
     lazy = pl.scan_csv(path, has_header=False, skip_rows=1, new_columns=list(schema), schema=schema,
-                       quote_char=None, truncate_ragged_lines=False, encoding="utf8-lossy")
+                       quote_char=None, truncate_ragged_lines=False, encoding="utf8-lossy").select(used)
     first_line, last_time = FIRST_DATA_LINE, None
     try:
-        for raw in lazy.collect_batches(chunk_size=batch_rows):
+        with textfile.hashing(path, count=b",") as digest:  # hashed (and commas counted) on another thread
+            batches = iter(lazy.collect_batches(chunk_size=batch_rows))
+            first = next(batches, None)
+        meta = _meta(path, plan, digest.hexdigest())
+        for raw in itertools.chain(() if first is None else (first,), batches):
             df = _canonical(raw, plan)
             if last_time is not None and df.height and df["test_time_s"][0] < last_time:
                 raise InputFileError(path, f"time goes backwards ({last_time} s then {df['test_time_s'][0]} s)",
@@ -362,6 +370,29 @@ def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]
     except pl.exceptions.PolarsError as err:
         raise InputFileError(path, f"could not be parsed after line {first_line - 1}: "
                                      f"{str(err).splitlines()[0]}") from None
+    if not _fields_consistent(plan, first_line - FIRST_DATA_LINE, digest.separators):
+        _name_bad_line(path, len(plan.header))
+
+
+def _name_bad_line(path: Path, fields: int, block: int = 1 << 24) -> None:
+    """Raise naming the first data line of a large file without ``fields`` fields, reading it in blocks of whole
+    lines (reached only when the comma count says there is one)."""
+    line_no, rest = 1, b""  # line_no: the file line of the block's first line
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(block)
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)
+            data, rest = data[:cut], data[cut:]
+            lines = textfile.split_lines(data)
+            if line_no == 1:
+                textfile.check_field_counts(path, lines[1:], FIRST_DATA_LINE, fields)
+            else:
+                textfile.check_field_counts(path, lines, line_no, fields)
+            line_no += len(lines)
+            if not chunk:
+                break
+    raise InputFileError(path, f"the file's comma count does not match {fields} fields on every line")
 
 
 def _sibling_metadata(path: Path) -> dict[str, str]:
