@@ -18,8 +18,9 @@ Mapped: ``Step ID`` (else a legacy ``Step Index / 1`` that is a program step, el
 ``vendor_energy_Wh``; ``Temperature Tk`` (or ``Surface Temperature Tk``) -> ``temperature_C_k`` and the first
 of them -> ``temperature_C``; ``Ambient Temperature`` -> ``ambient_temperature_C``. releaf's own extension
 columns written by :func:`releaf.io.export.write_bdf` are read back: ``Group Voltage k / V`` ->
-``group_voltage_V_k``, ``Cycler Net Capacity / Ah`` and ``Cycler Net Energy / Wh`` (the cycler's counters,
-preferred over the integrals in the BDF columns).
+``group_voltage_V_k``, ``Step Time / s`` -> ``step_time_s`` (BDF has no step-time quantity), ``Cycler Net
+Capacity / Ah`` and ``Cycler Net Energy / Wh`` (the cycler's counters, preferred over the integrals in the BDF
+columns).
 
 Hand-written on polars (the ``bdf`` package of the Alliance pins numpy<2 and pulls pint and rdflib; its rules
 are small enough to restate here).
@@ -49,7 +50,7 @@ _BASES = {
     "test_time": ("test_time_s", "time"), "voltage": ("voltage_V", "voltage"), "current": ("current_A", "current"),
     "unix_time": ("unix_time", "time"), "cycle_count": ("cycle_index", "count"),
     "step_id": ("step_id", "count"), "step_count": ("step_count", "count"), "step_index": ("step_index", "count"),
-    "step_type": ("step_type", None),
+    "step_type": ("step_type", None), "step_time": ("step_time_s", "time"),
     "charging_capacity": ("q_charge", "charge"), "charge_capacity": ("q_charge", "charge"),
     "discharging_capacity": ("q_discharge", "charge"), "discharge_capacity": ("q_discharge", "charge"),
     "net_capacity": ("q_net", "charge"), "cycler_net_capacity": ("q_cycler", "charge"),
@@ -139,8 +140,9 @@ def read_bdf_csv(path) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s], ``voltage_V`` [V], ``current_A`` [A, + = charge], and where the file has
-    them ``step_index``, ``cycle_index``, ``step_type``, ``datetime`` [UTC], ``vendor_capacity_Ah`` [Ah, charge −
-    discharge], ``vendor_energy_Wh`` [Wh], ``temperature_C`` / ``temperature_C_k`` [degC],
+    them ``step_index``, ``cycle_index``, ``step_time_s`` [s], ``step_type``, ``datetime`` [UTC],
+    ``vendor_capacity_Ah`` [Ah, charge − discharge], ``vendor_energy_Wh`` [Wh], ``temperature_C`` /
+    ``temperature_C_k`` [degC],
     ``ambient_temperature_C`` [degC], ``group_voltage_V_k`` [V]. ``meta.header["ignored_columns"]`` lists the
     file's columns releaf does not use.
 
@@ -172,6 +174,8 @@ def read_bdf_csv(path) -> TimeSeries:
         columns["step_index"] = num(step_source).cast(pl.Int64)
     if "cycle_index" in roles:
         columns["cycle_index"] = num("cycle_index").cast(pl.Int64)
+    if "step_time_s" in roles:
+        columns["step_time_s"] = num("step_time_s")
     if "step_type" in roles:
         step_type = raw[f"c{roles['step_type'][0]}"].str.strip_chars().str.to_lowercase().replace("", None)
     else:
