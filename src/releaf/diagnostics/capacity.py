@@ -121,6 +121,7 @@ def full_discharges(
     current_A,
     *,
     step_index=None,
+    step_time_s=None,
     limit_voltage_V=None,
     cutoff_voltage_V: float,
     top_voltage_V: float,
@@ -134,6 +135,8 @@ def full_discharges(
     ----------
     test_time_s, voltage_V, current_A : the canonical columns (current positive = charge) [s, V, A]
     step_index : cycler step per sample (improves integration across step changes), or None
+    step_time_s : time since the cycler step began, per sample [s] (where a step began: :func:`interval_weights`),
+        or None
     limit_voltage_V : the voltage the cut-off applies to [V], per sample; default ``voltage_V``. For a module with
         group taps pass the lowest series-group voltage: the first group to reach its limit ends the discharge.
     cutoff_voltage_V : lower cut-off of ``limit_voltage_V`` [V]
@@ -154,7 +157,7 @@ def full_discharges(
     i = np.asarray(current_A, dtype=float)
     lim = v if limit_voltage_V is None else np.asarray(limit_voltage_V, dtype=float)
     rest_A = rest_current_A(nominal_capacity_Ah) if min_current_A is None else min_current_A
-    q = cumulative_Ah(t, i, step_index)
+    q = cumulative_Ah(t, i, step_index, step_time_s)
     active = ~rest_mask(i, rest_A)
     charging, discharging = active & (i > 0), active & (i < 0)
 
@@ -177,7 +180,8 @@ def full_discharges(
         capacity = q[a] - q[last]
         if capacity < 0.05 * nominal_capacity_Ah:
             continue
-        e = cumulative_Wh(t[seg], v[seg], i[seg], None if step_index is None else np.asarray(step_index)[seg])
+        e = cumulative_Wh(t[seg], v[seg], i[seg], None if step_index is None else np.asarray(step_index)[seg],
+                          None if step_time_s is None else np.asarray(step_time_s)[seg])
         on = discharging[seg]
         duration_on = float(np.sum(np.diff(t[seg])[on[1:]])) if on.sum() > 1 else 0.0
         mean_current = capacity * SECONDS_PER_HOUR / duration_on if duration_on > 0 else float("nan")

@@ -148,6 +148,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     v = d["voltage_V"].to_numpy()
     i = d["current_A"].to_numpy()
     step = d["step_index"].to_numpy() if "step_index" in d.columns and d["step_index"].null_count() == 0 else None
+    step_time = d["step_time_s"].to_numpy() if "step_time_s" in d.columns else None
     vendor = d["vendor_capacity_Ah"].to_numpy() if "vendor_capacity_Ah" in d.columns else None
     n_groups = infer_series_groups(ts, profile)
     group_v = [d[c].to_numpy() for c in ts.group_columns]
@@ -157,7 +158,8 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     rest_A = capacity.rest_current_A(profile.nominal_capacity_Ah)  # rest as in the capacity measurement
 
     discharges = capacity.full_discharges(
-        t, v, i, step_index=step, limit_voltage_V=limit_v, cutoff_voltage_V=profile.group_v_min_V,
+        t, v, i, step_index=step, step_time_s=step_time, limit_voltage_V=limit_v,
+        cutoff_voltage_V=profile.group_v_min_V,
         top_voltage_V=capacity.top_of_charge_voltage_V(1, profile.ocv_table),
         nominal_capacity_Ah=profile.nominal_capacity_Ah,
         vendor_capacity_Ah=vendor,
@@ -172,7 +174,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
                 f"{dis.start_s:.0f} s; releaf integrated {dis.capacity_Ah:.3f} Ah"
             )
 
-    q = capacity.cumulative_Ah(t, i, step)
+    q = capacity.cumulative_Ah(t, i, step, step_time)
     cap = chosen.capacity_Ah if chosen else None
     steps = resistance.current_steps(i, min_step_A=MIN_STEP_C_RATE * profile.nominal_capacity_Ah, step_index=step)
     taps = tuple(group_v) if ts.group_columns else ()
