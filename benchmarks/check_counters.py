@@ -4,10 +4,10 @@ For every real cycler file of the shared data folder (``../shared/data/cycler-fo
 files (``data/ornl-leaf/*.csv``, ``../shared/data/ornl-leaf/*``): read it with :func:`releaf.io.read`, integrate
 the charge of every cycler step with :func:`releaf.diagnostics.capacity.cumulative_Ah` and compare it with the
 file's counter (``vendor_capacity_Ah``) over the same span (:mod:`releaf.diagnostics.counters`). Prints per file:
-steps compared, whether the table has a step time, at how many of them the counter restarted (``u``: an
-unsigned counter, magnitudes compared), worst relative difference (steps whose counter is at least 100
-resolutions), worst absolute difference, the counter's resolution (smallest non-zero increment) and the steps
-within 0.1 % or the resolution.
+steps compared, whether the table has ``step_time_s``, at how many steps the counter restarted (``u``: an unsigned
+counter, magnitudes compared), the worst relative difference [%] over the steps whose counter is at least 100
+resolutions and 1 % of the file's largest step, the worst absolute difference [Ah], the counter's resolution
+(smallest non-zero increment) [Ah] and the steps within 0.1 % or the resolution.
 
     .venv/bin/python benchmarks/check_counters.py [--data DIR]
 """
@@ -48,7 +48,7 @@ def row(path: Path) -> str:
     r = step_charges(ts)
     if r is None or r.first.size == 0:
         return f"{name:58s} {'-':>5s} {st:>4s}  no counter or no steps"
-    big = np.abs(r.counter_Ah) >= 100 * r.resolution_Ah
+    big = (np.abs(r.counter_Ah) >= 100 * r.resolution_Ah) & (np.abs(r.counter_Ah) >= 0.01 * np.abs(r.counter_Ah).max())
     rel = (np.abs(r.difference_Ah[big]) / np.abs(r.counter_Ah[big])).max() * 100 if big.any() else float("nan")
     resets = f"{int(r.restarted.sum())}{'u' if r.unsigned else ''}"
     return (f"{name:58s} {r.first.size:5d} {st:>4s} {resets:>6s} {rel:9.3f} {np.abs(r.difference_Ah).max():11.2e} "

@@ -84,24 +84,33 @@ def step_starts(step_index, cycle_index=None, step_time_s=None) -> np.ndarray:
     return np.concatenate(([0], np.flatnonzero(new) + 1))
 
 
-def counter_restarts(counter_Ah, starts) -> np.ndarray:
+def counter_restarts(counter_Ah, starts, cycle_index=None) -> np.ndarray:
     """Per step start after the first (rows ``starts[1:]``): True where the counter restarted at 0 there.
 
     At a step start ``a`` a restart shows as ``|c[a]| < |c[a] - c[a-1]|`` (the first value nearer zero than to the
     value before). A counter that never restarts can pass that test where it happens to stand near zero; so a
-    file's counter counts as restarting only where it restarted at a fifth or more of the step starts at which it
-    stood clear of zero (ten resolutions) before: Bitrode's cell counter restarts at every charge or discharge and
-    holds its value through the rest after it, the BDF and Neware CSV counters restart at every step, Arbin's
-    ``.res`` counters at every cycle; Arbin's CSV and BioLogic's ``(Q-Qo)`` never.
+    file's counter counts as restarting at step starts inside a cycle (at cycle starts) only where it restarted at
+    a fifth or more of those at which it stood clear of zero (ten resolutions) before: Bitrode's cell counter
+    restarts at every charge or discharge and holds its value through the rest after it, the BDF and Neware CSV
+    counters restart at every step, Arbin's ``.res`` counters at every cycle; Arbin's CSV and BioLogic's
+    ``(Q-Qo)`` never.
     """
     c = np.asarray(counter_Ah, dtype=float)
     res = counter_resolution_Ah(c)
     a = np.asarray(starts)[1:]
     restarted = np.abs(c[a]) < np.abs(c[a] - c[a - 1])
     clear = np.isfinite(c[a - 1]) & (np.abs(c[a - 1]) > 10 * (res if np.isfinite(res) else 0.0))
-    if not clear.any() or restarted[clear].mean() < 0.2:
-        return np.zeros(a.shape, dtype=bool)
-    return restarted
+    if cycle_index is None:
+        new_cycle = np.zeros(a.shape, dtype=bool)
+    else:
+        cycle = np.asarray(cycle_index)
+        new_cycle = cycle[a] != cycle[a - 1]
+    out = np.zeros(a.shape, dtype=bool)
+    for kind in (new_cycle, ~new_cycle):
+        sure = clear & kind
+        if sure.any() and restarted[sure].mean() >= 0.2:
+            out |= kind & restarted
+    return out
 
 
 def step_charges(ts: TimeSeries | pl.DataFrame) -> StepCharges | None:
@@ -135,7 +144,7 @@ def step_charges(ts: TimeSeries | pl.DataFrame) -> StepCharges | None:
     old_share = dt[before] * w_left[before] * i[before] / SECONDS_PER_HOUR
     from_start = q[last] - q[before] - old_share
     from_before = q[last] - q[before]
-    restarted = counter_restarts(c, starts)
+    restarted = counter_restarts(c, starts, cycle)
     releaf = np.where(restarted, from_start, from_before)
     counter = np.where(restarted, c[last], c[last] - c[before])
     unsigned = bool(np.nanmin(c) >= 0 and (i < -rest_threshold_A(i)).any())
