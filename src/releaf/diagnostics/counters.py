@@ -54,8 +54,10 @@ class StepCharges:
 
     @property
     def tolerance_Ah(self) -> np.ndarray:
-        """Per step: 0.1 % of the counter's charge or the counter's resolution, whichever is larger [Ah]."""
-        return np.maximum(RELATIVE_TOLERANCE * np.abs(self.counter_Ah), self.resolution_Ah)
+        """Per step: 0.1 % of the counter's charge or the counter's resolution, whichever is larger [Ah] (the
+        resolution read from the counter's own increments carries float noise: 1 ppm of slack)."""
+        res = self.resolution_Ah if np.isfinite(self.resolution_Ah) else 0.0
+        return np.maximum(RELATIVE_TOLERANCE * np.abs(self.counter_Ah), res * (1 + 1e-6))
 
     @property
     def within(self) -> np.ndarray:
@@ -126,8 +128,8 @@ def step_charges(ts: TimeSeries | pl.DataFrame) -> StepCharges | None:
         return None
     t = df["test_time_s"].to_numpy().astype(float)
     i = df["current_A"].to_numpy().astype(float)
-    step = df["step_index"].to_numpy()
-    cycle = df["cycle_index"].to_numpy() if "cycle_index" in df.columns else None
+    step = df["step_index"].fill_null(-1).to_numpy()  # an unnumbered step: its start shows in the step time
+    cycle = df["cycle_index"].fill_null(-1).to_numpy() if "cycle_index" in df.columns else None
     step_time = df["step_time_s"].to_numpy().astype(float) if "step_time_s" in df.columns else None
     c = df["vendor_capacity_Ah"].cast(pl.Float64).to_numpy()
     starts = step_starts(step, cycle, step_time)
