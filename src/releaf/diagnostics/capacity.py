@@ -40,17 +40,15 @@ def interval_weights(test_time_s, step_index=None, step_time_s=None) -> tuple[np
 
     * with the step time (``step_time_s``), the new step began at ``t_first - step_time_first`` of its first
       sample (clipped to the interval): the old step's current (its last sample) is held before that moment, the
-      new step's current (its first sample) after it. Cyclers log at a fixed period inside a step and do not log
-      the moment a step begins, so the first sample of a step may come a whole period after the switch (60 s in
-      the Maccor-made BDF file ``batmo_bdf.csv``, where this rule is worth up to 1.5 % of a discharge) or just after
-      it (ORNL Bitrode files: ``StepTime(s)`` of a step's first sample is its distance to the old step's last
-      sample, 1 s);
+      new step's current (its first sample) after it. In the ORNL Bitrode, Arbin, Maccor, Neware and PEC files
+      here a step's first step time spans the whole interval before it (or all but a few ms), so this changes
+      nothing there; in cellpy's BattMo BDF export and BioLogic's files a step's first sample is logged when the
+      step began (their readers say so, see :mod:`releaf.io.bdf`, :mod:`releaf.io.biologic`), 60 s or 22.8 s after
+      the old step's last, and holding the new current over that gap added up to 1.5 % to a discharge;
     * without a step time, the whole interval belongs to the new step (its current is held, not averaged with
-      the old one). That is exact for a cycler that logs the old step's last sample and then switches, which is
-      what every file with a step time here shows at most step changes (Arbin, Bitrode, Maccor, Neware, PEC:
-      the first sample's step time is at most the interval before it); averaging would book half an interval of
-      a 65 A current into a rest (0.27 Ah for a 30 s gap), while holding errs by the part of the interval before
-      the switch only where the log lags the switch.
+      the old one): a cycler that logs the old step's last sample and then switches, as the files above with a
+      step time show. Averaging would book half an interval of a 65 A current into a rest (0.27 Ah for a 30 s
+      gap); holding errs only where the log lags the switch, which a reader fixes by giving the step time.
 
     A step change is a change of ``step_index`` or a fall of ``step_time_s`` (a step repeated with the same
     number).
