@@ -86,3 +86,30 @@ def test_recharge_starts_a_new_segment_but_a_regen_pulse_does_not():
                                   charge_floor_V=4.0, nominal_capacity_Ah=65)
     assert len(ds) == 2
     assert ds[0].capacity_Ah == pytest.approx(50.0 - (22.5 + 25.0) * 10 / 3600, rel=1e-9)
+
+
+def test_step_change_is_split_where_the_step_began():
+    # rest logged at 0 and 60 s; the discharge began at 100 s (step time 20 s at its first sample, 120 s)
+    t = np.array([0.0, 60.0, 120.0, 180.0])
+    i = np.array([0.0, 0.0, -10.0, -10.0])
+    step, step_time = [1, 1, 2, 2], [0.0, 60.0, 20.0, 80.0]
+    assert -capacity.cumulative_Ah(t, i, step, step_time)[-1] == pytest.approx(10 * 80 / 3600)
+    # without a step time the whole gap belongs to the new step (a cycler that logs the old step's last sample)
+    assert -capacity.cumulative_Ah(t, i, step)[-1] == pytest.approx(10 * 120 / 3600)
+    # a step logged when it began (step time 0) takes none of the gap; a step time beyond the gap takes all of it
+    assert -capacity.cumulative_Ah(t, i, step, [0.0, 60.0, 0.0, 60.0])[-1] == pytest.approx(10 * 60 / 3600)
+    assert -capacity.cumulative_Ah(t, i, step, [0.0, 60.0, 500.0, 560.0])[-1] == pytest.approx(10 * 120 / 3600)
+    dt, wl, wr = capacity.interval_weights(t, step, step_time)
+    np.testing.assert_allclose(wl, [0.5, 40 / 60, 0.5])
+    np.testing.assert_allclose(wl + wr, 1.0)
+
+
+def test_a_falling_step_time_is_a_step_change_and_energy_follows_the_same_rule():
+    # the same step number twice in a row (a loop of one step): the step time restarting marks the change
+    t = np.array([0.0, 60.0, 120.0, 180.0])
+    i = np.array([-5.0, -5.0, -20.0, -20.0])
+    v = np.full(4, 4.0)
+    q = capacity.cumulative_Ah(t, i, [3, 3, 3, 3], [0.0, 60.0, 30.0, 90.0])
+    assert -q[-1] == pytest.approx((5 * 60 + 5 * 30 + 20 * 30 + 20 * 60) / 3600)
+    e = capacity.cumulative_Wh(t, v, i, [3, 3, 3, 3], [0.0, 60.0, 30.0, 90.0])
+    assert e[-1] == pytest.approx(4.0 * q[-1])

@@ -53,18 +53,33 @@ def rest_current_A(current_A) -> float:
     return max(REST_FRACTION * float(np.quantile(i, 0.999)), rest_threshold_A(i))
 
 
-def interval_weights(test_time_s, step_index=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def interval_weights(test_time_s, step_index=None, step_time_s=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weights to integrate a sampled current over each interval between samples.
 
-    Inside a cycler step the current is integrated with the trapezoid rule. Across a step change the cycler
-    wrote the last sample of the old step and then switched, so the whole interval belongs to the new step:
-    its current (the sample after the interval) is held, not averaged with the old one. Averaging there would
-    book half an interval of a 65 A current into a rest (0.27 Ah for a 30 s gap).
+    Inside a cycler step the current is integrated with the trapezoid rule. Across a step change the current
+    jumped once, at the moment the new step began; the interval is split there:
+
+    * with the step time (``step_time_s``), the new step began at ``t_first - step_time_first`` of its first
+      sample (clipped to the interval): the old step's current (its last sample) is held before that moment, the
+      new step's current (its first sample) after it. In the ORNL Bitrode, Arbin, Maccor, Neware and PEC files
+      here a step's first step time spans the whole interval before it (or all but a few ms), so this changes
+      nothing there; in cellpy's BattMo BDF export and BioLogic's files a step's first sample is logged when the
+      step began (their readers say so, see :mod:`releaf.io.bdf`, :mod:`releaf.io.biologic`), 60 s or 22.8 s after
+      the old step's last, and holding the new current over that gap added up to 1.5 % to a discharge;
+    * without a step time, the whole interval belongs to the new step (its current is held, not averaged with
+      the old one): a cycler that logs the old step's last sample and then switches, as the files above with a
+      step time show. Averaging would book half an interval of a 65 A current into a rest (0.27 Ah for a 30 s
+      gap); holding errs only where the log lags the switch, which a reader fixes by giving the step time.
+
+    A step change is a change of ``step_index`` or a fall of ``step_time_s`` (a step repeated with the same
+    number).
 
     Parameters
     ----------
     test_time_s : sample times [s], non-decreasing
-    step_index : cycler step number per sample, or None (then every interval is a trapezoid)
+    step_index : cycler step number per sample, or None (then, without a step time, every interval is a trapezoid)
+    step_time_s : time since the cycler step began, per sample [s], or None; NaN where unknown (that change then
+        follows the rule without a step time)
 
     Returns
     -------
@@ -74,23 +89,39 @@ def interval_weights(test_time_s, step_index=None) -> tuple[np.ndarray, np.ndarr
     t = np.asarray(test_time_s, dtype=float)
     dt = np.diff(t)
     w_left = np.full(dt.shape, 0.5)
+    changed = np.zeros(dt.shape, dtype=bool)
     if step_index is not None:
         s = np.asarray(step_index)
-        changed = s[1:] != s[:-1]
-        w_left[changed] = 0.0
+        changed |= s[1:] != s[:-1]
+    if step_time_s is not None:
+        st = np.asarray(step_time_s, dtype=float)
+        changed |= st[1:] < st[:-1]
+    w_left[changed] = 0.0
+    if step_time_s is not None and changed.any():
+        k = np.flatnonzero(changed)
+        began = t[k + 1] - st[k + 1]
+        known = np.isfinite(began) & (dt[k] > 0)
+        k, began = k[known], began[known]
+        w_left[k] = np.clip((began - t[k]) / dt[k], 0.0, 1.0)  # share of the interval before the step began
     return dt, w_left, 1.0 - w_left
 
 
-def cumulative_Ah(test_time_s, current_A, step_index=None) -> np.ndarray:
-    """Charge passed since the first sample [Ah], positive = charged in (same length as the input)."""
-    dt, wl, wr = interval_weights(test_time_s, step_index)
+def cumulative_Ah(test_time_s, current_A, step_index=None, step_time_s=None) -> np.ndarray:
+    """Charge passed since the first sample [Ah], positive = charged in (same length as the input).
+
+    ``step_index``, ``step_time_s``: see :func:`interval_weights`.
+    """
+    dt, wl, wr = interval_weights(test_time_s, step_index, step_time_s)
     i = np.asarray(current_A, dtype=float)
     return np.concatenate(([0.0], np.cumsum(dt * (wl * i[:-1] + wr * i[1:])))) / SECONDS_PER_HOUR
 
 
-def cumulative_Wh(test_time_s, voltage_V, current_A, step_index=None) -> np.ndarray:
-    """Energy passed since the first sample [Wh], positive = charged in."""
-    dt, wl, wr = interval_weights(test_time_s, step_index)
+def cumulative_Wh(test_time_s, voltage_V, current_A, step_index=None, step_time_s=None) -> np.ndarray:
+    """Energy passed since the first sample [Wh], positive = charged in.
+
+    ``step_index``, ``step_time_s``: see :func:`interval_weights`.
+    """
+    dt, wl, wr = interval_weights(test_time_s, step_index, step_time_s)
     p = np.asarray(voltage_V, dtype=float) * np.asarray(current_A, dtype=float)
     return np.concatenate(([0.0], np.cumsum(dt * (wl * p[:-1] + wr * p[1:])))) / SECONDS_PER_HOUR
 
@@ -109,6 +140,7 @@ def full_discharges(
     current_A,
     *,
     step_index=None,
+    step_time_s=None,
     limit_voltage_V=None,
     mean_group_voltage_V=None,
     group_voltages_V=(),
@@ -137,6 +169,8 @@ def full_discharges(
     ----------
     test_time_s, voltage_V, current_A : the canonical columns (current positive = charge) [s, V, A]
     step_index : cycler step per sample (improves integration across step changes), or None
+    step_time_s : time since the cycler step began, per sample [s] (where a step began: :func:`interval_weights`),
+        or None
     limit_voltage_V : the voltage per group the limits apply to [V], per sample: the lowest series-group voltage
         for a module with group taps (the first group to reach its limit ends the discharge); default ``voltage_V``
     mean_group_voltage_V : module voltage over its series groups [V], per sample; default ``limit_voltage_V``
@@ -165,7 +199,7 @@ def full_discharges(
     taps = [np.asarray(g, dtype=float) for g in group_voltages_V]
     temp = None if temperature_C is None else np.asarray(temperature_C, dtype=float)
     rest_A = rest_current_A(i) if min_current_A is None else min_current_A
-    q = cumulative_Ah(t, i, step_index)
+    q = cumulative_Ah(t, i, step_index, step_time_s)
     rest = rest_mask(i, rest_A)
     charging, discharging = ~rest & (i > 0), ~rest & (i < 0)
 
@@ -196,7 +230,8 @@ def full_discharges(
         if capacity < 0.05 * nominal_capacity_Ah:
             continue
         seg = slice(a, last + 1)
-        e = cumulative_Wh(t[seg], v[seg], i[seg], None if step_index is None else np.asarray(step_index)[seg])
+        e = cumulative_Wh(t[seg], v[seg], i[seg], None if step_index is None else np.asarray(step_index)[seg],
+                          None if step_time_s is None else np.asarray(step_time_s)[seg])
         on = discharging[seg]
         duration_on = float(np.sum(np.diff(t[seg])[on[1:]])) if on.sum() > 1 else 0.0
         mean_current = capacity * SECONDS_PER_HOUR / duration_on if duration_on > 0 else float("nan")

@@ -157,6 +157,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     v = d["voltage_V"].to_numpy()
     i = d["current_A"].to_numpy()
     step = d["step_index"].to_numpy() if "step_index" in d.columns and d["step_index"].null_count() == 0 else None
+    step_time = d["step_time_s"].to_numpy() if "step_time_s" in d.columns else None
     vendor = d["vendor_capacity_Ah"].to_numpy() if "vendor_capacity_Ah" in d.columns else None
     n_groups = infer_series_groups(ts, profile)
     check_group_voltages(ts, profile)
@@ -168,7 +169,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     temp = d["temperature_C"].to_numpy() if "temperature_C" in d.columns else None
 
     discharges = capacity.full_discharges(
-        t, v, i, step_index=step, limit_voltage_V=limit_v, mean_group_voltage_V=v / n_groups,
+        t, v, i, step_index=step, step_time_s=step_time, limit_voltage_V=limit_v, mean_group_voltage_V=v / n_groups,
         group_voltages_V=tuple(group_v) if ts.group_columns else (), temperature_C=temp,
         cutoff_voltage_V=profile.group_v_min_V, charge_floor_V=profile.group_v_max_V - capacity.CHARGE_WINDOW_V,
         nominal_capacity_Ah=profile.nominal_capacity_Ah, vendor_capacity_Ah=vendor, min_current_A=rest_A,
@@ -187,7 +188,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
             "(a time axis in ms, a current in mA read as A, or the wrong profile?); capacity not reported")
         chosen = None
     elif chosen is None:
-        q_all = capacity.cumulative_Ah(t, i, step)
+        q_all = capacity.cumulative_Ah(t, i, step, step_time)
         largest_Ah = float(np.max(np.maximum.accumulate(q_all) - q_all)) if q_all.size else 0.0
         warnings.append(_why_no_capacity(discharges, profile, largest_Ah))
     if chosen is not None:
@@ -199,7 +200,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
                 f"{dis.start_s:.0f} s; releaf integrated {dis.capacity_Ah:.3f} Ah"
             )
 
-    q = capacity.cumulative_Ah(t, i, step)
+    q = capacity.cumulative_Ah(t, i, step, step_time)
     cap = chosen.capacity_Ah if chosen else None
     steps = resistance.current_steps(i, min_step_A=MIN_STEP_C_RATE * profile.nominal_capacity_Ah, step_index=step)
     taps = tuple(group_v) if ts.group_columns else ()

@@ -72,10 +72,11 @@ def half_cycles(ts: TimeSeries, *, min_fraction: float = MIN_FRACTION, rest_curr
     d = ts.data
     t, v, i = (d[c].to_numpy() for c in ("test_time_s", "voltage_V", "current_A"))
     step = d["step_index"].to_numpy() if "step_index" in d.columns else None
+    step_time = d["step_time_s"].to_numpy() if "step_time_s" in d.columns else None
     rest = rest_samples(ts, rest_current_A=rest_current_A)
     i_eff = np.where(rest, 0.0, i)
-    dq = np.diff(cumulative_Ah(t, i_eff, step), prepend=0.0)  # dq[k]: interval ending at sample k
-    de = np.diff(cumulative_Wh(t, v, i_eff, step), prepend=0.0)
+    dq = np.diff(cumulative_Ah(t, i_eff, step, step_time), prepend=0.0)  # dq[k]: interval ending at sample k
+    de = np.diff(cumulative_Wh(t, v, i_eff, step, step_time), prepend=0.0)
     sign = np.where(rest, 0, np.sign(i)).astype(int)
     active = np.flatnonzero(sign != 0)
     runs = []

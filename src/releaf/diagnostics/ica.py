@@ -315,12 +315,14 @@ def analyse_segment(
     t, i = d["test_time_s"].to_numpy(), d["current_A"].to_numpy()
     v = d[voltage_column].to_numpy()
     step = d["step_index"].to_numpy() if "step_index" in d.columns else None
+    step_time = d["step_time_s"].to_numpy() if "step_time_s" in d.columns else None
     if r_series_Ohm == "edge":
         r = edge_resistance_Ohm(ts.with_data(d.with_columns(pl.col(voltage_column).alias("voltage_V"))), segment)
     else:
         r = float(r_series_Ohm)
     start = a - 1 if a > 0 else a
-    q = cumulative_Ah(t[start : b + 1], i[start : b + 1], None if step is None else step[start : b + 1])[1:]
+    q = cumulative_Ah(t[start : b + 1], i[start : b + 1], None if step is None else step[start : b + 1],
+                      None if step_time is None else step_time[start : b + 1])[1:]
     vv = v[a : b + 1] - i[a : b + 1] * r
     grid_V, dqdv = incremental_capacity(vv, q, voltage_step_V=voltage_step_V, window_V=window_V, polyorder=polyorder)
     grid_Ah, dvdq = differential_voltage(np.concatenate(([0.0], q)), np.concatenate(([vv[0]], vv)),

@@ -167,7 +167,8 @@ def counted_Ah(ts: TimeSeries, *, rest: np.ndarray | None = None) -> np.ndarray:
     rest = rest_samples(ts) if rest is None else rest
     i = np.where(rest, 0.0, d["current_A"].to_numpy())
     step = d["step_index"].to_numpy() if "step_index" in d.columns else None
-    return cumulative_Ah(d["test_time_s"].to_numpy(), i, step)
+    step_time = d["step_time_s"].to_numpy() if "step_time_s" in d.columns else None
+    return cumulative_Ah(d["test_time_s"].to_numpy(), i, step, step_time)
 
 
 def _anchors(ts: TimeSeries, rest: np.ndarray, full_voltage_V, empty_voltage_V) -> list[tuple[int, str]]:

@@ -154,6 +154,7 @@ def _plan(path, header: list[str], first_row: list[str] | None = None, *, wall_c
     take("current", "current_A")
     take("step_index", "step_index", optional=True, required=False)
     take("cycle_index", "cycle_index", optional=True, required=False)
+    take("step_time", "step_time_s", optional=True, required=False)
     for part in ("charge_capacity", "discharge_capacity", "charge_energy", "discharge_energy"):
         take(part, part, optional=True, required=False)
     if wall_clock:
@@ -198,6 +199,8 @@ def _canonical(raw: pl.DataFrame, plan: _Plan) -> pl.DataFrame:
     for target in ("step_index", "cycle_index"):
         if target in s:
             out.append(col(target).cast(pl.Int64).alias(target))
+    if "step_time_s" in s:
+        out.append(col("step_time_s").alias("step_time_s"))
     if "charge_capacity" in s and "discharge_capacity" in s:
         out.append((col("charge_capacity") - col("discharge_capacity")).alias("vendor_capacity_Ah"))
     if "charge_energy" in s and "discharge_energy" in s:
@@ -313,7 +316,7 @@ def read_arbin_csv(path, *, wall_clock: bool = True) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s], ``voltage_V`` [V], ``current_A`` [A, + = charge], ``step_index``,
-    ``cycle_index``, ``datetime`` [UTC, from a unix ``DateTime`` column],
+    ``cycle_index``, ``step_time_s`` [s, ``Step_Time``], ``datetime`` [UTC, from a unix ``DateTime`` column],
     ``temperature_C`` [degC], ``group_voltage_V_k`` [V], ``vendor_capacity_Ah`` [Ah, charge − discharge counter].
     """
     path = Path(path)

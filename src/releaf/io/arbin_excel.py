@@ -68,7 +68,8 @@ def read_arbin_xlsx(path) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s], ``voltage_V`` [V], ``current_A`` [A, + = charge], ``step_index``,
-    ``cycle_index``, ``step_type`` (from the current), ``vendor_capacity_Ah`` [Ah, charge − discharge],
+    ``cycle_index``, ``step_time_s`` [s], ``step_type`` (from the current), ``vendor_capacity_Ah`` [Ah, charge −
+    discharge],
     ``vendor_energy_Wh`` [Wh], ``temperature_C`` [degC], ``group_voltage_V_k`` [V]. Channel sheets of one
     channel are concatenated in their order.
 
@@ -163,6 +164,8 @@ def _channel_frame(path: Path, sheet: str, raw: pl.DataFrame, units_found: dict,
     for base in ("step_index", "cycle_index"):
         if base in found:
             columns[base] = num(base, allow_empty=True).cast(pl.Int64)
+    if "step_time" in found:
+        columns["step_time_s"] = num("step_time", allow_empty=True)
     if "charge_capacity" in found and "discharge_capacity" in found:
         columns["vendor_capacity_Ah"] = (num("charge_capacity", allow_empty=True)
                                          - num("discharge_capacity", allow_empty=True))

@@ -133,7 +133,8 @@ def read_arbin_res(path, *, test_id: int | None = None) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s], ``voltage_V`` [V], ``current_A`` [A, + = charge], ``step_index``,
-    ``cycle_index``, ``step_type`` (from the current), ``vendor_capacity_Ah`` [Ah, charge − discharge counter],
+    ``cycle_index``, ``step_time_s`` [s, ``Step_Time``], ``step_type`` (from the current), ``vendor_capacity_Ah``
+    [Ah, charge − discharge counter],
     ``vendor_energy_Wh`` [Wh, likewise], ``group_voltage_V_k`` [V] and ``temperature_C_k`` [degC] from auxiliary
     channels. Rows are in ``Data_Point`` order.
 
@@ -181,6 +182,7 @@ def read_arbin_res(path, *, test_id: int | None = None) -> TimeSeries:
     columns = {
         "test_time_s": data["Test_Time"], "voltage_V": data["Voltage"], "current_A": data["Current"],
         "step_index": data["Step_Index"].cast(pl.Int64), "cycle_index": data["Cycle_Index"].cast(pl.Int64),
+        **({"step_time_s": data["Step_Time"].cast(pl.Float64)} if "Step_Time" in data.columns else {}),
         "vendor_capacity_Ah": data["Charge_Capacity"] - data["Discharge_Capacity"],
         "vendor_energy_Wh": data["Charge_Energy"] - data["Discharge_Energy"],
     }

@@ -13,13 +13,16 @@ file's own evidence, ``Step Type`` (discharge rows with positive current) or the
 Capacity`` growing while the current is positive), flips the current when the evidence says so, and reports it.
 
 Mapped: ``Step ID`` (else a legacy ``Step Index / 1`` that is a program step, else ``Step Count / 1``) ->
-``step_index``; ``Cycle Count`` -> ``cycle_index``; ``Step Type`` -> ``step_type``; ``Unix Time`` ->
+``step_index``; ``Cycle Count`` -> ``cycle_index``; BDF has no step time: where the charge and discharge counters
+read 0 at every step's first sample, ``step_time_s`` is the time since that sample (the step began there);
+``Step Type`` -> ``step_type``; ``Unix Time`` ->
 ``datetime``; charge minus discharge counters (or ``Net Capacity``/``Net Energy``) -> ``vendor_capacity_Ah`` /
 ``vendor_energy_Wh``; ``Temperature Tk`` (or ``Surface Temperature Tk``) -> ``temperature_C_k`` and the first
 of them -> ``temperature_C``; ``Ambient Temperature`` -> ``ambient_temperature_C``. releaf's own extension
 columns written by :func:`releaf.io.export.write_bdf` are read back: ``Group Voltage k / V`` ->
-``group_voltage_V_k``, ``Cycler Net Capacity / Ah`` and ``Cycler Net Energy / Wh`` (the cycler's counters,
-preferred over the integrals in the BDF columns).
+``group_voltage_V_k``, ``Step Time / s`` -> ``step_time_s`` (BDF has no step-time quantity), ``Cycler Net
+Capacity / Ah`` and ``Cycler Net Energy / Wh`` (the cycler's counters, preferred over the integrals in the BDF
+columns).
 
 Hand-written on polars (the ``bdf`` package of the Alliance pins numpy<2 and pulls pint and rdflib; its rules
 are small enough to restate here).
@@ -49,7 +52,7 @@ _BASES = {
     "test_time": ("test_time_s", "time"), "voltage": ("voltage_V", "voltage"), "current": ("current_A", "current"),
     "unix_time": ("unix_time", "time"), "cycle_count": ("cycle_index", "count"),
     "step_id": ("step_id", "count"), "step_count": ("step_count", "count"), "step_index": ("step_index", "count"),
-    "step_type": ("step_type", None),
+    "step_type": ("step_type", None), "step_time": ("step_time_s", "time"),
     "charging_capacity": ("q_charge", "charge"), "charge_capacity": ("q_charge", "charge"),
     "discharging_capacity": ("q_discharge", "charge"), "discharge_capacity": ("q_discharge", "charge"),
     "net_capacity": ("q_net", "charge"), "cycler_net_capacity": ("q_cycler", "charge"),
@@ -139,8 +142,9 @@ def read_bdf_csv(path) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s], ``voltage_V`` [V], ``current_A`` [A, + = charge], and where the file has
-    them ``step_index``, ``cycle_index``, ``step_type``, ``datetime`` [UTC], ``vendor_capacity_Ah`` [Ah, charge −
-    discharge], ``vendor_energy_Wh`` [Wh], ``temperature_C`` / ``temperature_C_k`` [degC],
+    them ``step_index``, ``cycle_index``, ``step_time_s`` [s], ``step_type``, ``datetime`` [UTC],
+    ``vendor_capacity_Ah`` [Ah, charge − discharge], ``vendor_energy_Wh`` [Wh], ``temperature_C`` /
+    ``temperature_C_k`` [degC],
     ``ambient_temperature_C`` [degC], ``group_voltage_V_k`` [V]. ``meta.header["ignored_columns"]`` lists the
     file's columns releaf does not use.
 
@@ -172,6 +176,8 @@ def read_bdf_csv(path) -> TimeSeries:
         columns["step_index"] = num(step_source).cast(pl.Int64)
     if "cycle_index" in roles:
         columns["cycle_index"] = num("cycle_index").cast(pl.Int64)
+    if "step_time_s" in roles:
+        columns["step_time_s"] = num("step_time_s")
     if "step_type" in roles:
         step_type = raw[f"c{roles['step_type'][0]}"].str.strip_chars().str.to_lowercase().replace("", None)
     else:
@@ -180,6 +186,12 @@ def read_bdf_csv(path) -> TimeSeries:
         columns["datetime"] = (num("unix_time") * 1e6).round().cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
     q_charge = num("q_charge") if "q_charge" in roles else None
     q_discharge = num("q_discharge") if "q_discharge" in roles else None
+    began = (_steps_begin_at_first_sample(columns["step_index"], q_charge, q_discharge)
+             if "step_time_s" not in columns and "step_index" in columns else None)
+    if began is not None:
+        columns["step_time_s"] = columns["test_time_s"] - columns["test_time_s"].gather(began)
+        conversions.append("step_time_s = time since the step's first sample: the charge and discharge counters "
+                           "read 0 at every step's first sample, so the step began there")
     for target, cycler, plus, minus, net in (("vendor_capacity_Ah", "q_cycler", "q_charge", "q_discharge", "q_net"),
                                              ("vendor_energy_Wh", "e_cycler", "e_charge", "e_discharge", "e_net")):
         if cycler in roles:
@@ -213,6 +225,31 @@ def read_bdf_csv(path) -> TimeSeries:
         header={"ignored_columns": ", ".join(n for i, n in enumerate(names) if i not in used)},
     )
     return validate(TimeSeries(df, meta), line_of_row=lambda i: first + i)
+
+
+def _steps_begin_at_first_sample(step: pl.Series, q_charge: pl.Series | None,
+                                 q_discharge: pl.Series | None) -> pl.Series | None:
+    """Per row, the row where its step began, when the file shows that every step began at its first sample;
+    else None.
+
+    BDF has no step time. A writer whose counters restart at every step and read exactly 0 at a step's first
+    sample logged that sample when the step began (cellpy's BattMo export, ``batmo_bdf.csv``: its first
+    discharge sample comes 60 s after the rest's last, with the counters at 0); booking that interval to the new
+    step would add up to 1.5 % to a discharge. The counters only date the step start; the charge is still
+    integrated from the current.
+    """
+    if q_charge is None or q_discharge is None or step.null_count():
+        return None
+    new = step.ne(step.shift(1)).fill_null(True)
+    starts = new.arg_true()
+    later = starts.filter(starts > 0)
+    if later.len() == 0 or q_charge.null_count() or q_discharge.null_count():
+        return None
+    at_start = (q_charge.gather(later) == 0) & (q_discharge.gather(later) == 0)
+    moves = bool((q_charge != 0).any() or (q_discharge != 0).any())
+    if not (moves and at_start.all()):
+        return None
+    return starts.gather(new.cast(pl.Int64).cum_sum() - 1)
 
 
 def _step_source(path, raw: pl.DataFrame, roles: dict, first: int, conversions: list) -> str | None:

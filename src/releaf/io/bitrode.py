@@ -58,8 +58,9 @@ def read_bitrode(path) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s], ``voltage_V`` [V], ``current_A`` [A, + = charge], ``step_index``,
-    ``cycle_index``, ``step_type``, ``vendor_capacity_Ah`` [Ah], ``vendor_energy_Wh`` [Wh], ``vendor_flag``,
-    and for module files ``group_voltage_V_k`` [V] and ``temperature_C_k`` [degC].
+    ``cycle_index``, ``step_time_s`` [s, ``StepTime(s)`` / ``Step time``], ``step_type``, ``vendor_capacity_Ah``
+    [Ah], ``vendor_energy_Wh`` [Wh], ``vendor_flag``, and for module files ``group_voltage_V_k`` [V] and
+    ``temperature_C_k`` [degC].
 
     Raises
     ------
@@ -103,6 +104,7 @@ def _read_cell(path: Path, data: bytes) -> TimeSeries:
         "current_A": num("current"),
         "step_index": num("step").cast(pl.Int64),
         "cycle_index": num("cycle").cast(pl.Int64),
+        "step_time_s": num("step_time"),
         "step_type": _step_type(path, raw["mode"], first_line_no, "Mode"),
         "vendor_capacity_Ah": num("capacity", allow_empty=True),
         "vendor_energy_Wh": num("energy", allow_empty=True),
@@ -160,6 +162,7 @@ def _read_module(path: Path, data: bytes) -> TimeSeries:
         "current_A": num("Current"),
         "step_index": num("Step").cast(pl.Int64),
         "cycle_index": num("Cycle").cast(pl.Int64),
+        **({"step_time_s": num("Step time")} if "Step time" in by_name else {}),
         "step_type": _step_type(path, raw[col("Mode")], first_line_no, "Mode"),
         "vendor_capacity_Ah": num("Amp-Hours", allow_empty=True),
         "vendor_energy_Wh": num("Watt-Hours", allow_empty=True),

@@ -67,9 +67,10 @@ def directional_counters(ts: TimeSeries, *, reset_per_cycle: bool = False) -> pl
     """
     d = ts.data
     step = d["step_index"].to_numpy() if "step_index" in d.columns else None
+    step_time = d["step_time_s"].to_numpy() if "step_time_s" in d.columns else None
     t, v, i = (d[c].to_numpy() for c in ("test_time_s", "voltage_V", "current_A"))
-    dq = np.diff(cumulative_Ah(t, i, step), prepend=0.0)
-    de = np.diff(cumulative_Wh(t, v, i, step), prepend=0.0)
+    dq = np.diff(cumulative_Ah(t, i, step, step_time), prepend=0.0)
+    de = np.diff(cumulative_Wh(t, v, i, step, step_time), prepend=0.0)
     if reset_per_cycle and "cycle_index" in d.columns:
         cycle = d["cycle_index"].fill_null(-1).to_numpy()
         starts = np.concatenate(([True], cycle[1:] != cycle[:-1]))
@@ -100,10 +101,10 @@ def write_bdf(ts: TimeSeries, path) -> ExportResult:
     start, see the module docstring); ``Ambient Temperature / degC``; ``Temperature Tk / degC`` (from
     ``temperature_C_k``, or ``temperature_C`` as T1 when the table has no numbered sensors).
 
-    BDF has no quantity for series-group voltages or for a cycler's net counter: they are written as extra columns
-    ``Group Voltage k / V``, ``Cycler Net Capacity / Ah``, ``Cycler Net Energy / Wh`` in BDF's ``Name / unit``
-    form. BDF validators list such columns as non-canonical extras and ignore them; :mod:`releaf.io.bdf` reads them
-    back.
+    BDF has no quantity for series-group voltages, the step time or a cycler's net counter: they are written as
+    extra columns ``Group Voltage k / V``, ``Step Time / s``, ``Cycler Net Capacity / Ah``, ``Cycler Net Energy /
+    Wh`` in BDF's ``Name / unit`` form. BDF validators list such columns as non-canonical extras and ignore them;
+    :mod:`releaf.io.bdf` reads them back.
 
     Parameters
     ----------
@@ -128,6 +129,9 @@ def write_bdf(ts: TimeSeries, path) -> ExportResult:
     if "step_index" in d.columns:
         changed = pl.col("step_index").ne_missing(pl.col("step_index").shift(1)).fill_null(True)
         out += [pl.col("step_index").alias("Step ID"), changed.cast(pl.Int64).cum_sum().alias("Step Count / 1")]
+    if "step_time_s" in d.columns:
+        out.append(pl.col("step_time_s").alias("Step Time / s"))
+        notes.append("step_time_s written as the extra column 'Step Time / s' (not a BDF quantity)")
     if "step_type" in d.columns:
         out.append(pl.col("step_type").alias("Step Type / 1"))
     out += [pl.lit(counters["charge_Ah"]).alias("Charging Capacity / Ah"),
@@ -155,7 +159,8 @@ def write_bdf(ts: TimeSeries, path) -> ExportResult:
             out.append(pl.col(col).alias(label))
             notes.append(f"{col} written as the extra column '{label}'")
     table = d.select(out)
-    known = {"test_time_s", "voltage_V", "current_A", "datetime", "cycle_index", "step_index", "step_type",
+    known = {"test_time_s", "voltage_V", "current_A", "datetime", "cycle_index", "step_index", "step_time_s",
+             "step_type",
              "ambient_temperature_C", "temperature_C", "vendor_capacity_Ah", "vendor_energy_Wh", *sensors, *groups}
     dropped += [c for c in d.columns if c not in known]
     table.write_csv(path)

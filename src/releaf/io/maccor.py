@@ -190,7 +190,8 @@ def read_maccor(path) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s, since the test started, as the cycler wrote it], ``voltage_V`` [V],
-    ``current_A`` [A, + = charge; sign from ``State``], ``step_index``, ``cycle_index``, ``step_type``
+    ``current_A`` [A, + = charge; sign from ``State``], ``step_index``, ``cycle_index``, ``step_time_s`` [s, from
+    ``Step (Sec)`` / ``StepTime``], ``step_type``
     (``charge``/``discharge``/``rest``/``eis``/``other`` from ``State``), ``vendor_state`` (``State`` as written),
     ``vendor_capacity_Ah`` [Ah] and ``vendor_energy_Wh`` [Wh] (per-step counters, negative on discharge) and
     ``datetime`` [UTC, from ``DPt Time``].
@@ -254,7 +255,7 @@ def _canonical(path, table: Table, header: list[str],
                header_line_no: int) -> tuple[pl.DataFrame, dict[str, str], list[str]]:
     by_name = {name: f"c{k}" for k, name in reversed(list(enumerate(header)))}  # first occurrence wins
     roles: dict[str, tuple[str, str, str]] = {}  # role -> (name as in file, unit, dimension)
-    time_kind = None
+    time_kind = step_time_kind = None
     for name in header:
         base, unit = column_key(name)
         key = base.replace(" ", "")
@@ -265,6 +266,11 @@ def _canonical(path, table: Table, header: list[str],
             time_kind = (name, scale[0], unit)  # 'Test (Sec)', 'Test (Min)', 'TestTime(s)'
         elif key == "testtime" and unit is None and time_kind is None:
             time_kind = (name, None, "d hh:mm:ss")  # 'TestTime' written '0d 00:00:00.0000'
+        elif (key in ("step", "steptime") and unit and (scale := units.conversion(unit, "time"))
+              and step_time_kind is None):
+            step_time_kind = (name, scale[0], unit)  # 'Step (Sec)', 'StepTime(s)'
+        elif key == "steptime" and unit is None and step_time_kind is None:
+            step_time_kind = (name, None, "d hh:mm:ss")  # 'StepTime' written '0d 00:00:10.0000'
 
     def need(name: str) -> str:
         if name not in by_name:
@@ -289,15 +295,17 @@ def _canonical(path, table: Table, header: list[str],
             conversions.append(text)
         return numbers(path, table, by_name[name], name=name, scale=scale, **kw)
 
-    time_name, time_scale, time_unit = time_kind
-    units_found[time_name] = time_unit
-    if time_scale is None:
-        time_s = durations_s(path, table, by_name[time_name], name=time_name)
-        conversions.append(f"'{time_name}' 'Nd hh:mm:ss.ffff' -> s")
-    else:
-        time_s = numbers(path, table, by_name[time_name], name=time_name, scale=time_scale)
-        if (text := units.note(time_name, time_scale, 0.0, "time")) is not None:
+    def seconds(kind: tuple[str, float | None, str]) -> pl.Series:
+        name, scale, unit = kind
+        units_found[name] = unit
+        if scale is None:
+            conversions.append(f"'{name}' 'Nd hh:mm:ss.ffff' -> s")
+            return durations_s(path, table, by_name[name], name=name)
+        if (text := units.note(name, scale, 0.0, "time")) is not None:
             conversions.append(text)
+        return numbers(path, table, by_name[name], name=name, scale=scale)
+
+    time_s = seconds(time_kind)
     state = table.fields[need("State")].str.strip_chars()
     direction = state.replace_strict(STATE_TO_STEP_TYPE, default="other").rename("step_type")
     columns = {
@@ -306,6 +314,7 @@ def _canonical(path, table: Table, header: list[str],
         "current_A": take("current"),
         "step_index": numbers(path, table, need("Step"), name="Step").cast(pl.Int64),
         "cycle_index": numbers(path, table, need("Cyc#"), name="Cyc#").cast(pl.Int64),
+        **({"step_time_s": seconds(step_time_kind)} if step_time_kind is not None else {}),
         "step_type": direction,
         "vendor_state": state,
     }

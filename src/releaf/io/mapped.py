@@ -64,8 +64,9 @@ def dimension_of(target: str) -> str | None:
         return "voltage"
     if target.startswith(TEMPERATURE_PREFIX) or target in ("temperature_C", "ambient_temperature_C"):
         return "temperature"
-    return {"test_time_s": "time", "voltage_V": "voltage", "current_A": "current", "step_index": "count",
-            "cycle_index": "count", "vendor_capacity_Ah": "charge", "vendor_energy_Wh": "energy"}.get(target)
+    return {"test_time_s": "time", "step_time_s": "time", "voltage_V": "voltage", "current_A": "current",
+            "step_index": "count", "cycle_index": "count", "vendor_capacity_Ah": "charge",
+            "vendor_energy_Wh": "energy"}.get(target)
 
 
 # --- delimited text --------------------------------------------------------------------------------------------

@@ -149,8 +149,9 @@ def read_neware_csv(path) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s, from ``Cumulative Time``], ``voltage_V`` [V], ``current_A`` [A, + =
-    charge], ``step_index``, ``cycle_index``, ``step_type`` (from ``Step Type``), ``vendor_capacity_Ah`` [Ah,
-    ``Chg. Cap.`` − ``DChg. Cap.``], ``vendor_energy_Wh`` [Wh], ``temperature_C`` [degC] where present. The
+    charge], ``step_index``, ``cycle_index``, ``step_time_s`` [s, ``Time``], ``step_type`` (from ``Step Type``),
+    ``vendor_capacity_Ah`` [Ah, ``Chg. Cap.`` − ``DChg. Cap.``], ``vendor_energy_Wh`` [Wh], ``temperature_C``
+    [degC] where present. The
     ``Date`` column is local wall-clock time without a zone: it is kept in the metadata (first and last
     sample), not as ``datetime``.
 
@@ -202,18 +203,23 @@ def read_neware_csv(path) -> TimeSeries:
     for role, target in (("step", "step_index"), ("cycle", "cycle_index")):
         if role in found:
             columns[target] = num(role).cast(pl.Int64)
+    step_time = None
+    if "step_time" in found:
+        c, name, unit = found["step_time"]
+        step_time = _clock_seconds(path, raw[c], name, 2, unit)
+        units_found[name] = unit or "hh:mm:ss"
     if "total_time" in found:
         c, name, unit = found["total_time"]
         columns["test_time_s"] = _clock_seconds(path, raw[c], name, 2, unit)
         units_found[name] = unit or "hh:mm:ss"
-    elif "step_time" in found:
-        c, name, unit = found["step_time"]
-        step_time = _clock_seconds(path, raw[c], name, 2, unit)
+    elif step_time is not None:
         columns["test_time_s"] = total_time_from_step_time(step_time, columns.get("step_index"))
-        units_found[name] = unit or "hh:mm:ss"
-        conversions.append(f"test_time_s rebuilt from the step time '{name}' (no total-time column)")
+        conversions.append(f"test_time_s rebuilt from the step time '{found['step_time'][1]}' (no total-time "
+                           "column)")
     else:
         raise InputFileError(path, "no time column (Cumulative Time, Total Time or Time) in the header", line=1)
+    if step_time is not None:
+        columns["step_time_s"] = step_time.alias("step_time_s")
     if "chg_cap" in found and "dchg_cap" in found:
         columns["vendor_capacity_Ah"] = num("chg_cap", allow_empty=True) - num("dchg_cap", allow_empty=True)
     if "chg_energy" in found and "dchg_energy" in found:
@@ -250,7 +256,8 @@ def read_neware_nda(path) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s, summed step times], ``voltage_V`` [V], ``current_A`` [A, + = charge],
-    ``step_index`` (program step), ``cycle_index`` (as the cycler wrote it), ``step_type`` (from the status),
+    ``step_index`` (program step), ``cycle_index`` (as the cycler wrote it), ``step_time_s`` [s], ``step_type``
+    (from the status),
     ``datetime`` [UTC, ``.ndax`` only, where the file stores a Unix time], ``vendor_capacity_Ah`` [Ah],
     ``vendor_energy_Wh`` [Wh], ``temperature_C`` / ``temperature_C_k`` [degC] from auxiliary temperature channels.
     NewareNDA keeps values as float32 (times to ~1/64 s at 250 000 s).
@@ -307,6 +314,7 @@ def read_neware_nda(path) -> TimeSeries:
         "current_A": nda["Current(mA)"].cast(pl.Float64) * _MA,
         "step_index": nda["Step_Index"].cast(pl.Int64),
         "cycle_index": nda["Cycle"].cast(pl.Int64),
+        "step_time_s": step_time,
         "vendor_capacity_Ah": net_Ah,
         "vendor_energy_Wh": net_Wh,
     })

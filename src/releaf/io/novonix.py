@@ -5,7 +5,8 @@ software version), a ``[Protocol]`` block (the protocol as text), a ``[Data]`` m
 header and one line per sample. Newer exports wrap every header and data line in double quotes as one field
 (``"Date and Time,Cycle Number,…"``); older ones do not. Both are read.
 
-Columns used: ``Run Time (h)`` → ``test_time_s`` (x 3600), ``Potential (V)``, ``Current (A)``, ``Cycle Number``,
+Columns used: ``Run Time (h)`` → ``test_time_s`` (x 3600), ``Step Time (h)`` → ``step_time_s`` (x 3600),
+``Potential (V)``, ``Current (A)``, ``Cycle Number``,
 ``Step Number``, ``Step Type`` (Novonix's step code), ``Temperature (°C)`` (cell thermocouple),
 ``Capacity (Ah)`` / ``Energy (Wh)`` (vendor counters), ``Date and Time`` (wall clock, no time zone: taken as UTC),
 ``Circuit Temperature (°C)`` (the channel's board, kept as ``vendor_circuit_temperature_C``). The unit in each
@@ -49,8 +50,9 @@ from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, valida
 DATA_MARKER = b"[Data]"
 STEP_CODES = {0: "rest", 1: "charge", 2: "discharge", 7: "charge", 8: "charge", 9: "discharge", 10: "discharge"}
 # column (lower case, unit split off) -> dimension (releaf.io.units); the unit in the name decides the scale
-_DIMENSIONS = {"run time": "time", "potential": "voltage", "current": "current", "capacity": "charge",
-               "energy": "energy", "temperature": "temperature", "circuit temperature": "temperature"}
+_DIMENSIONS = {"run time": "time", "step time": "time", "potential": "voltage", "current": "current",
+               "capacity": "charge", "energy": "energy", "temperature": "temperature",
+               "circuit temperature": "temperature"}
 _REQUIRED = ("run time", "potential", "current")
 
 
@@ -91,7 +93,7 @@ def read_novonix(path) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s], ``voltage_V`` [V], ``current_A`` [A, + = charge], ``step_index``,
-    ``cycle_index``, ``step_type``, ``vendor_step_type`` (Novonix code), ``temperature_C`` [degC],
+    ``cycle_index``, ``step_time_s`` [s], ``step_type``, ``vendor_step_type`` (Novonix code), ``temperature_C`` [degC],
     ``vendor_circuit_temperature_C`` [degC], ``vendor_capacity_Ah`` [Ah], ``vendor_energy_Wh`` [Wh] (negative on
     discharge) and ``datetime`` [UTC]. ``meta.header`` holds the ``[Summary]`` key/values.
 
@@ -146,7 +148,7 @@ def _canonical(path, table, header: list[str], header_line_no: int):
         if base not in _DIMENSIONS:
             return numbers(path, table, col, name=name, **kw)
         dimension = _DIMENSIONS[base]
-        written = unit or ("h" if base == "run time" else units.CANONICAL_UNIT[dimension])  # Run Time: hours
+        written = unit or ("h" if base in ("run time", "step time") else units.CANONICAL_UNIT[dimension])  # hours
         scale = units.conversion(written, dimension)
         if scale is None:
             what = "time unit" if dimension == "time" else "unit"
@@ -165,6 +167,8 @@ def _canonical(path, table, header: list[str], header_line_no: int):
                          ("step type", "vendor_step_type")):
         if base in found:
             columns[target] = num(base).cast(pl.Int64)
+    if "step time" in found:
+        columns["step_time_s"] = num("step time")
     for base, target in (("temperature", "temperature_C"), ("circuit temperature", "vendor_circuit_temperature_C"),
                          ("capacity", "vendor_capacity_Ah"), ("energy", "vendor_energy_Wh")):
         if base in found:

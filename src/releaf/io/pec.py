@@ -69,7 +69,8 @@ def read_pec(path) -> TimeSeries:
     Returns
     -------
     TimeSeries with ``test_time_s`` [s], ``voltage_V`` [V], ``current_A`` [A, + = charge], ``step_index``,
-    ``cycle_index``, ``step_type`` (from the current's sign), ``vendor_instruction``, ``temperature_C`` [degC],
+    ``cycle_index``, ``step_time_s`` [s, ``Step Time``], ``step_type`` (from the current's sign),
+    ``vendor_instruction``, ``temperature_C`` [degC],
     ``vendor_capacity_Ah`` [Ah] / ``vendor_energy_Wh`` [Wh] (charge minus discharge counters) and ``datetime``
     [UTC]. ``meta.header`` holds the ``key:,value`` block with the ``Parameter names``/``values`` paired up.
 
@@ -130,6 +131,8 @@ def _canonical(path, table: Table, header: list[str], header_line_no: int):
     columns = {"test_time_s": _time_s(path, table, need("total time"), header_line_no, units_found, conversions),
                "voltage_V": num("voltage"), "current_A": num("current"),
                "step_index": num("step").cast(pl.Int64), "cycle_index": num("cycle").cast(pl.Int64)}
+    if "step time" in found:
+        columns["step_time_s"] = _time_s(path, table, found["step time"], header_line_no, units_found, conversions)
     if "instruction name" in found:
         columns["vendor_instruction"] = table.fields[found["instruction name"][0]].str.strip_chars()
     for cell_temp in ("temp", "cell surface temperature", "cell temperature"):

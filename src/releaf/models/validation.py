@@ -302,7 +302,9 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
     v = df["voltage_V"].to_numpy().astype(float)
     i = df["current_A"].to_numpy().astype(float)
     step = df["step_index"].to_numpy() if "step_index" in df.columns else None
-    found = capacity.full_discharges(t, v, i, step_index=step, cutoff_voltage_V=cutoff_V,
+    step_time = df["step_time_s"].to_numpy().astype(float) if "step_time_s" in df.columns else None
+    found = capacity.full_discharges(t, v, i, step_index=step, step_time_s=step_time,
+                                     cutoff_voltage_V=cutoff_V,
                                      charge_floor_V=TOP_VOLTAGE_V, nominal_capacity_Ah=one_c_A,
                                      min_current_A=0.01 * one_c_A)
     rest_A = 0.01 * one_c_A
@@ -329,7 +331,10 @@ def predict_discharges(params: EcmParameters, ts, *, cutoff_V: float = CUTOFF_V,
                                           temperature_C=measured_C, thermal=thermal)
             v_all, temp_all = sim["voltage_V"], sim["temperature_C"]
         s_all = None if step is None else np.concatenate((step[seg], np.full(ext_n, step[last])))
-        q_all = -capacity.cumulative_Ah(t_all, i_all, s_all)
+        # the extension continues the last step: its step time runs on
+        st_all = None if step_time is None else np.concatenate(
+            (step_time[seg], step_time[last] + EXTEND_DT_S * np.arange(1, ext_n + 1)))
+        q_all = -capacity.cumulative_Ah(t_all, i_all, s_all, st_all)
         first_loaded = int(np.flatnonzero(is_ < -rest_A)[0])
         predicted = _first_crossing(t_all, v_all, q_all, cutoff_V, first_loaded)
         measured = float(q_all[ts_.size - 1])

@@ -10,6 +10,7 @@ voltage_V             V       terminal voltage of the unit under test (required)
 current_A             A       current, **positive = charge**, negative = discharge (required)
 step_index            -       cycler step number as the cycler wrote it
 cycle_index           -       cycler cycle number
+step_time_s           s       time since the cycler step began (restarts at every step; sets where a step began)
 step_type             -       ``charge`` | ``discharge`` | ``rest`` (from the cycler's mode, else the current)
 temperature_C         degC    main temperature sensor
 datetime              UTC     wall-clock time of the sample
@@ -62,6 +63,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("current_A", pl.Float64, "A", required=True, description="current, positive = charge"),
     Column("step_index", pl.Int64, "", description="cycler step number"),
     Column("cycle_index", pl.Int64, "", description="cycler cycle number"),
+    Column("step_time_s", pl.Float64, "s", description="time since the cycler step began"),
     Column("step_type", pl.String, "", description="charge | discharge | rest"),
     Column("temperature_C", pl.Float64, "degC", description="main temperature sensor"),
     Column("ambient_temperature_C", pl.Float64, "degC", description="chamber / environment temperature"),

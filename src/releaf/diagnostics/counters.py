@@ -1,0 +1,157 @@
+"""Per-step charge against the cycler's own capacity counter: the cross-check of releaf's integral.
+
+releaf never computes with a cycler's counter (``vendor_capacity_Ah``); it recomputes the charge from the current
+(:func:`releaf.diagnostics.capacity.cumulative_Ah`). This module compares the two, step by step, so a reader or an
+integration rule that drifts from the cycler's own bookkeeping shows up as a number.
+
+Counters restart by vendor: at every step (BDF, Neware CSV, Maccor ``Amp-hr``), at every charge or discharge
+(Bitrode cell ``Capacity(Ah)``), at every cycle (Arbin ``.res``), or never (Arbin CSV, BioLogic ``(Q-Qo)``).
+:func:`counter_restarts` tells which from the counter itself.
+
+What a step's counter covers
+----------------------------
+A counter that restarts in a step counts from the moment the step began to its last sample; releaf's charge over
+the same span is its integral from the step start (``test_time_s − step_time_s`` of the first sample, see
+:func:`releaf.diagnostics.capacity.interval_weights`) to the last sample. A counter that runs on covers the
+interval from the previous step's last sample to this step's last sample; so does releaf's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from releaf.diagnostics.capacity import SECONDS_PER_HOUR, cumulative_Ah, interval_weights
+from releaf.schema import TimeSeries, rest_threshold_A
+
+RELATIVE_TOLERANCE = 1e-3
+"""Agreement wanted between releaf's per-step charge and the cycler's counter: 0.1 % (issue 10, item 2)."""
+
+
+@dataclass(frozen=True)
+class StepCharges:
+    """releaf's and the cycler's charge of every step but a file's first (whose counter may start mid-step).
+
+    ``releaf_Ah`` and ``counter_Ah`` [Ah, positive = charge; magnitudes where the counter is unsigned] per step;
+    ``first`` / ``last`` the step's sample rows; ``restarted`` per step, whether the counter restarted at its start;
+    ``unsigned`` whether the counter counts magnitudes (never negative in a file that discharges: Bitrode's cell
+    ``Capacity(Ah)``); ``resolution_Ah`` the counter's smallest non-zero increment [Ah].
+    """
+
+    first: np.ndarray
+    last: np.ndarray
+    releaf_Ah: np.ndarray
+    counter_Ah: np.ndarray
+    restarted: np.ndarray
+    unsigned: bool
+    resolution_Ah: float
+
+    @property
+    def difference_Ah(self) -> np.ndarray:
+        return self.releaf_Ah - self.counter_Ah
+
+    @property
+    def tolerance_Ah(self) -> np.ndarray:
+        """Per step: 0.1 % of the counter's charge or the counter's resolution, whichever is larger [Ah] (the
+        resolution read from the counter's own increments carries float noise: 1 ppm of slack)."""
+        res = self.resolution_Ah if np.isfinite(self.resolution_Ah) else 0.0
+        return np.maximum(RELATIVE_TOLERANCE * np.abs(self.counter_Ah), res * (1 + 1e-6))
+
+    @property
+    def within(self) -> np.ndarray:
+        return np.abs(self.difference_Ah) <= self.tolerance_Ah
+
+
+def counter_resolution_Ah(counter_Ah) -> float:
+    """The smallest non-zero increment of a counter [Ah] (its display or storage resolution); NaN if none."""
+    c = np.asarray(counter_Ah, dtype=float)
+    d = np.abs(np.diff(c[np.isfinite(c)]))
+    d = d[d > 0]
+    return float(d.min()) if d.size else float("nan")
+
+
+def step_starts(step_index, cycle_index=None, step_time_s=None) -> np.ndarray:
+    """Rows where a cycler step begins (row 0 included): the step or the cycle number changes, or the step time
+    falls (a step repeated with the same number)."""
+    s = np.asarray(step_index)
+    new = s[1:] != s[:-1]
+    if cycle_index is not None:
+        c = np.asarray(cycle_index)
+        new |= c[1:] != c[:-1]
+    if step_time_s is not None:
+        st = np.asarray(step_time_s, dtype=float)
+        new |= st[1:] < st[:-1]
+    return np.concatenate(([0], np.flatnonzero(new) + 1))
+
+
+def counter_restarts(counter_Ah, starts, cycle_index=None) -> np.ndarray:
+    """Per step start after the first (rows ``starts[1:]``): True where the counter restarted at 0 there.
+
+    At a step start ``a`` a restart shows as ``|c[a]| < |c[a] - c[a-1]|`` (the first value nearer zero than to the
+    value before). A counter that never restarts can pass that test where it happens to stand near zero; so a
+    file's counter counts as restarting at step starts inside a cycle (at cycle starts) only where it restarted at
+    a fifth or more of those at which it stood clear of zero (ten resolutions) before: Bitrode's cell counter
+    restarts at every charge or discharge and holds its value through the rest after it, the BDF and Neware CSV
+    counters restart at every step, Arbin's ``.res`` counters at every cycle; Arbin's CSV and BioLogic's
+    ``(Q-Qo)`` never.
+    """
+    c = np.asarray(counter_Ah, dtype=float)
+    res = counter_resolution_Ah(c)
+    a = np.asarray(starts)[1:]
+    restarted = np.abs(c[a]) < np.abs(c[a] - c[a - 1])
+    clear = np.isfinite(c[a - 1]) & (np.abs(c[a - 1]) > 10 * (res if np.isfinite(res) else 0.0))
+    if cycle_index is None:
+        new_cycle = np.zeros(a.shape, dtype=bool)
+    else:
+        cycle = np.asarray(cycle_index)
+        new_cycle = cycle[a] != cycle[a - 1]
+    out = np.zeros(a.shape, dtype=bool)
+    for kind in (new_cycle, ~new_cycle):
+        sure = clear & kind
+        if sure.any() and restarted[sure].mean() >= 0.2:
+            out |= kind & restarted
+    return out
+
+
+def step_charges(ts: TimeSeries | pl.DataFrame) -> StepCharges | None:
+    """releaf's charge and the cycler's counter per step of a canonical table; None without a counter or steps.
+
+    Parameters
+    ----------
+    ts : canonical table (``releaf.schema``) with ``step_index`` and ``vendor_capacity_Ah``; ``cycle_index`` and
+        ``step_time_s`` [s] are used where present
+    """
+    df = ts.data if isinstance(ts, TimeSeries) else ts
+    if "vendor_capacity_Ah" not in df.columns or "step_index" not in df.columns or df.height < 3:
+        return None
+    t = df["test_time_s"].to_numpy().astype(float)
+    i = df["current_A"].to_numpy().astype(float)
+    step = df["step_index"].fill_null(-1).to_numpy()  # an unnumbered step: its start shows in the step time
+    cycle = df["cycle_index"].fill_null(-1).to_numpy() if "cycle_index" in df.columns else None
+    step_time = df["step_time_s"].to_numpy().astype(float) if "step_time_s" in df.columns else None
+    c = df["vendor_capacity_Ah"].cast(pl.Float64).to_numpy()
+    starts = step_starts(step, cycle, step_time)
+    if starts.size < 2:
+        return None
+    timing = {} if step_time is None else {"step_time_s": step_time}
+    q = cumulative_Ah(t, i, step, **timing)
+    dt, w_left, _ = interval_weights(t, step, **timing)
+    lasts = np.concatenate((starts[1:] - 1, [len(t) - 1]))
+    first, last = starts[1:], lasts[1:]
+    before = first - 1  # the previous step's last sample
+    # releaf's charge from the step start: the old step's share of the interval before the first sample is not
+    # this step's
+    old_share = dt[before] * w_left[before] * i[before] / SECONDS_PER_HOUR
+    from_start = q[last] - q[before] - old_share
+    from_before = q[last] - q[before]
+    restarted = counter_restarts(c, starts, cycle)
+    releaf = np.where(restarted, from_start, from_before)
+    counter = np.where(restarted, c[last], c[last] - c[before])
+    unsigned = bool(np.nanmin(c) >= 0 and (i < -rest_threshold_A(i)).any())
+    if unsigned:
+        releaf, counter = np.abs(releaf), np.abs(counter)
+    keep = np.isfinite(counter)
+    return StepCharges(first[keep], last[keep], releaf[keep], counter[keep], restarted[keep], unsigned,
+                       counter_resolution_Ah(c))
