@@ -87,23 +87,28 @@ def _summarise(ts: TimeSeries) -> tuple[list[CycleSummary], list[str]]:
     if t.size < 2:
         return [], [*warnings, "fewer than two samples: no cycle to summarise"]
 
-    dt, wl, wr = interval_weights(t, step)
+    step_time = d["step_time_s"].to_numpy() if "step_time_s" in d.columns else None
+    dt, wl, wr = interval_weights(t, step, step_time)
     p = v * i
-    # charge and discharge per interval, each side of the interval split by the sign of its own sample
-    q_in = dt * (wl * np.clip(i[:-1], 0, None) + wr * np.clip(i[1:], 0, None)) / SECONDS_PER_HOUR
-    q_out = dt * (wl * np.clip(-i[:-1], 0, None) + wr * np.clip(-i[1:], 0, None)) / SECONDS_PER_HOUR
-    e_in = dt * (wl * np.clip(p[:-1], 0, None) + wr * np.clip(p[1:], 0, None)) / SECONDS_PER_HOUR
-    e_out = dt * (wl * np.clip(-p[:-1], 0, None) + wr * np.clip(-p[1:], 0, None)) / SECONDS_PER_HOUR
+    # each interval's two parts go to their own sample's cycle: the part held at the left sample's current belongs
+    # to the left sample's cycle (before a step began, the old step ran), the rest to the right sample's
+    parts = {}
+    for name, x in (("q_in", np.clip(i, 0, None)), ("q_out", np.clip(-i, 0, None)), ("e_in", np.clip(p, 0, None)),
+                    ("e_out", np.clip(-p, 0, None))):
+        parts[name] = (dt * wl * x[:-1] / SECONDS_PER_HOUR, dt * wr * x[1:] / SECONDS_PER_HOUR)
     temperature = _max_temperature(d)
 
-    starts = np.flatnonzero(np.concatenate(([True], cycle[1:] != cycle[:-1])))
+    first = np.concatenate(([True], cycle[1:] != cycle[:-1]))
+    starts = np.flatnonzero(first)
     ends = np.concatenate((starts[1:], [t.size]))  # exclusive
+    run = np.cumsum(first) - 1  # which cycle (run of one cycle_index) each sample is in
+    sums = {name: np.bincount(run[:-1], left, minlength=starts.size) + np.bincount(run[1:], right,
+                                                                                 minlength=starts.size)
+            for name, (left, right) in parts.items()}
     out = []
     for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
-        # intervals a-1 .. b-2 end on a sample of this cycle (interval j lies between samples j and j+1)
-        iv = slice(max(a - 1, 0), b - 1)
-        qc, qd = float(q_in[iv].sum()), float(q_out[iv].sum())
-        ec, ed = float(e_in[iv].sum()), float(e_out[iv].sum())
+        qc, qd = float(sums["q_in"][k]), float(sums["q_out"][k])
+        ec, ed = float(sums["e_in"][k]), float(sums["e_out"][k])
         has_both = bool(charging[a:b].any() and discharging[a:b].any())
         if k == len(starts) - 1:  # a file cut while current flows ends in a truncated cycle
             has_both = has_both and bool(rest[b - 1])
