@@ -50,7 +50,8 @@ def rest_current_A(current_A) -> float:
     i = i[np.isfinite(i)]
     if i.size == 0:
         return 0.0
-    return max(REST_FRACTION * float(np.quantile(i, 0.999)), rest_threshold_A(i))
+    k = max(1, i.size // 1000)  # the 99.9th percentile, by a partial sort (a full quantile costs 75 us a file)
+    return max(REST_FRACTION * float(np.partition(i, i.size - k)[i.size - k]), rest_threshold_A(i))
 
 
 def interval_weights(test_time_s, step_index=None, step_time_s=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
