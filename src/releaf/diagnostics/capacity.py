@@ -147,7 +147,9 @@ def full_discharges(
         e = cumulative_Wh(t[seg], v[seg], i[seg], None if step_index is None else np.asarray(step_index)[seg])
         on = discharging[seg]
         duration_on = float(np.sum(np.diff(t[seg])[on[1:]])) if on.sum() > 1 else 0.0
-        mean_current = capacity * SECONDS_PER_HOUR / duration_on if duration_on > 0 else float("nan")
+        if duration_on <= 0:  # its charge lies in a time gap, not in any sampled interval: no rate, no measurement
+            continue
+        mean_current = capacity * SECONDS_PER_HOUR / duration_on
         reached = bool(np.min(lim[seg]) <= cutoff_voltage_V + CUTOFF_TOLERANCE_V)
         vendor = _vendor_capacity(vendor_capacity_Ah, step_index, a + int(dis[0]), last)
         out.append(

@@ -73,7 +73,7 @@ def diagnose_groups(
         return list(values) + [None] * (n - len(values))
 
     r0, r1, r10 = padded(group_r0_mOhm), padded(group_r_1s_mOhm), padded(group_r_10s_mOhm)
-    if discharge is None:
+    if discharge is None or not group_voltages_V:  # no taps (and not one group): nothing per group to say
         groups = tuple(
             GroupDiagnosis(k + 1, None, r0[k], None, float(np.nanmin(g)), r1[k], r10[k])
             for k, g in enumerate(group_voltages_V)
