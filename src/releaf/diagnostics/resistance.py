@@ -13,7 +13,6 @@ and appendix on resistance calculation. IEC 61960-3:2017 clause 7.8 (DC internal
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np
