@@ -143,6 +143,10 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
       file with a multiple of the profile's series groups (e.g. 6 groups = 3 Leaf modules) is still comparable.
     """
     d = ts.data
+    if d.height < 2:  # no time span: nothing to integrate or step across
+        from releaf.errors import InputFileError
+
+        raise InputFileError(ts.meta.path, "only one data row: a test needs at least two samples to diagnose")
     warnings: list[str] = []
     t = d["test_time_s"].to_numpy()
     v = d["voltage_V"].to_numpy()
