@@ -22,10 +22,11 @@ from hypothesis import strategies as st
 from releaf.diagnostics import diagnose
 from releaf.errors import ReleafError
 from releaf.parameters import battery_profile
+from releaf.protocols import fast_pulse
 from releaf.schema import SourceMeta, TimeSeries, step_type_from_current, validate
 
 PROFILES = {name: battery_profile(name) for name in ("leaf-24kwh-module", "leaf-24kwh-cell")}
-KINDS = ("rest", "cc_charge", "cv_charge", "discharge", "pulse_discharge", "pulse_charge")
+KINDS = ("rest", "cc_charge", "cv_charge", "discharge", "pulse_discharge", "pulse_charge", "fast_pulse")
 MAX_ROWS = 1_000_000
 
 segment = st.tuples(
@@ -46,7 +47,8 @@ tables = st.fixed_dictionaries({
     "noise_V": st.sampled_from([0.0, 1e-3, 0.02, 0.3]),
     "spread": st.floats(0.0, 0.2),           # SOC spread between groups
     "optional": st.sets(st.sampled_from(
-        ["step_index", "cycle_index", "temperature_C", "step_type", "vendor_capacity_Ah", "step_nulls"])),
+        ["step_index", "cycle_index", "temperature_C", "step_type", "vendor_capacity_Ah", "step_nulls",
+         "temperature_nulls", "temperature_C_1", "fit_ecm"])),
     "truncate": st.floats(0.0, 1.0),         # fraction of the last segment kept
     # most tables small; one in 25 repeated up to ~10^5 rows, one in 50 up to ~10^6 (capped at MAX_ROWS)
     "repeat": st.integers(0, 49).flatmap(
@@ -68,13 +70,18 @@ def build(spec: dict) -> tuple[TimeSeries, object]:
     segs = list(spec["segments"])
     kind, n, dt, c, gap = segs[-1]
     segs[-1] = (kind, max(1, int(n * spec["truncate"])), dt, c, gap)
+    fast_t, fast_i = fast_pulse.current_profile(profile.nominal_capacity_Ah)
     cap = profile.nominal_capacity_Ah * spec["soh"]
     t_parts, i_parts, cv_parts, step_parts = [], [], [], []
     t0 = 0.0
     for k, (kind, n, dt, c, gap) in enumerate(segs):
         amp = c * profile.nominal_capacity_Ah
         t = t0 + gap + dt * np.arange(n)
-        if kind == "rest":
+        if kind == "fast_pulse":  # the fast-SOH protocol (0.1 s sampling, or slower by dt), scaled by c
+            keep = len(fast_t) if k < len(segs) - 1 else max(1, int(len(fast_t) * spec["truncate"]))
+            t = t0 + gap + fast_t[:keep] * max(dt, 0.1) / 0.1
+            i, n = c * fast_i[:keep], keep
+        elif kind == "rest":
             i = np.zeros(n)
         elif kind == "cc_charge":
             i = np.full(n, amp)
@@ -121,9 +128,15 @@ def build(spec: dict) -> tuple[TimeSeries, object]:
         data["cycle_index"] = step // max(len(segs), 1) + 1
     if "temperature_C" in opt:
         data["temperature_C"] = 25.0 + rng.normal(0.0, 0.5, len(t))
+        if "temperature_nulls" in opt:
+            data["temperature_C"] = np.where(np.arange(len(t)) % 5 == 2, np.nan, data["temperature_C"])
+    if "temperature_C_1" in opt:
+        data["temperature_C_1"] = 30.0 + rng.normal(0.0, 0.5, len(t))
     if "vendor_capacity_Ah" in opt:
         data["vendor_capacity_Ah"] = np.cumsum(np.abs(dq))
     df = pl.DataFrame(data)
+    if "temperature_nulls" in opt and "temperature_C" in df.columns:  # a reader's empty cells are nulls
+        df = df.with_columns(pl.col("temperature_C").fill_nan(None))
     if "step_type" in opt:
         df = df.with_columns(step_type_from_current(pl.col("current_A")).alias("step_type"))
     if "step_nulls" in opt and "step_index" in df.columns:
@@ -150,7 +163,7 @@ def check(spec: dict) -> str:
     """Run one spec; return ``"error"`` or ``"diagnosis"``, raise AssertionError on a broken contract."""
     ts, profile = build(spec)
     try:
-        d = diagnose(validate(ts), profile)
+        d = diagnose(validate(ts), profile, fit_ecm="fit_ecm" in spec["optional"])
     except ReleafError:
         return "error"
     bad = _non_finite(d)
@@ -187,6 +200,14 @@ REGRESSIONS = {
     "one-sample pulses, no temperature": _spec(
         [("rest", 1, 0.0, 0.0, 0.0)] * 11 + [("discharge", 1, 0.0, 1.0, 61.0)], truncate=0.0, repeat=12,
         optional={"step_nulls", "step_index", "cycle_index"}),
+    # models.ecm_fit._windows: np.flatnonzero(...)[-1] of an HPPC level without a sample above the rest current
+    "ECM fit of a level without load": _spec(
+        [("rest", n, 0.0, 0.0, 0.0) for n in (1, 1, 2, 35, 88, 100, 255)]
+        + [("fast_pulse", 1, 0.0, 0.0, 0.0), ("discharge", 286, 0.0, 1.0, 0.0), ("discharge", 1, 0.0, 2.0, 1853.0),
+           ("rest", 278, 0.1, 0.0, 0.0), ("cc_charge", 1, 0.0, 1.0, 0.0)],
+        soc0=1.0, noise_V=0.001, truncate=0.0,
+        optional={"cycle_index", "temperature_C", "fit_ecm", "step_nulls", "step_type", "vendor_capacity_Ah",
+                  "temperature_nulls", "temperature_C_1", "step_index"}),
 }
 
 

@@ -290,6 +290,8 @@ def _windows(t, v, i, soc, tab: pl.DataFrame, ocv_soc, ocv_v, fit_soc_step: bool
         sl = slice(a, b + 1)
         pulse = np.arange(b - a + 1) <= pulses_end - a
         loaded = np.flatnonzero(np.abs(i[sl]) > rest_A)
+        if not loaded.size:  # a level whose pulses were all at or below the rest threshold: nothing to fit
+            continue
         relaxed = np.arange(b - a + 1) > loaded[-1]
         relaxation = bool(relaxed.any() and loaded[-1] > pulses_end - a)
         ocv_w = np.interp(soc[sl], ocv_soc, ocv_v)
