@@ -208,6 +208,15 @@ REGRESSIONS = {
         soc0=1.0, noise_V=0.001, truncate=0.0,
         optional={"cycle_index", "temperature_C", "fit_ecm", "step_nulls", "step_type", "vendor_capacity_Ah",
                   "temperature_nulls", "temperature_C_1", "step_index"}),
+    # models.ecm_fit._fit_fast_pair: no fast time constant below the slow one copied from another level (TypeError)
+    "ECM fit, noisy fast pulses": _spec(
+        [("rest", 1, 0.0, 0.0, 0.0), ("rest", 21, 0.0, 0.0, 0.0), ("fast_pulse", 1, 0.0, 1.15625, 0.0),
+         ("rest", 165, 0.0, 0.0, 0.0), ("fast_pulse", 1, 0.0, 1.0, 4021.0)], noise_V=0.3,
+        optional={"step_index", "temperature_C_1", "temperature_C", "step_nulls", "step_type", "fit_ecm",
+                  "vendor_capacity_Ah", "temperature_nulls", "cycle_index"}),
+    # diagnose._fast_soh: a refused (out-of-distribution) fast SOH estimate carried NaN SOH and interval
+    "refused fast SOH estimate": _spec([("rest", 1, 0.0, 0.0, 0.0)] * 4 + [("fast_pulse", 1, 0.0, 1.0, 1.0)],
+                                       noise_V=0.001),
 }
 
 

@@ -110,7 +110,10 @@ def _fast_soh(ts: TimeSeries, profile: BatteryProfile, warnings: list[str]) -> d
     except InputFileError as err:
         warnings.append(f"no fast SOH estimate: {err.message}")
         return None
-    return {"soh_pct": est.soh_pct, "soh_interval_pct": list(est.soh_interval_pct),
+    def finite(x):  # a refused (out-of-distribution) estimate is NaN in SohEstimate, null in a diagnosis
+        return float(x) if np.isfinite(x) else None
+
+    return {"soh_pct": finite(est.soh_pct), "soh_interval_pct": [finite(x) for x in est.soh_interval_pct],
             "coverage_nominal": est.coverage_nominal, "ood": est.ood, "ood_reasons": list(est.ood_reasons),
             "model": f"{est.model_name} {est.model_version}"}
 

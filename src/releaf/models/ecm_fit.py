@@ -244,6 +244,9 @@ def _fit_fast_pair(w: _Window, r2_Ohm: float, tau2_s: float) -> tuple[np.ndarray
         r, norm = nnls(b[:, :2], target)
         if best is None or norm < best[0]:
             best = (norm, r, tau1)
+    if best is None:  # the slow pair copied from another level is faster than every candidate fast pair
+        raise InputFileError("<ecm fit>", f"the slow time constant of the nearest fitted level ({tau2_s:.3g} s) "
+                                          "leaves no room for a faster RC pair at a level without relaxation")
     _, r, tau1 = best
     lo, hi = [0.0, 0.0, np.log(TAU1_BOUNDS_S[0])], [R_MAX_MOHM, R_MAX_MOHM, np.log(tau1_hi)]
     x0 = np.clip([r[0] * 1e3, r[1] * 1e3, np.log(tau1)], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
