@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,65 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(InputFileError, match="matches no known Leaf pack"):
         identify_pack(20.0)
     assert {lay.name for lay in LAYOUTS} == {"leaf-24kwh", "leaf-30kwh", "leaf-62kwh"}
+
+
+VINS = ("1N4AZ0CP5DC412345", "1N4AZ0CP5DC467890")
+
+
+def _with_vin(src, dst, vin: str | None):
+    """A copy of a real log (with a header row) with its VIN column set to ``vin`` (appended where it has none)."""
+    header, *rows = src.read_text(encoding="latin-1").splitlines()
+    names = header.split(",")
+    if "VIN" in names:
+        k = names.index("VIN")
+        out = [header] + [",".join(f[:k] + [vin or ""] + f[k + 1:]) for f in (r.split(",") for r in rows)]
+    else:
+        out = [header + ",VIN"] + [f"{r},{vin or ''}" for r in rows]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text("\n".join(out) + "\n", encoding="latin-1")
+    return dst
+
+
+def test_one_pack_per_vin_even_in_one_folder(tmp_path):
+    # bundled logs only: two cars' logs side by side in one folder, told apart by their VINs
+    day1, day2 = FIXTURES / "day1_clean.csv", FIXTURES / "day2_clean.csv"
+    _with_vin(day1, tmp_path / "drop" / "a.csv", VINS[0])
+    _with_vin(day2, tmp_path / "drop" / "b.csv", VINS[1])
+    _with_vin(day2, tmp_path / "drop" / "c.csv", VINS[0])
+    reports = intake_logs([tmp_path / "drop"])
+    assert [(r.pack_id, r.grouped_by, len(r.files)) for r in reports] == [(VINS[0], "vin", 2), (VINS[1], "vin", 1)]
+
+
+def test_fleet_folder_gives_one_pack_per_car(tmp_path):
+    a24 = shared("leafspy", "2013-leaf-24kwh-a", "Log_XXXXXXXX_170415_24CA1_2.csv")
+    a24b = shared("leafspy", "2013-leaf-24kwh-a", "Log_XXXXXXXX_170330_24CA1_1.csv")
+    uk30 = shared("leafspy", "2020-aze0-30kwh-uk", "Log_XXXXXXXX_200130_a7c06.csv")
+    fleet = tmp_path / "fleet"
+    for src in (a24, a24b):
+        (fleet / "car-a").mkdir(parents=True, exist_ok=True)
+        (fleet / "car-a" / src.name).write_bytes(src.read_bytes())
+    for day in ("day1_clean.csv", "day2_clean.csv"):  # a car folder with one subfolder per trip
+        (fleet / "car-e" / f"trip-{day[:4]}").mkdir(parents=True)
+        (fleet / "car-e" / f"trip-{day[:4]}" / day).write_bytes((FIXTURES / day).read_bytes())
+    (fleet / "mixed").mkdir()  # logs of a 24 and a 30 kWh car dropped in one folder, VINs masked
+    (fleet / "mixed" / uk30.name).write_bytes(uk30.read_bytes())
+    (fleet / "mixed" / a24.name).write_bytes(a24.read_bytes())
+    _with_vin(a24b, fleet / "v1.csv", VINS[0])  # two cars with real VINs, loose in the fleet folder
+    _with_vin(a24b, fleet / "v2.csv", VINS[1])
+    reports = intake_logs([fleet])
+    got = {r.pack_id: (r.grouped_by, r.layout, sorted(Path(f["file"]).name for f in r.files)) for r in reports}
+    assert got == {
+        VINS[0]: ("vin", "leaf-24kwh", ["v1.csv"]),
+        VINS[1]: ("vin", "leaf-24kwh", ["v2.csv"]),
+        "car-a": ("folder", "leaf-24kwh", sorted([a24.name, a24b.name])),
+        "car-e": ("folder", "leaf-62kwh", ["day1_clean.csv", "day2_clean.csv"]),
+        "mixed/leaf-24kwh": ("folder", "leaf-24kwh", [a24.name]),
+        "mixed/leaf-30kwh": ("folder", "leaf-30kwh", [uk30.name]),
+    }
+
+
+def test_the_shared_leafspy_folder_is_four_cars():
+    reports = intake_logs([shared("leafspy")])
+    assert [(r.pack_id, r.layout) for r in reports] == [
+        ("2013-aze0-24kwh-b", "leaf-24kwh"), ("2013-leaf-24kwh-a", "leaf-24kwh"),
+        ("2020-aze0-30kwh-uk", "leaf-30kwh"), ("2020-leaf-splus-62kwh", "leaf-62kwh")]

@@ -401,17 +401,43 @@ def vin_is_real(vin: str | None) -> bool:
     return bool(vin) and bool(_VIN.match(vin)) and "XXXXX" not in vin
 
 
+def _car_folder(f: Path, root: Path | None) -> Path:
+    """The folder that stands for a car: the first folder below the named one (a fleet folder holds one folder
+    per car, each perhaps with trip subfolders), the named folder for files directly in it, else the parent."""
+    if root is None:
+        return f.parent
+    rel = f.relative_to(root).parts
+    return root / rel[0] if len(rel) > 1 else root
+
+
+def _layout_of(history: list[dict]) -> str | None:
+    """The pack layout the BMS readings of one file point to (AHr/SOH), or None when they cannot tell."""
+    ratio = [e["ahr_Ah"] / e["soh_pct"] * 100 for e in history if e["ahr_Ah"] and e["soh_pct"]]
+    if not ratio:
+        return None
+    try:
+        return identify_pack(float(np.median(ratio))).name
+    except InputFileError:
+        return None
+
+
 def intake_logs(paths, **options) -> list[PackReport]:
     """Pre-screen every pack found in ``paths`` (files, or folders searched recursively).
 
     Files are recognised by content (:func:`releaf.io.leafspy.sniff_leafspy`); a named file that is neither a
-    LeafSpy log nor a BMS history is an error, a file inside a named folder that is neither is skipped. Logs go to
-    the pack of their VIN when it is real (not masked); otherwise to the folder named on the command line that
-    holds them, else to their parent folder. ``options`` go to :func:`prescreen`.
+    LeafSpy log nor a BMS history is an error, a file inside a named folder that is neither is skipped.
+
+    One pack per car and pack layout: a log goes to the pack of its VIN when the VIN is real (not masked);
+    otherwise, and for BMS histories, to its car's folder (the first folder below the named folder that holds it,
+    so that a fleet folder of one folder per car gives one pack per car; the named folder itself for files
+    directly in it; the parent folder for a named file). Within a VIN or a folder, files whose BMS readings point
+    to different pack layouts (AHr/SOH: 24, 30 or 62 kWh) are different packs: two VINs or two layouts are never
+    merged. ``options`` go to :func:`prescreen`.
 
     Returns
     -------
-    One :class:`PackReport` per pack, sorted by ``pack_id``.
+    One :class:`PackReport` per pack, sorted by ``pack_id``. ``pack_id`` is the VIN or the folder name, with
+    ``/<layout>`` appended when one VIN or folder holds logs of more than one layout.
     """
     found: list[tuple[Path, Path | None]] = []
     for p in map(Path, paths):
@@ -426,21 +452,79 @@ def intake_logs(paths, **options) -> list[PackReport]:
             found.append((p, None))
     if not found:
         raise InputFileError(", ".join(map(str, paths)), "no LeafSpy log or BMS history found")
-    groups: dict[tuple[str, str], dict] = {}
+    groups: dict[tuple[str, str, str | None], dict] = {}
     for f, root in found:
-        folder = root or f.parent
+        folder = str(_car_folder(f.resolve(), root.resolve() if root else None))
         if sniff_leafspy(textfile.head_of(f)) == "leafspy-log":
             item, kind = read_leafspy(f), "logs"
-            key = ("vin", item.meta.vin) if vin_is_real(item.meta.vin) else ("folder", str(folder.resolve()))
+            how, ident = ("vin", item.meta.vin) if vin_is_real(item.meta.vin) else ("folder", folder)
+            layout = _layout_of(_history([item], pl.DataFrame()))
         else:
             item, kind = read_bms_history(f), "history"
-            key = ("folder", str(folder.resolve()))
-        groups.setdefault(key, {"logs": [], "history": []})[kind].append(item)
+            how, ident = "folder", folder
+            layout = _layout_of(_history([], merge_bms_history([item])[0]))
+        g = groups.setdefault((how, ident, layout), {"logs": [], "history": [], "root": root, "names": {ident}})
+        g[kind].append(item)
+    _adopt_unknown_layouts(groups)
+    _join_trip_folders(groups)
+    layouts_per_ident: dict[tuple[str, str], int] = {}
+    for how, ident, _ in groups:
+        layouts_per_ident[how, ident] = layouts_per_ident.get((how, ident), 0) + 1
     reports = []
-    for (how, ident), g in groups.items():
-        pack_id = ident if how == "vin" else Path(ident).name
+    for (how, ident, layout), g in groups.items():
+        pack_id = ident if how == "vin" else "+".join(sorted(Path(n).name for n in g["names"]))
+        if how == "folder" and len(g["names"]) > 1 and sum(k[:2] == ("folder", k[1]) and groups[k]["root"] ==
+                                                          g["root"] for k in groups) == 1:
+            pack_id = Path(g["root"]).name  # the named folder is one car: all its trip folders joined
+        if layouts_per_ident[how, ident] > 1:
+            pack_id += f"/{layout or 'unknown-layout'}"
         reports.append(prescreen(g["logs"], g["history"], pack_id=pack_id, grouped_by=how, **options))
     return sorted(reports, key=lambda r: r.pack_id)
+
+
+def _span(g: dict) -> tuple[datetime, datetime, float | None, float | None] | None:
+    """First and last reading of a pack's files: times and odometers [km] (None where not read)."""
+    hist = _history(g["logs"], merge_bms_history(g["history"])[0])
+    if not hist:
+        return None
+    odo = [e["odometer_km"] for e in hist if e.get("odometer_km") is not None]
+    return hist[0]["datetime"], hist[-1]["datetime"], (odo[0] if odo else None), (odo[-1] if odo else None)
+
+
+def _join_trip_folders(groups: dict) -> None:
+    """Sibling folders (below the same named folder, same layout, no VIN) that are one car's trips become one pack.
+
+    They are one car when their readings follow each other: the earlier folder's last reading is before the
+    later one's first, and the odometer did not go back between them. Two cars' logs overlap in time or disagree
+    on the odometer, and stay apart; without an odometer nothing is joined.
+    """
+    keys = sorted((k for k in groups if k[0] == "folder" and groups[k]["root"] is not None),
+                  key=lambda k: (str(groups[k]["root"]), str(k[2])))
+    spans = {k: _span(groups[k]) for k in keys}
+    keys = sorted((k for k in keys if spans[k] is not None), key=lambda k: spans[k][0])
+    for k in keys:
+        for j in [j for j in keys if j != k and j in groups and k in groups]:
+            (_, end_k, _, odo_end_k), (start_j, _, odo_start_j, _) = spans[k], spans[j]
+            same_car = (groups[j]["root"] == groups[k]["root"] and j[2] == k[2] and end_k < start_j
+                        and odo_end_k is not None and odo_start_j is not None and odo_end_k <= odo_start_j)
+            if same_car:
+                g = groups.pop(j)
+                for kind in ("logs", "history"):
+                    groups[k][kind] += g[kind]
+                groups[k]["names"] |= g["names"]
+                spans[k] = _span(groups[k])
+
+
+def _adopt_unknown_layouts(groups: dict) -> None:
+    """Files whose readings name no layout (no SOH, say) join their VIN's or folder's pack when it has exactly
+    one layout; otherwise they stay a pack of their own (and its pre-screen says what is missing)."""
+    for how, ident, _ in [k for k in groups if k[2] is None]:
+        known = [k for k in groups if k[:2] == (how, ident) and k[2] is not None]
+        if len(known) == 1:
+            g = groups.pop((how, ident, None))
+            for kind in ("logs", "history"):
+                groups[known[0]][kind] += g[kind]
+            groups[known[0]]["names"] |= g["names"]
 
 
 # --- plot ---------------------------------------------------------------------------------------------------

@@ -23,3 +23,10 @@ def test_diagnose_groups_names_the_lowest_end_voltage_1_based():
     assert recs[1].capacity_Ah == 50.0
     # group 1 ended at 3.2 V = where group 2 was after 45 Ah: 5 Ah more
     assert recs[0].capacity_Ah == pytest.approx(55.0)
+
+
+def test_diagnose_groups_without_group_voltages_is_empty_not_a_crash():
+    # a string of several groups without taps: a discharge, but no group to compare (was np.argmin of [])
+    recs, weakest = groups.diagnose_groups([], np.linspace(0, 50, 51), string_capacity_Ah=50.0,
+                                           discharge=slice(0, 51))
+    assert recs == () and weakest is None

@@ -223,3 +223,142 @@ def test_malformed_file_through_the_cli_exits_2(malformed):
     result = runner.invoke(app, ["diagnose", str(path)])
     assert result.exit_code == 2
     assert isinstance(result.exception, SystemExit)
+
+
+# ---- header-only files of every format, single-row, rest-only and charge-only tests, through the CLI --------------
+
+def _head(path: Path, lines: int) -> bytes:
+    """The first ``lines`` lines of a file (everything before its first data row)."""
+    return b"".join(path.read_bytes().splitlines(keepends=True)[:lines])
+
+
+def _mpt(tmp_path, rows: int) -> Path:
+    import numpy as np
+    from test_biologic import write_mpt
+
+    t = np.arange(rows, dtype=float)
+    return write_mpt(tmp_path / "header-only.mpt", {"time/s": t, "Ewe/V": t + 3.0, "I/mA": t})
+
+
+def _batteryarchive(tmp_path) -> Path:
+    from test_batteryarchive import HEADER
+
+    path = tmp_path / "header-only_timeseries.csv"
+    path.write_text(",".join(HEADER) + "\n")
+    return path
+
+
+def _xlsx(tmp_path) -> Path:
+    from test_arbin_excel import EXCEL_HEADER, arbin_workbook
+
+    path = arbin_workbook(tmp_path / "header-only.xlsx", mutate=None)
+    import xlsxwriter  # the same workbook, with the channel sheet's header row and no data
+
+    wb = xlsxwriter.Workbook(str(path))
+    wb.add_worksheet("Info").write_row(0, 0, ["Test_Name"])
+    wb.add_worksheet("Channel_8_1").write_row(0, 0, list(EXCEL_HEADER.values()))
+    wb.close()
+    return path
+
+
+BEEP = SHARED_DATA / "cycler-formats" / "beep-TRI-AMDD"
+# format -> (real file, lines before its first data row) or a function of tmp_path writing the header-only file
+HEADER_ONLY = {
+    "arbin-csv": (FIXTURES / "arbin" / "FastCharge_000025_CH8.csv", 1),
+    "bitrode-module": (MODULE_FILES["1_0c"], 18),
+    "bitrode-cell": (SHARED_DATA / "ornl-leaf" / "cell-discharge-bitrode-1c.csv", 1),
+    "maccor": (FIXTURES / "maccor" / "PredictionDiagnostics_000151_test.052", 2),
+    "maccor-041": (FIXTURES / "maccor" / "maccor_test_file_4267-66-6519.041", 2),
+    "novonix": (FIXTURES / "novonix" / "test_Nova_Form-CH01-01_head200.csv", 58),
+    "pec": (FIXTURES / "pec" / "Test25209.csv", 46),
+    "neware-csv": (FIXTURES / "neware" / "neware_uio_rows3301-3900.csv", 1),
+    "bdf-csv": (FIXTURES / "bdf" / "batmo_bdf_head1000.csv", 1),
+    "biologic-csv": (BEEP / "test_loopsnewoutput_MB_CE1_short10k.csv", 1),
+    "biologic-mpt": lambda tmp_path: _mpt(tmp_path, 0),
+    "batteryarchive-csv": _batteryarchive,
+    "arbin-xlsx": _xlsx,
+}
+
+
+def _header_only(fmt: str, tmp_path) -> Path:
+    source = HEADER_ONLY[fmt]
+    if callable(source):
+        return source(tmp_path)
+    src, lines = source
+    if not src.exists():
+        pytest.skip(f"shared data not present: {src}")
+    path = tmp_path / f"header-only__{src.name}"
+    path.write_bytes(_head(src, lines))
+    return path
+
+
+def _one_line_error(result, path: Path) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and path.name in lines[0], result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["read", "diagnose"])
+@pytest.mark.parametrize("fmt", sorted(HEADER_ONLY))
+def test_header_only_file_is_one_line_and_exit_2(fmt, command, tmp_path):
+    path = _header_only(fmt, tmp_path)
+    line = _one_line_error(runner.invoke(app, [command, str(path)]), path)
+    assert "no data" in line or "truncated" in line or "empty" in line, line
+
+
+def test_header_only_mapped_csv(tmp_path):
+    src = FIXTURES / "mapped" / "example_eu.csv"
+    path = tmp_path / "header-only__example_eu.csv"
+    path.write_bytes(_head(src, 3))
+    mapping = str(FIXTURES / "mapped" / "example_eu.yaml")
+    for command in ("read", "diagnose"):
+        _one_line_error(runner.invoke(app, [command, str(path), "--mapping", mapping]), path)
+
+
+# real exports cut to their header and one data row
+SINGLE_ROW = ["arbin-csv", "bitrode-module", "maccor", "novonix", "pec", "neware-csv", "bdf-csv"]
+
+
+@pytest.mark.parametrize("fmt", SINGLE_ROW)
+def test_single_row_file_is_one_line_and_exit_2(fmt, tmp_path):
+    src, lines = HEADER_ONLY[fmt]
+    path = tmp_path / f"single-row__{src.name}"
+    path.write_bytes(_head(src, lines + 1))
+    line = _one_line_error(runner.invoke(app, ["diagnose", str(path)]), path)
+    assert "only one data row" in line, line
+
+
+def _filtered(src: Path, header_lines: int, current: int, name: str, keep, tmp_path) -> Path:
+    """A real export with only the data rows whose current passes ``keep`` (the cycler's own lines, unchanged)."""
+    if not src.exists():
+        pytest.skip(f"shared data not present: {src}")
+    lines = src.read_bytes().split(b"\n")
+    kept = [ln for ln in lines[header_lines:] if ln.count(b",") > current and keep(float(ln.split(b",")[current]))]
+    assert len(kept) > 10
+    path = tmp_path / f"{name}__{src.name}"
+    path.write_bytes(b"\n".join(lines[:header_lines] + kept) + b"\n")
+    return path
+
+
+# (real export, header lines, current column, rows kept); the Arbin fixture is a real rest-only file as it is
+ONLY = {
+    "rest-only-arbin": (FIXTURES / "arbin" / "FastCharge_000025_CH8.csv", 1, 6, lambda i: True),
+    "rest-only-ornl-module": (MODULE_FILES["1_0c"], 18, 7, lambda i: abs(i) < 0.1),  # the ORNL rest reads -0.02 A
+    "rest-only-bdf": (FIXTURES / "bdf" / "batmo_bdf_head1000.csv", 1, 1, lambda i: i == 0),
+    "charge-only-bdf": (FIXTURES / "bdf" / "batmo_bdf_head1000.csv", 1, 1, lambda i: i > 0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ONLY))
+def test_rest_or_charge_only_gives_a_diagnosis_without_capacity(case, tmp_path):
+    import json
+
+    src, header_lines, current, keep = ONLY[case]
+    path = _filtered(src, header_lines, current, case, keep, tmp_path)
+    result = runner.invoke(app, ["diagnose", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    record = record[0] if isinstance(record, list) else record
+    assert record["capacity_Ah"] is None and record["soh_pct"] is None
+    assert any("no discharge" in w and "capacity" in w for w in record["warnings"]), record["warnings"]

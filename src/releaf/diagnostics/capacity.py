@@ -235,7 +235,9 @@ def full_discharges(
                           None if step_time_s is None else np.asarray(step_time_s)[seg])
         on = discharging[seg]
         duration_on = float(np.sum(np.diff(t[seg])[on[1:]])) if on.sum() > 1 else 0.0
-        mean_current = capacity * SECONDS_PER_HOUR / duration_on if duration_on > 0 else float("nan")
+        if duration_on <= 0:  # its charge lies in a time gap, not in any sampled interval: no rate, no measurement
+            continue
+        mean_current = capacity * SECONDS_PER_HOUR / duration_on
         if a in charges:
             ca, cb = charges[a]
             # the charge's top: the module voltage over its groups, and each group's, at their highest; a limit

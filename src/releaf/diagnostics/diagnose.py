@@ -119,7 +119,10 @@ def _fast_soh(ts: TimeSeries, profile: BatteryProfile, warnings: list[str]) -> F
     except InputFileError as err:
         warnings.append(f"no fast SOH estimate: {err.message}")
         return None
-    return FastSohEstimate(soh_pct=est.soh_pct, soh_interval_pct=tuple(est.soh_interval_pct),
+    def finite(x):  # a refused (out-of-distribution) estimate is NaN in SohEstimate, null in a diagnosis
+        return float(x) if np.isfinite(x) else None
+
+    return FastSohEstimate(soh_pct=finite(est.soh_pct), soh_interval_pct=tuple(finite(x) for x in est.soh_interval_pct),
                            coverage_nominal=est.coverage_nominal, ood=est.ood, ood_reasons=tuple(est.ood_reasons),
                            model=f"{est.model_name} {est.model_version}")
 
@@ -152,6 +155,10 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
       file with a multiple of the profile's series groups (e.g. 6 groups = 3 Leaf modules) is still comparable.
     """
     d = ts.data
+    if d.height < 2:  # no time span: nothing to integrate or step across
+        from releaf.errors import InputFileError
+
+        raise InputFileError(ts.meta.path, "only one data row: a test needs at least two samples to diagnose")
     warnings: list[str] = []
     t = d["test_time_s"].to_numpy()
     v = d["voltage_V"].to_numpy()

@@ -254,7 +254,7 @@ def _pulse_rows(ts, capacity_Ah, temperature_C, min_step_A, max_pulse_s, min_lev
                   for g in range(1, len(groups) + 1)]
     rows = []
     for k, ((level, s), r) in enumerate(zip(pulses, rs, strict=True)):
-        if finite_temp:  # np.mean's own sum and division, without its checks
+        if finite_temp and s.last > s.before:  # np.mean's own sum and division, without its checks
             temp_C = float(np.add.reduce(temp[s.before + 1 : s.last + 1])) / (s.last - s.before)
         elif temp is not None and np.isfinite(temp[s.before + 1 : s.last + 1]).any():
             temp_C = float(np.nanmean(temp[s.before + 1 : s.last + 1]))

@@ -12,6 +12,7 @@ and appendix on resistance calculation. IEC 61960-3:2017 clause 7.8 (DC internal
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,8 +73,8 @@ def current_steps(current_A, *, min_step_A: float, step_index=None) -> list[Curr
             zip(jumps.tolist(), last.tolist(), i[jumps].tolist(), i[first].tolist(), strict=True)]
 
 
-def _r_mOhm(dv: float, di: float) -> float:
-    return float(1000.0 * dv / di)
+def _r_mOhm(dv: float, di: float) -> float | None:
+    return float(1000.0 * dv / di) if di != 0 and math.isfinite(dv / di) else None  # no current change: no R
 
 
 def step_resistance(
@@ -186,6 +187,7 @@ def step_resistances(
         di = i[a] - i[b]
         r0 = [(1000.0 * (row[a] - row[b]) / di).tolist() for row in rows]
         r_end = (1000.0 * (v[last] - v[b]) / (i[last] - i[b])).tolist()
+    r_end = [r if math.isfinite(r) else None for r in r_end]  # a step that ends at its starting current
     has_r0 = (t[a] - t[b] <= R0_MAX_GAP_S + 1e-9).tolist()
     # per column and read time, the value of every step (None where the step does not reach that time)
     read = [[[r[j] if ins[j] else None for r, ins in zip(col, inside, strict=True)] for j in range(3)]

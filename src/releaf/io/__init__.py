@@ -128,6 +128,11 @@ def stream(path, format: str | None = None, *, batch_rows: int = 1_000_000, mapp
         return
     fmt = format or detect(path)
     if fmt in STREAMERS:
-        yield from STREAMERS[fmt](path, batch_rows=batch_rows)
+        batches = 0
+        for batch in STREAMERS[fmt](path, batch_rows=batch_rows):
+            batches += 1
+            yield batch
+        if not batches:  # a header without data rows: the same error as ``read`` gives
+            yield read(path, fmt)
     else:
         yield read(path, fmt)

@@ -244,6 +244,9 @@ def _fit_fast_pair(w: _Window, r2_Ohm: float, tau2_s: float) -> tuple[np.ndarray
         r, norm = nnls(b[:, :2], target)
         if best is None or norm < best[0]:
             best = (norm, r, tau1)
+    if best is None:  # the slow pair copied from another level is faster than every candidate fast pair
+        raise InputFileError("<ecm fit>", f"the slow time constant of the nearest fitted level ({tau2_s:.3g} s) "
+                                          "leaves no room for a faster RC pair at a level without relaxation")
     _, r, tau1 = best
     lo, hi = [0.0, 0.0, np.log(TAU1_BOUNDS_S[0])], [R_MAX_MOHM, R_MAX_MOHM, np.log(tau1_hi)]
     x0 = np.clip([r[0] * 1e3, r[1] * 1e3, np.log(tau1)], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
@@ -290,6 +293,8 @@ def _windows(t, v, i, soc, tab: pl.DataFrame, ocv_soc, ocv_v, fit_soc_step: bool
         sl = slice(a, b + 1)
         pulse = np.arange(b - a + 1) <= pulses_end - a
         loaded = np.flatnonzero(np.abs(i[sl]) > rest_A)
+        if not loaded.size:  # a level whose pulses were all at or below the rest threshold: nothing to fit
+            continue
         relaxed = np.arange(b - a + 1) > loaded[-1]
         relaxation = bool(relaxed.any() and loaded[-1] > pulses_end - a)
         ocv_w = np.interp(soc[sl], ocv_soc, ocv_v)

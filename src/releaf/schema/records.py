@@ -243,8 +243,8 @@ class FastSohEstimate:
     lie outside what the model was trained on (then ``ood_reasons`` says why and the estimate is not used).
     """
 
-    soh_pct: float
-    soh_interval_pct: tuple[float, float]
+    soh_pct: float | None
+    soh_interval_pct: tuple[float | None, float | None]
     coverage_nominal: float
     ood: bool
     ood_reasons: tuple[str, ...]
