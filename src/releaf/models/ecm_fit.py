@@ -216,6 +216,8 @@ def _fit_level(w: _Window) -> tuple[np.ndarray, np.ndarray]:
     hi = [R_MAX_MOHM] * 3 + [np.log(TAU1_BOUNDS_S[1]), np.log(TAU_RATIO_BOUNDS[1])]
     x0 = np.clip([r[0] * 1e3, r[1] * 1e3, r[2] * 1e3, np.log(tau1), np.log(tau2 / tau1)],
                  np.array(lo) + 1e-9, np.array(hi) - 1e-9)
+    if not np.all(np.isfinite(x0)):  # non-finite samples in the level (found by the diagnose fuzzer)
+        raise InputFileError("HPPC level", "no finite starting point for the two-RC fit (non-finite samples)")
 
     def resid(x):
         tau1_, tau2_ = np.exp(x[3]), np.exp(x[3] + x[4])
