@@ -74,7 +74,12 @@ def _ecm(ts: TimeSeries, capacity_Ah: float | None, profile: BatteryProfile, war
         return None
     rmse = report.levels["rmse_mV"]
     return {"parameters": params.to_dict(), "rmse_mV_max": float(rmse.max()), "rmse_mV_median": float(rmse.median()),
-            "levels": report.levels.drop("window", strict=False).to_dicts()}
+            "levels": [_finite_values(r) for r in report.levels.drop("window", strict=False).to_dicts()]}
+
+
+def _finite_values(row: dict) -> dict:
+    """A table row with NaN/inf floats as None (a level with a flat voltage has no R squared)."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
 
 
 def fast_test_window(ts: TimeSeries, nominal_capacity_Ah: float) -> TimeSeries | None:
