@@ -113,3 +113,22 @@ def test_a_falling_step_time_is_a_step_change_and_energy_follows_the_same_rule()
     assert -q[-1] == pytest.approx((5 * 60 + 5 * 30 + 20 * 30 + 20 * 60) / 3600)
     e = capacity.cumulative_Wh(t, v, i, [3, 3, 3, 3], [0.0, 60.0, 30.0, 90.0])
     assert e[-1] == pytest.approx(4.0 * q[-1])
+
+
+def test_a_deep_pulse_at_the_top_is_no_off_log_recharge():
+    """A 2C pulse that dips 0.4 V at the top of charge, then a rest back at the top: one discharge, not two."""
+    t = np.arange(0.0, 200.0, 1.0)
+    i = np.zeros_like(t)
+    v = np.full_like(t, 4.15)
+    i[10:20], v[10:20] = -130.0, 3.75          # the pulse
+    v[20:60] = 4.14                             # rested back at the top
+    dis_t = np.arange(200.0, 200.0 + 3600.0, 10.0)  # then 1C to the cut-off
+    t = np.concatenate((t, dis_t))
+    i = np.concatenate((i, np.full(dis_t.size, -65.0)))
+    v = np.concatenate((v, np.linspace(4.05, 3.0, dis_t.size)))
+    step = np.concatenate((np.ones(10), np.full(10, 2), np.full(180, 3), np.full(dis_t.size, 4))).astype(int)
+    ds = capacity.full_discharges(t, v, i, step_index=step, cutoff_voltage_V=3.0, charge_floor_V=3.95,
+                                  nominal_capacity_Ah=65)
+    assert len(ds) == 1 and ds[0].is_full
+    # the pulse (10 s at 130 A) and the discharge (3591 s at 65 A, the step change held at the new current)
+    assert ds[0].capacity_Ah == pytest.approx((130.0 * 10 + 65.0 * 3591) / 3600, rel=1e-9)

@@ -33,7 +33,7 @@ CUTOFF_TOLERANCE_V = GROUP_CUTOFF_MARGIN_V
 # counted as discharge it would stretch a discharge into the rest after it; a CV charge tapers to C/20 or so,
 # far above 0.5 % of the test's largest current, so its tail stays charge whatever the cell's size.
 REST_FRACTION = 0.005
-# A discharge that starts from a rest whose voltage per group is this much above the lowest voltage of the
+# A discharge that starts from a rest whose voltage per group is this much above the lowest rested voltage of the
 # segment so far, and at the top of charge, was recharged outside the log: it starts a new segment.
 OFF_LOG_RECHARGE_V = 0.3
 
@@ -215,7 +215,15 @@ def full_discharges(
         if k < 1 or not rest[k] or lim[k] < charge_floor_V:
             continue
         a = max(s for s in bounds if s <= k)
-        if a < k and lim[k] - np.nanmin(lim[a:k]) > OFF_LOG_RECHARGE_V:
+        # the segment's low: its rested voltages, or the bottom of its voltage window once it reached it (a pulse's
+        # dip under load near the top of charge is no sign of a discharge, let alone a recharge after it)
+        if a >= k:
+            continue
+        low = float(np.nanmin(lim[a:k][rest[a:k]])) if rest[a:k].any() else np.inf
+        bottom = float(np.nanmin(lim[a:k]))
+        if bottom <= cutoff_voltage_V + MODULE_CUTOFF_WINDOW_V:
+            low = min(low, bottom)
+        if lim[k] - low > OFF_LOG_RECHARGE_V:
             while k - 1 > a and rest[k - 1] and lim[k - 1] >= charge_floor_V:
                 k -= 1  # the new segment starts with the rest at the top (the first sample after the recharge)
             starts[k] = True
