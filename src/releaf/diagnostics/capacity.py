@@ -254,7 +254,7 @@ def full_discharges(
             charge_groups = tuple(float(np.nanmax(g[ca : cb + 1])) for g in taps)
             peak = float(np.max(i[ca : cb + 1]))
             charge_end = "cv_taper" if i[cb] < 0.5 * peak else "cc_limit"
-            from_full = max((charge_v, *charge_groups)) >= charge_floor_V
+            from_full = None  # decided on the conditions' charge top below
         else:  # no charge in the log before it: full only if it starts rested at the top of charge
             charge_v, charge_end = float(mean_v[a]), ("recharged_off_log" if starts[a] else "not_logged")
             charge_groups = tuple(float(g[a]) for g in taps)
@@ -279,6 +279,8 @@ def full_discharges(
             end_reason=end_reason, c_rate=float(mean_current / nominal_capacity_Ah),
             temperature_C=_mean_finite(temp[first : last + 1]) if temp is not None else None,
         )
+        if from_full is None:
+            from_full = conditions.charge_top_V >= charge_floor_V
         out.append(
             Discharge(
                 start_s=float(t[a]),

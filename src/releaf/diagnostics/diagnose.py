@@ -179,6 +179,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     limit_v = np.min(np.vstack(group_v), axis=0) if group_v else v / n_groups
     rest_A = capacity.rest_current_A(i)  # rest from the file's own current levels, as in the capacity measurement
     temp = d["temperature_C"].to_numpy() if "temperature_C" in d.columns else None
+    q = capacity.cumulative_Ah(t, i, step, step_time)
 
     discharges = capacity.full_discharges(
         t, v, i, step_index=step, step_time_s=step_time, limit_voltage_V=limit_v, mean_group_voltage_V=v / n_groups,
@@ -200,8 +201,7 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
             "(a time axis in ms, a current in mA read as A, or the wrong profile?); capacity not reported")
         chosen = None
     elif chosen is None:
-        q_all = capacity.cumulative_Ah(t, i, step, step_time)
-        largest_Ah = float(np.max(np.maximum.accumulate(q_all) - q_all)) if q_all.size else 0.0
+        largest_Ah = float(np.max(np.maximum.accumulate(q) - q))  # the most charge removed from any earlier point
         warnings.append(_why_no_capacity(discharges, profile, largest_Ah))
     if chosen is not None:
         warnings += _window_flags(chosen, profile)
@@ -212,7 +212,6 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
                 f"{dis.start_s:.0f} s; releaf integrated {dis.capacity_Ah:.3f} Ah"
             )
 
-    q = capacity.cumulative_Ah(t, i, step, step_time)
     cap = chosen.capacity_Ah if chosen else None
     steps = resistance.current_steps(i, min_step_A=MIN_STEP_C_RATE * profile.nominal_capacity_Ah, step_index=step)
     taps = tuple(group_v) if ts.group_columns else ()
@@ -317,7 +316,7 @@ def _why_no_capacity(discharges: list[Discharge], profile: BatteryProfile, large
             parts.append(f"no charge before it in the log, and it does not start at rest at the top of charge "
                          f"(>= {floor:.2f} V per group; it starts at {c.start_voltage_per_group_V:.3f} V)")
         else:
-            top = max((c.charge_voltage_V, *c.charge_group_voltages_V)) if c is not None else float("nan")
+            top = c.charge_top_V if c is not None else float("nan")
             parts.append(f"the charge before it stopped at {top:.3f} V per group, below the "
                          f"{floor:.2f} V a full charge reaches" if c is not None else "it did not start full")
     if not last.reached_cutoff:
@@ -334,7 +333,7 @@ def _window_flags(chosen: Discharge, profile: BatteryProfile) -> list[str]:
     if c is None:
         return []
     out = []
-    top = max((c.charge_voltage_V, *c.charge_group_voltages_V))
+    top = c.charge_top_V
     if c.charge_end in ("cv_taper", "cc_limit") and top < profile.group_v_max_V - WINDOW_TOLERANCE_V:
         out.append(f"capacity measured from a charge to {top:.3f} V per group, below the profile's "
                    f"{profile.group_v_max_V:g} V: it is the capacity of this narrower window")

@@ -164,6 +164,12 @@ class CapacityConditions:
     c_rate: float
     temperature_C: float | None = None
 
+    @property
+    def charge_top_V(self) -> float:
+        """The charge's top per group [V]: the higher of the module's mean and its highest group (a charge limit
+        set on the module or on the highest group, either counts)."""
+        return max((self.charge_voltage_V, *self.charge_group_voltages_V))
+
 
 @dataclass(frozen=True)
 class Discharge:
