@@ -54,6 +54,23 @@ def rest_current_A(current_A) -> float:
     return max(REST_FRACTION * float(np.partition(i, i.size - k)[i.size - k]), rest_threshold_A(i))
 
 
+def step_changes(n: int, step_index=None, step_time_s=None, cycle_index=None) -> np.ndarray:
+    """Per interval between ``n`` samples: True where a cycler step changed across it.
+
+    A change of ``step_index`` (or ``cycle_index``), or a fall of ``step_time_s`` (a step repeated with the same
+    number); all False without either column.
+    """
+    changed = np.zeros(max(n - 1, 0), dtype=bool)
+    for column in (step_index, cycle_index):
+        if column is not None:
+            s = np.asarray(column)
+            changed |= s[1:] != s[:-1]
+    if step_time_s is not None:
+        st = np.asarray(step_time_s, dtype=float)
+        changed |= st[1:] < st[:-1]
+    return changed
+
+
 def interval_weights(test_time_s, step_index=None, step_time_s=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weights to integrate a sampled current over each interval between samples.
 
@@ -90,17 +107,11 @@ def interval_weights(test_time_s, step_index=None, step_time_s=None) -> tuple[np
     t = np.asarray(test_time_s, dtype=float)
     dt = np.diff(t)
     w_left = np.full(dt.shape, 0.5)
-    changed = np.zeros(dt.shape, dtype=bool)
-    if step_index is not None:
-        s = np.asarray(step_index)
-        changed |= s[1:] != s[:-1]
-    if step_time_s is not None:
-        st = np.asarray(step_time_s, dtype=float)
-        changed |= st[1:] < st[:-1]
+    changed = step_changes(t.size, step_index, step_time_s)
     w_left[changed] = 0.0
     if step_time_s is not None and changed.any():
         k = np.flatnonzero(changed)
-        began = t[k + 1] - st[k + 1]
+        began = t[k + 1] - np.asarray(step_time_s, dtype=float)[k + 1]
         known = np.isfinite(began) & (dt[k] > 0)
         k, began = k[known], began[known]
         w_left[k] = np.clip((began - t[k]) / dt[k], 0.0, 1.0)  # share of the interval before the step began

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from releaf.diagnostics.capacity import SECONDS_PER_HOUR, cumulative_Ah, interval_weights
+from releaf.diagnostics.capacity import SECONDS_PER_HOUR, cumulative_Ah, interval_weights, step_changes
 from releaf.schema import TimeSeries, rest_threshold_A
 
 RELATIVE_TOLERANCE = 1e-3
@@ -75,14 +75,7 @@ def counter_resolution_Ah(counter_Ah) -> float:
 def step_starts(step_index, cycle_index=None, step_time_s=None) -> np.ndarray:
     """Rows where a cycler step begins (row 0 included): the step or the cycle number changes, or the step time
     falls (a step repeated with the same number)."""
-    s = np.asarray(step_index)
-    new = s[1:] != s[:-1]
-    if cycle_index is not None:
-        c = np.asarray(cycle_index)
-        new |= c[1:] != c[:-1]
-    if step_time_s is not None:
-        st = np.asarray(step_time_s, dtype=float)
-        new |= st[1:] < st[:-1]
+    new = step_changes(len(step_index), step_index, step_time_s, cycle_index)
     return np.concatenate(([0], np.flatnonzero(new) + 1))
 
 
