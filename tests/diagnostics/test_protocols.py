@@ -129,3 +129,18 @@ def test_a_charge_that_stopped_low_is_not_full():
     d = diagnose(ts, MODULE)
     assert d.capacity_Ah is None
     assert any("the charge before it stopped at 3.85" in w and "below the 3.95 V" in w for w in d.warnings)
+
+
+def test_the_parameter_set_decides_what_a_full_charge_is():
+    """A plant whose modules count as full only from 4.15 V per group says so in its set; a 4.1 V charge is then
+    refused, and a module cut-off above its ceiling is not a cut-off."""
+    import dataclasses
+
+    ts, truth_Ah, _ = simulate(charge_V=4.1, cv=True, cutoff="group", c_rate=1 / 3, taps=True)
+    assert diagnose(ts, MODULE).capacity_Ah == pytest.approx(truth_Ah, rel=0.002)
+    strict = dataclasses.replace(MODULE, full_charge_min_V=4.15)
+    d = diagnose(ts, strict)
+    assert d.capacity_Ah is None and any("below the 4.15 V a full charge reaches" in w for w in d.warnings)
+    ts, truth_Ah, _ = simulate(charge_V=4.2, cv=True, cutoff=6.4, c_rate=1 / 3, taps=False)
+    assert diagnose(ts, MODULE).capacity_Ah == pytest.approx(truth_Ah, rel=0.002)
+    assert diagnose(ts, dataclasses.replace(MODULE, module_cutoff_max_V=3.1)).capacity_Ah is None

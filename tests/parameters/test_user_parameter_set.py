@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import REPO, shared
 
-from releaf.diagnostics import capacity, diagnose
+from releaf.diagnostics import diagnose
 from releaf.io import read
 from releaf.parameters import LEAF_CELL, battery_profile
 
@@ -50,7 +50,7 @@ def test_the_docs_example_is_a_valid_set_with_another_top_of_charge(tmp_path):
     assert (nmc.name, nmc.nominal_capacity_Ah, nmc.group_v_min_V) == ("example-nmc-18650", 3.0, 2.5)
     assert nmc.ocv_table.name == "example-nmc-18650-ocv"
     # its own window, not the Leaf's: a full charge of this cell reaches 3.95 V or more, its cut-off is 2.5 V
-    assert nmc.group_v_max_V - capacity.CHARGE_WINDOW_V == pytest.approx(3.95)
+    assert nmc.full_charge_floor_V == pytest.approx(3.95) and nmc.module_cutoff_ceiling_V == pytest.approx(2.72)
 
 
 def test_diagnose_a_non_leaf_cell_with_its_parameter_set():

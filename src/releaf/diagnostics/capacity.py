@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from releaf.parameters import DEFAULT_MODULE_CUTOFF_WINDOW_V
 from releaf.schema import rest_mask
 from releaf.schema.records import CapacityConditions, Discharge
 
@@ -16,16 +17,10 @@ SECONDS_PER_HOUR = 3600.0
 # A charge that restores more than this fraction of the nominal capacity starts a new discharge segment; HPPC
 # regen pulses (~0.2 % of capacity each) do not.
 RECHARGE_FRACTION = 0.02
-# The window of a capacity measurement, per series group, around the profile's voltage window: a charge that ended
-# within CHARGE_WINDOW_V below group_v_max_V ended at its limit (plants charge a Leaf group to 4.0-4.2 V; the 0.05 V
-# below 4.0 V leaves room for the mean of unbalanced groups when only the module voltage is logged); a discharge
-# whose lowest group ended within GROUP_CUTOFF_MARGIN_V of group_v_min_V, or whose mean group voltage ended within
-# MODULE_CUTOFF_WINDOW_V of it (a cut-off set on the module: 5.0-6.4 V for a 2-group Leaf module), reached its lower
-# limit. Plants charge to 4.0-4.2 V per group and cut off at the group or the module; these margins cover that range
-# and no more, so a partial discharge (ended on time or capacity) is not taken for a capacity.
-CHARGE_WINDOW_V = 0.25
+# A discharge whose lowest group ended within GROUP_CUTOFF_MARGIN_V of the profile's group_v_min_V reached its
+# lower limit (the sampling of the stop); where a charge counts as full and how high a module cut-off may lie come
+# from the unit's parameter set (``BatteryProfile.full_charge_floor_V``, ``module_cutoff_ceiling_V``).
 GROUP_CUTOFF_MARGIN_V = 0.05
-MODULE_CUTOFF_WINDOW_V = 0.22  # 6.4 V on a 2-group module is 3.2 V per group; 20 mV for where the stop was logged
 CUTOFF_TOLERANCE_V = GROUP_CUTOFF_MARGIN_V
 # Rest in a capacity measurement: ``releaf.schema.rest_mask`` with a threshold from the file's own current levels,
 # REST_FRACTION of its largest current (the 99.9th percentile, so one spike does not set it), and never below the
@@ -159,6 +154,7 @@ def full_discharges(
     temperature_C=None,
     cutoff_voltage_V: float,
     charge_floor_V: float,
+    module_cutoff_V: float | None = None,
     nominal_capacity_Ah: float,
     vendor_capacity_Ah=None,
     min_current_A: float | None = None,
@@ -170,8 +166,8 @@ def full_discharges(
     highest voltage per group reached ``charge_floor_V`` (a CC charge to a voltage, or a CC-CV charge with its
     taper). A test that starts without a logged charge starts full only if it starts at rest at or above
     ``charge_floor_V``. It *reached the cut-off* when the cycler ended it at a voltage limit: the lowest group
-    within ``GROUP_CUTOFF_MARGIN_V`` of ``cutoff_voltage_V``, or the mean group voltage within
-    ``MODULE_CUTOFF_WINDOW_V`` of it (a cut-off set on the module); otherwise it ended on time or capacity.
+    within ``GROUP_CUTOFF_MARGIN_V`` of ``cutoff_voltage_V``, or the mean group voltage at or below
+    ``module_cutoff_V`` (a cut-off set on the module); otherwise it ended on time or capacity.
 
     Two discharges are never added together across a recharge that the log does not show: a discharge that starts
     from a rest at the top of charge, more than ``OFF_LOG_RECHARGE_V`` above the lowest voltage of its segment so
@@ -190,7 +186,9 @@ def full_discharges(
     temperature_C : a temperature per sample [degC], for the conditions, or None
     cutoff_voltage_V : lower voltage limit per group of the unit's profile [V]
     charge_floor_V : lowest top-of-charge voltage per group that counts as a completed charge [V]
-        (``group_v_max_V - CHARGE_WINDOW_V`` of the profile)
+        (the profile's ``full_charge_floor_V``)
+    module_cutoff_V : highest end voltage per group of a cut-off set on the module [V] (the profile's
+        ``module_cutoff_ceiling_V``); default ``cutoff_voltage_V + parameters.DEFAULT_MODULE_CUTOFF_WINDOW_V``
     nominal_capacity_Ah : nominal capacity [Ah]: the C-rate basis and the recharge threshold
     vendor_capacity_Ah : the cycler's own capacity counter; its change over a one-step discharge is kept for
         cross-checks (counters reset per step or per cycle by vendor, so multi-step discharges get None)
@@ -211,6 +209,8 @@ def full_discharges(
     taps = [np.asarray(g, dtype=float) for g in group_voltages_V]
     temp = None if temperature_C is None else np.asarray(temperature_C, dtype=float)
     rest_A = rest_current_A(i) if min_current_A is None else min_current_A
+    if module_cutoff_V is None:
+        module_cutoff_V = cutoff_voltage_V + DEFAULT_MODULE_CUTOFF_WINDOW_V
     q = cumulative_Ah(t, i, step_index, step_time_s)
     rest = rest_mask(i, rest_A)
     charging, discharging = ~rest & (i > 0), ~rest & (i < 0)
@@ -232,7 +232,7 @@ def full_discharges(
             continue
         low = float(np.nanmin(lim[a:k][rest[a:k]])) if rest[a:k].any() else np.inf
         bottom = float(np.nanmin(lim[a:k]))
-        if bottom <= cutoff_voltage_V + MODULE_CUTOFF_WINDOW_V:
+        if bottom <= module_cutoff_V:
             low = min(low, bottom)
         if lim[k] - low > OFF_LOG_RECHARGE_V:
             while k - 1 > a and rest[k - 1] and lim[k - 1] >= charge_floor_V:
@@ -271,7 +271,7 @@ def full_discharges(
             charge_groups = tuple(float(g[a]) for g in taps)
             from_full = bool(rest[a] and lim[a] >= charge_floor_V)
         group_end = bool(taps) and float(np.nanmin(lim[seg])) <= cutoff_voltage_V + GROUP_CUTOFF_MARGIN_V
-        module_end = float(np.nanmin(mean_v[seg])) <= cutoff_voltage_V + MODULE_CUTOFF_WINDOW_V
+        module_end = float(np.nanmin(mean_v[seg])) <= module_cutoff_V
         if not taps and float(np.nanmin(lim[seg])) <= cutoff_voltage_V + GROUP_CUTOFF_MARGIN_V:
             end_reason = "voltage_limit"
         elif group_end:

@@ -184,7 +184,8 @@ def diagnose(ts: TimeSeries, profile: BatteryProfile, *, fit_ecm: bool = False) 
     discharges = capacity.full_discharges(
         t, v, i, step_index=step, step_time_s=step_time, limit_voltage_V=limit_v, mean_group_voltage_V=v / n_groups,
         group_voltages_V=tuple(group_v) if ts.group_columns else (), temperature_C=temp,
-        cutoff_voltage_V=profile.group_v_min_V, charge_floor_V=profile.group_v_max_V - capacity.CHARGE_WINDOW_V,
+        cutoff_voltage_V=profile.group_v_min_V, charge_floor_V=profile.full_charge_floor_V,
+        module_cutoff_V=profile.module_cutoff_ceiling_V,
         nominal_capacity_Ah=profile.nominal_capacity_Ah, vendor_capacity_Ah=vendor, min_current_A=rest_A,
     )
     for dis in discharges:
@@ -311,7 +312,7 @@ def _why_no_capacity(discharges: list[Discharge], profile: BatteryProfile, large
     c = last.conditions
     parts = []
     if not last.from_full:
-        floor = profile.group_v_max_V - capacity.CHARGE_WINDOW_V
+        floor = profile.full_charge_floor_V
         if c is not None and c.charge_end in ("not_logged", "recharged_off_log"):
             parts.append(f"no charge before it in the log, and it does not start at rest at the top of charge "
                          f"(>= {floor:.2f} V per group; it starts at {c.start_voltage_per_group_V:.3f} V)")
@@ -323,7 +324,7 @@ def _why_no_capacity(discharges: list[Discharge], profile: BatteryProfile, large
         end = f" at {c.end_voltage_per_group_V:.3f} V per group" if c is not None else ""
         parts.append(f"it ended{end} ({c.end_reason.replace('_', ' ') if c else 'early'}) before the voltage "
                      f"limit ({profile.group_v_min_V:g} V per group, or a module cut-off up to "
-                     f"{profile.group_v_min_V + capacity.MODULE_CUTOFF_WINDOW_V:g} V per group)")
+                     f"{profile.module_cutoff_ceiling_V:g} V per group)")
     return "no full discharge: " + " and ".join(parts) + "; capacity not measured"
 
 

@@ -49,6 +49,12 @@ if TYPE_CHECKING:
 # releaf (the CLI's --help) reads no file.
 
 PARAMETER_FILE = "parameters.yaml"
+# Defaults of a unit's capacity-test window where its parameter set does not state one: a charge whose top lies
+# within DEFAULT_CHARGE_WINDOW_V below group_v_max_V ended at its limit, and a discharge whose mean group voltage
+# ended within DEFAULT_MODULE_CUTOFF_WINDOW_V above group_v_min_V ended at a cut-off set on the module. A set states
+# its own (``full_charge_min_V``, ``module_cutoff_max_V``) where its plants' practice differs.
+DEFAULT_CHARGE_WINDOW_V = 0.25
+DEFAULT_MODULE_CUTOFF_WINDOW_V = 0.22
 DEFAULT_PARAMETER_SET = "leaf-24kwh"
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -98,6 +104,10 @@ class BatteryProfile:
     source : where the numbers come from
     ocv_table : OCV of one cell = one series group (parallel cells share one voltage)
     soh_model : packaged fast-SOH model for this unit (``releaf.diagnostics.soh``), or None for none
+    full_charge_min_V : lowest top of a charge per group that counts as a full charge in a capacity test [V];
+        default ``group_v_max_V - DEFAULT_CHARGE_WINDOW_V``
+    module_cutoff_max_V : highest end voltage per group (the module's over its groups) that counts as a cut-off
+        set on the module [V]; default ``group_v_min_V + DEFAULT_MODULE_CUTOFF_WINDOW_V``
     """
 
     name: str
@@ -111,6 +121,22 @@ class BatteryProfile:
     source: str
     ocv_table: OcvTable
     soh_model: str | None = None
+    full_charge_min_V: float | None = None
+    module_cutoff_max_V: float | None = None
+
+    @property
+    def full_charge_floor_V(self) -> float:
+        """Lowest charge top per group that makes a full charge [V] (``full_charge_min_V`` or its default)."""
+        if self.full_charge_min_V is not None:
+            return self.full_charge_min_V
+        return self.group_v_max_V - DEFAULT_CHARGE_WINDOW_V
+
+    @property
+    def module_cutoff_ceiling_V(self) -> float:
+        """Highest end voltage per group that is a module cut-off [V] (``module_cutoff_max_V`` or its default)."""
+        if self.module_cutoff_max_V is not None:
+            return self.module_cutoff_max_V
+        return self.group_v_min_V + DEFAULT_MODULE_CUTOFF_WINDOW_V
 
     @property
     def nominal_group_voltage_V(self) -> float:
@@ -378,7 +404,8 @@ def _ocv_table(spec, src: _Source, where: str, default_name: str) -> OcvTable:
 
 
 _UNIT_KEYS = ("series_groups", "parallel_cells", "nominal_capacity_Ah", "nominal_voltage_V", "group_v_min_V",
-              "group_v_max_V", "chemistry", "source", "ocv_table", "soh_model")
+              "group_v_max_V", "chemistry", "source", "ocv_table", "soh_model", "full_charge_min_V",
+              "module_cutoff_max_V")
 
 
 def _unit(name: str, spec, src: _Source, where: str, tables: Mapping[str, OcvTable],
@@ -415,6 +442,8 @@ def _unit(name: str, spec, src: _Source, where: str, tables: Mapping[str, OcvTab
         source=_text(spec, "source", f, where),
         ocv_table=table,
         soh_model=model,
+        full_charge_min_V=_number(spec, "full_charge_min_V", f, where, low=v_min, high=v_max, required=False),
+        module_cutoff_max_V=_number(spec, "module_cutoff_max_V", f, where, low=v_min, high=v_max, required=False),
     )
 
 
