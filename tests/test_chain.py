@@ -20,6 +20,7 @@ from releaf.schema.records import (
     ModuleEntry,
     ModuleResult,
     RunResult,
+    StationPlace,
 )
 
 
@@ -118,10 +119,44 @@ def test_already_built_modules_are_not_offered_again(chain):
 
 def test_duplicate_serials_and_bad_configuration_are_config_errors(chain):
     d = diagnosis("M1", 58.0, 2.0)
+    other_file = dataclasses.replace(d, sha256="f" * 64)
     with pytest.raises(ConfigError, match="appears twice"):
-        chain.run_from_diagnoses([(entry("M1"), d), (entry("M1"), d)])
+        chain.run_from_diagnoses([(entry("M1"), d), (entry("M1"), other_file)])
     with pytest.raises(ConfigError, match="design"):
         PlantChain.from_parameters(design="nope")
+
+
+def test_the_same_bytes_under_two_names_are_one_test_not_two_modules(chain):
+    """A copy of M1's file named M9 (in the lot, or already stored as M1's test) makes no module M9."""
+    lot = [(entry(s), diagnosis(s, c, r, n)) for s, (c, r, n) in LOT.items()]
+    copy = (entry("M9"), lot[0][1])  # M1's diagnosis: same sha256
+    out = chain.run_from_diagnoses([*lot, copy])
+    assert "M9" not in {m.serial for m in out.modules}
+    assert [(d.entry.module_serial, d.same_as) for d in out.duplicates] == [("M9", "M1")]
+    assert "not made into module M9" in out.duplicates[0].reason
+    # the stored database already knows the file as M1's test: the lot's copy is a duplicate as well
+    stored = chain.run_from_diagnoses([copy], known_tests={lot[0][1].sha256: "M1"})
+    assert not stored.modules and stored.duplicates[0].same_as == "M1"
+    # the same file again for the same module (a repeated run) is that module's test, not a duplicate
+    again = chain.run_from_diagnoses([lot[0]], known_tests={lot[0][1].sha256: "M1"})
+    assert [m.serial for m in again.modules] == ["M1"] and not again.duplicates
+
+
+def test_a_retest_to_reject_flags_the_station_for_disassembly(chain):
+    built = {"M1": StationPlace("PS-1", GradeClass.A), "M2": StationPlace("PS-1", GradeClass.A)}
+    retest = [(entry("M1"), dataclasses.replace(diagnosis("M1", 30.0, 2.0), sha256="e" * 64)),
+              (entry("M2"), dataclasses.replace(diagnosis("M2", 58.0, 2.0), sha256="d" * 64))]
+    out = chain.run_from_diagnoses(retest, already_built=built)
+    m1, m2 = out.modules
+    assert m1.grade.grade == "reject" and m1.status == AssemblyStatus.REJECTED
+    assert "flagged for disassembly" in m1.reason
+    assert [(f.station, f.module) for f in out.flagged] == [("PS-1", "M1")]
+    assert m2.status == AssemblyStatus.ALREADY_BUILT and not out.stations
+    # a retest below the station's grade (A station, module now C) flags it too; one at its grade does not
+    worse = chain.run_from_diagnoses([(entry("M2"), diagnosis("M2", 41.0, 2.0))], already_built=built)
+    assert worse.modules[0].grade.grade == "C" and [f.module for f in worse.flagged] == ["M2"]
+    same = chain.run_from_diagnoses([(entry("M2"), diagnosis("M2", 58.0, 2.0))], already_built=built)
+    assert not same.flagged
 
 
 def test_chain_is_configured_from_one_parameter_set(chain):
@@ -149,10 +184,13 @@ def test_no_module_ever_vanishes(chain, specs, built_idx):
     in_stations = [s for st_ in out.stations for s in st_.modules]
     assert len(in_stations) == len(set(in_stations))
     assert {m.serial for m in out.by_status(AssemblyStatus.MATCHED)} == set(in_stations)
-    assert {m.serial for m in out.by_status(AssemblyStatus.ALREADY_BUILT)} == built
+    rejected = {m.serial for m in out.modules if m.grade.grade == GradeClass.REJECT}
+    # a built module is still in its station, unless its retest rejects it (then it is flagged, never kept quietly)
+    assert {m.serial for m in out.by_status(AssemblyStatus.ALREADY_BUILT)} == built - rejected
+    assert {f.module for f in out.flagged} <= built & rejected
     for m in out.modules:
         assert m.status is not None and (m.status == AssemblyStatus.MATCHED or m.reason)
-        if m.grade.grade == GradeClass.REJECT and m.serial not in built:
+        if m.grade.grade == GradeClass.REJECT:
             assert m.status in (AssemblyStatus.REJECTED, AssemblyStatus.REFUSED)
 
 

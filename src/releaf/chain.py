@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from releaf import assembly, grading
@@ -27,19 +27,26 @@ from releaf.diagnostics import diagnose as diagnose_test
 from releaf.errors import ConfigError, InputFileError
 from releaf.parameters import BatteryProfile, StationProfile, battery_profile, station_profile
 from releaf.schema.records import (
+    GRADES,
     AssemblyStatus,
     Diagnosis,
+    DuplicateTest,
     Grade,
+    GradeClass,
     ModuleEntry,
     ModuleResult,
     Pairing,
     RunResult,
     StationBuild,
+    StationFlag,
+    StationPlace,
 )
 from releaf.schema.timeseries import TimeSeries
 from releaf.station import twin
 from releaf.station.loads import UseCase
 
+Built = Mapping[str, StationPlace | None] | frozenset[str]
+"""Modules already in stored stations: serial → where (or just the serials)."""
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called after each item of a stage (``total`` items in all)."""
 
@@ -132,26 +139,32 @@ class PlantChain:
         """Grade one diagnosis under the chain's policy."""
         return self.grade_step(diagnosis, self.policy)
 
-    def assemble(self, modules: Sequence[ModuleResult], *, already_built: frozenset[str] = frozenset(),
+    def assemble(self, modules: Sequence[ModuleResult], *, already_built: Built = frozenset(),
                  progress: Progress = _no_progress) -> RunResult:
         """Match graded modules into stations, certify each, and account for every module.
 
         Parameters
         ----------
         modules : graded modules (their ``status`` is decided here)
-        already_built : serials already in a stored station; they are not offered again
+        already_built : modules already in a stored station (serial → :class:`StationPlace`, or a set of
+            serials); they are not offered again. A retest of such a module that grades it reject, or below the
+            grade its station was built as, flags the station for disassembly (``RunResult.flagged``).
         progress : callback, one call per certified station
 
         Returns
         -------
         :class:`RunResult` with the stations strongest first and every module given a status and reason.
         """
-        candidates, outcome = [], {}
+        candidates, outcome, flagged = [], {}, []
+        built = already_built if isinstance(already_built, Mapping) else {s: None for s in already_built}
         groups = self.design.module.series_groups
         for m in modules:
             serial, d = m.serial, m.diagnosis
-            if serial in already_built:
-                outcome[serial] = (AssemblyStatus.ALREADY_BUILT, "already in a station stored earlier")
+            if serial in built:
+                status, reason, flag = _retest_outcome(m, built[serial])
+                outcome[serial] = (status, reason)
+                if flag is not None:
+                    flagged.append(flag)
             elif d.series_groups != groups:
                 outcome[serial] = (AssemblyStatus.REFUSED,
                                    f"{d.series_groups} series groups in the test: not one {self.design.module.name} "
@@ -188,7 +201,7 @@ class PlantChain:
             else:
                 status, reason = outcome[m.serial]
             results.append(dataclasses.replace(m, status=status, reason=reason, station=in_station.get(m.serial)))
-        return RunResult(modules=tuple(results), stations=tuple(stations), pairing=pairing)
+        return RunResult(modules=tuple(results), stations=tuple(stations), pairing=pairing, flagged=tuple(flagged))
 
     # ---- entry points ---------------------------------------------------------------------------------------------
 
@@ -211,13 +224,30 @@ class PlantChain:
         return self.run_from_diagnoses(diagnoses, already_built=already_built, progress=progress)
 
     def run_from_diagnoses(self, diagnoses: Iterable[tuple[ModuleEntry, Diagnosis]], *,
-                           already_built: frozenset[str] = frozenset(),
+                           already_built: Built = frozenset(), known_tests: Mapping[str, str] | None = None,
                            progress: Progress = _no_progress) -> RunResult:
-        """The chain from diagnoses made earlier (e.g. read back from the store): grade, assemble, certify."""
-        modules = [ModuleResult(entry=e, diagnosis=d, grade=self.grade(d)) for e, d in diagnoses]
-        return self.run_from_grades(modules, already_built=already_built, progress=progress)
+        """The chain from diagnoses made earlier (e.g. read back from the store): grade, assemble, certify.
 
-    def run_from_grades(self, modules: Sequence[ModuleResult], *, already_built: frozenset[str] = frozenset(),
+        A test is known by the sha256 of its file. A file whose bytes are already the test of a module (earlier in
+        this lot, or in ``known_tests``: sha256 → module serial, e.g. from the plant database) is the same test:
+        it is listed in ``RunResult.duplicates`` and makes no module. The same file again for the same module (a
+        repeated run) is simply that module's test.
+        """
+        known = dict(known_tests or {})
+        modules, duplicates, in_lot = [], [], set()
+        for e, d in diagnoses:
+            owner = known.get(d.sha256) if d.sha256 else None
+            if d.sha256 and (d.sha256 in in_lot or (owner is not None and owner != e.module_serial)):
+                duplicates.append(DuplicateTest(entry=e, sha256=d.sha256, same_as=owner))
+                continue
+            if d.sha256:
+                in_lot.add(d.sha256)
+                known[d.sha256] = e.module_serial
+            modules.append(ModuleResult(entry=e, diagnosis=d, grade=self.grade(d)))
+        result = self.run_from_grades(modules, already_built=already_built, progress=progress)
+        return dataclasses.replace(result, duplicates=tuple(duplicates))
+
+    def run_from_grades(self, modules: Sequence[ModuleResult], *, already_built: Built = frozenset(),
                         progress: Progress = _no_progress) -> RunResult:
         """The chain from graded modules (e.g. after a human override): assemble and certify.
 
@@ -231,6 +261,26 @@ class PlantChain:
                 raise ConfigError(m.entry.path, f"module serial {m.serial!r} appears twice in the lot")
             seen.add(m.serial)
         return self.assemble(list(modules), already_built=already_built, progress=progress)
+
+
+def _retest_outcome(m: ModuleResult, place: StationPlace | None):
+    """Status, reason and station flag of a module that is already built into a stored station."""
+    g = m.grade.grade
+    where = f"station {place.station}" if place is not None else "its station"
+    if g == GradeClass.REJECT:
+        reason = "graded reject: " + "; ".join(m.grade.reasons)
+        if place is None:
+            return AssemblyStatus.REJECTED, reason, None
+        return (AssemblyStatus.REJECTED, f"{reason}; {where} is flagged for disassembly",
+                StationFlag(place.station, m.serial, f"module {m.serial} retested as reject ({m.entry.path.name}): "
+                                                     + "; ".join(m.grade.reasons)))
+    if place is not None and place.grade is not None and GRADES.index(g) > GRADES.index(place.grade):
+        reason = (f"retested as {g}, below the grade {place.grade} that {where} was built as; "
+                  "the station is flagged for disassembly")
+        return (AssemblyStatus.ALREADY_BUILT, reason,
+                StationFlag(place.station, m.serial, f"module {m.serial} retested as {g} ({m.entry.path.name}), "
+                                                     f"below the station's grade {place.grade}"))
+    return AssemblyStatus.ALREADY_BUILT, f"already in {where} stored earlier", None
 
 
 def _unmatched_reason(grade: str, policy) -> str:

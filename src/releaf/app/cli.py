@@ -19,7 +19,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from releaf.errors import ReleafError
+from releaf.errors import ConfigError, ReleafError
 from releaf.parameters import DEFAULT_BATTERY_PROFILE
 
 app = typer.Typer(
@@ -65,6 +65,17 @@ def user_errors(func):
             raise typer.Exit(USER_ERROR_EXIT) from None
 
     return wrapper
+
+
+def output_folder(path: Path, option: str) -> Path:
+    """``path`` as a folder to write into, created now: a file in the way is a user error before any work."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(path, f"{option} names a folder to write into, but a file is there")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(path, f"{option}: cannot create the folder ({err.strerror or err})") from None
+    return path
 
 
 def _print_json(obj) -> None:
@@ -213,8 +224,8 @@ def intake(
     """Pack pre-screen from the car's own BMS logs: SOH/Hx/AHr history, module spread and sag, what to inspect."""
     from releaf import intake as intake_mod
 
+    output_folder(plots, "--plots")
     reports = intake_mod.intake_logs(logs)
-    plots.mkdir(parents=True, exist_ok=True)
     records = []
     for r in reports:
         record = r.to_dict()
@@ -257,13 +268,23 @@ def run(
     design: Annotated[str, typer.Option(help="station design")] = "portable-2s",
     report: Annotated[Path | None, typer.Option(help="also write the HTML report into this folder")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
+    allow_outside: Annotated[bool, typer.Option(
+        "--allow-outside", help="let manifest.csv name files outside its folder")] = False,
 ):
-    """The whole pipeline over a folder: read, diagnose, grade, match into stations, certify, store."""
+    """The whole pipeline over a folder: read, diagnose, grade, match into stations, certify, store.
+
+    Two runs at once (or on overlapping folders) take turns at the database and never duplicate a record; a file
+    whose bytes are already a module's test is reported, not made into a second module.
+    """
     from releaf.app.report import write_report
     from releaf.app.run import run_directory
+    from releaf.store.db import make_engine
 
+    if report is not None:
+        output_folder(report, "--report")
+    make_engine(db).dispose()  # a malformed URL or a missing driver: said before any file is read
     _, summary = run_directory(directory, db_url=db, profile=profile, policy=policy, design=design,
-                               progress=not as_json)
+                               progress=not as_json, allow_outside=allow_outside)
     path = write_report(report, summary) if report else None
     if as_json:
         _print_json(summary)
@@ -392,6 +413,46 @@ def fast_protocol(
         console.print(f"wrote {path}")
 
 
+db_app = typer.Typer(help="The plant database: check its integrity, repair a half-made one.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+DB_OPTION = typer.Option(help="database URL; default $RELEAF_DATABASE_URL or ./releaf.db")
+
+
+@db_app.command("check")
+@user_errors
+def db_check(
+    db: Annotated[str | None, DB_OPTION] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+):
+    """Integrity check: the engine's own checks, every record once, no orphans, no rejected member kept in service.
+
+    Exit 0 when the database is sound, 1 when a problem was found (each printed on one line).
+    """
+    from releaf.store.repair import check
+
+    r = check(db)
+    if as_json:
+        _print_json({"url": r.url, "version": r.version, "ok": r.ok, "counts": r.counts, "problems": list(r.problems)})
+    else:
+        console.print(f"{r.url}: schema {r.version or 'none'}; "
+                      + ", ".join(f"{t} {n}" for t, n in r.counts.items()), highlight=False)
+        for p in r.problems:
+            console.print(f"problem: {p}", markup=False, highlight=False)
+        console.print("ok" if r.ok else f"{len(r.problems)} problem(s)")
+    if not r.ok:
+        raise typer.Exit(1)
+
+
+@db_app.command("repair")
+@user_errors
+def db_repair(db: Annotated[str | None, DB_OPTION] = None):
+    """Repair a half-made database from an older release (tables without a recorded schema version)."""
+    from releaf.store.repair import repair
+
+    r = repair(db)
+    console.print(f"{r.url}: {r.action}" + "".join(f"; {d}" for d in r.details), highlight=False)
+
+
 def _print_run(s: dict) -> None:
     counts = s["grade_counts"]
     console.print(
@@ -399,6 +460,11 @@ def _print_run(s: dict) -> None:
         + ", ".join(f"{g} {n}" for g, n in counts.items())
         + f"; {len(s['stations'])} stations built; database {s['database']}"
     )
+    for d in s.get("duplicates", []):
+        console.print(f"duplicate: {d['reason']}", markup=False, highlight=False)
+    for f in s.get("flagged_stations", []):
+        console.print(f"[bold red]flagged for disassembly[/]: station {f['station']}: {f['reason']}",
+                      highlight=False)
     if s["stations"]:
         first = s["stations"][0]["runtimes"]
         heads = [first[u]["unit_name"] if first[u]["unit_name"] else f"{u} h" for u in s["use_cases"]]

@@ -173,6 +173,10 @@ def pairing_note(result: RunResult) -> str:
         parts.append(f"refused by the design: {', '.join(refused)} (see each module's reason)")
     if built:
         parts.append(f"already in stations: {len(built)}")
+    if result.duplicates:
+        parts.append(f"duplicate test files (same bytes as a known test, not new modules): {len(result.duplicates)}")
+    if result.flagged:
+        parts.append("stations flagged for disassembly: " + ", ".join(sorted({f.station for f in result.flagged})))
     return "; ".join(parts) + "."
 
 
@@ -206,6 +210,10 @@ def summarise(result: RunResult, *, database: str, title: str, notes=(), curves=
             for r in result.modules
         ],
         "stations": stations,
+        "duplicates": [{"file": str(d.entry.path), "module_serial": d.entry.module_serial, "sha256": d.sha256,
+                        "same_as": d.same_as, "reason": d.reason} for d in result.duplicates],
+        "flagged_stations": [{"station": f.station, "module": f.module, "reason": f.reason}
+                             for f in result.flagged],
         "reference": [
             {"file": Path(d.file).name, "capacity_Ah": d.capacity_Ah, "energy_Wh": d.energy_Wh, "r0_mOhm": d.r0_mOhm,
              "weakest_group": d.weakest_group,

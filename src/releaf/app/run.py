@@ -141,36 +141,52 @@ def diagnose_entries(chain: PlantChain, entries, progress) -> list[tuple]:
 def store_run(db_url: str | None, result: RunResult) -> str:
     """Write a run in ONE transaction (nothing is written if any part fails); idempotent by file sha256."""
     from releaf.store import open_store
+    from releaf.store.checkpoints import checkpoint
+    from releaf.store.db import retrying
 
     store = open_store(db_url)
     try:
-        return _write_run(store, result)
+        def attempt():
+            with store.transaction() as s:
+                checkpoint("ingest:begin")
+                write_result(s, result)
+                checkpoint("commit:before")
+            checkpoint("commit:after")
+
+        retrying(attempt, what="releaf run")
+        return str(store.engine.url.render_as_string(hide_password=True))
     finally:
         store.close()
 
 
-def _write_run(store, result: RunResult) -> str:
-    from releaf.store import queries
+def write_result(s, result: RunResult, *, actor: str = "releaf run") -> None:
+    """Write a run's records in the caller's transaction: packs, modules, tests, diagnoses, grades, stations, flags.
 
-    with store.transaction() as s:
-        for r in result.modules:
-            e = r.entry
-            pack = None
-            if e.pack_vin:
-                pack = queries.get_or_create_pack(s, e.pack_vin, e.pack_model or "unknown", generated=e.generated)
-            module = queries.get_or_create_module(s, e.module_serial, pack, e.module_position,
-                                                  profile=r.diagnosis.profile)
-            diag = _store_test(s, r.diagnosis, module)
-            latest = queries.latest_grade(s, module)
-            if latest is None or latest.diagnosis_id != diag.id or latest.policy_version != r.grade.policy_version:
-                queries.add_grade(s, module, diag, r.grade.grade, r.grade.reasons, r.grade.policy_name,
-                                  r.grade.policy_version)
-        for d in result.reference:
-            _store_test(s, d, None)
-        for st in result.stations:
-            if queries.find_station(s, st.serial) is None:
-                queries.add_station(s, st.serial, st.design, list(st.modules), st.certification.to_dict())
-    return str(store.engine.url)
+    Every record is found or inserted by its natural key (VIN, serial, sha256, (module, diagnosis, policy
+    version)), so a repeated run adds nothing and a concurrent one cannot duplicate anything.
+    """
+    from releaf.store import queries
+    from releaf.store.checkpoints import checkpoint
+
+    for r in result.modules:
+        e = r.entry
+        pack = None
+        if e.pack_vin:
+            pack = queries.get_or_create_pack(s, e.pack_vin, e.pack_model or "unknown", generated=e.generated)
+        module = queries.get_or_create_module(s, e.module_serial, pack, e.module_position,
+                                              profile=r.diagnosis.profile)
+        diag = _store_test(s, r.diagnosis, module)
+        queries.add_grade(s, module, diag, r.grade.grade, r.grade.reasons, r.grade.policy_name,
+                          r.grade.policy_version)
+        checkpoint("ingest:row")
+    for d in result.reference:
+        _store_test(s, d, None)
+    for st in result.stations:
+        if queries.find_station(s, st.serial) is None:
+            queries.add_station(s, st.serial, st.design, list(st.modules), st.certification.to_dict(),
+                                grade=st.grade)
+    for flag in result.flagged:
+        queries.flag_station(s, flag.station, flag.reason, actor=actor)
 
 
 def _store_test(s, d: Diagnosis, module):
@@ -182,8 +198,17 @@ def _store_test(s, d: Diagnosis, module):
 
 
 def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default", design="portable-2s",
-                  progress: bool = True) -> tuple[RunResult, dict]:
+                  progress: bool = True, allow_outside: bool = False) -> tuple[RunResult, dict]:
     """``releaf run DIR``: every test in the folder through the chain, stored in one transaction.
+
+    Every file is read and diagnosed before the database is opened (a bad file writes nothing). Then one write
+    transaction holds the database's write lock while it reads what is stored (the tests known by sha256, the
+    modules already in stations), grades and assembles against it, and writes: two runs at once take turns and
+    the second sees the first's records.
+
+    Parameters
+    ----------
+    allow_outside : let the manifest name files outside its folder
 
     Returns
     -------
@@ -193,18 +218,28 @@ def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default"
     from releaf.chain import PlantChain
     from releaf.io.manifest import discover
     from releaf.store import open_store, queries
+    from releaf.store.checkpoints import checkpoint
+    from releaf.store.db import retrying
 
     chain = PlantChain.from_parameters(profile=profile, policy=policy, design=design)
-    entries = discover(Path(directory))
+    entries = discover(Path(directory), allow_outside=allow_outside)
     with progress_bar(progress) as report:
         diagnoses = diagnose_entries(chain, entries, report)
-        # the database is opened only once every file has been read and diagnosed: a bad file writes nothing
         store = open_store(db_url)
         try:
-            with store.transaction() as s:
-                built = frozenset(queries.module_serials_in_stations(s))
-            result = chain.run_from_diagnoses(diagnoses, already_built=built, progress=report)
-            database = _write_run(store, result)
+            def attempt() -> RunResult:
+                with store.transaction() as s:
+                    checkpoint("ingest:begin")
+                    known = queries.owners_of_tests(s, [d.sha256 for _, d in diagnoses])
+                    result = chain.run_from_diagnoses(diagnoses, already_built=queries.station_places(s),
+                                                      known_tests=known, progress=report)
+                    write_result(s, result)
+                    checkpoint("commit:before")
+                checkpoint("commit:after")
+                return result
+
+            result = retrying(attempt, what=f"releaf run {directory}")
+            database = store.engine.url.render_as_string(hide_password=True)
         finally:
             store.close()
     return result, summarise(result, database=database, title=f"releaf run: {directory}")

@@ -72,7 +72,10 @@ def detect(path) -> str:
         raise InputFileError(path, "is a directory, not a file")
     if path.stat().st_size == 0:
         raise InputFileError(path, "file is empty")
-    head = textfile.head_of(path)
+    try:
+        head = textfile.head_of(path)
+    except OSError as err:
+        raise InputFileError(path, f"cannot read the file: {err.strerror or err}") from None
     if head.raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise InputFileError(path, "UTF-16 text: cycler exports are read as UTF-8/ASCII; convert it "
                                      "(iconv -f UTF-16 -t UTF-8) or export again as ASCII/UTF-8", line=1)
@@ -109,9 +112,12 @@ def read(path, format: str | None = None, *, mapping=None, wall_clock: bool = Tr
     fmt = format or detect(path)
     if fmt not in READERS:
         raise InputFileError(path, f"unknown format {fmt!r}; known: {', '.join(READERS)}")
-    if not wall_clock and fmt in WALL_CLOCK_OPTIONAL:
-        return READERS[fmt](path, wall_clock=False)
-    return READERS[fmt](path)
+    try:
+        if not wall_clock and fmt in WALL_CLOCK_OPTIONAL:
+            return READERS[fmt](path, wall_clock=False)
+        return READERS[fmt](path)
+    except OSError as err:  # a file that vanished or became unreadable while it was read
+        raise InputFileError(path, f"cannot read the file: {err.strerror or err}") from None
 
 
 def stream(path, format: str | None = None, *, batch_rows: int = 1_000_000, mapping=None):

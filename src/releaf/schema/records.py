@@ -444,6 +444,40 @@ class AssemblyStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class StationPlace:
+    """Where a module already stands: the stored station it was built into and that station's grade class."""
+
+    station: str
+    grade: GradeClass | None = None
+
+
+@dataclass(frozen=True)
+class DuplicateTest:
+    """A test file whose bytes (sha256) are already the test of a module: the same test, not a second module."""
+
+    entry: ModuleEntry
+    sha256: str
+    same_as: str
+
+    @property
+    def reason(self) -> str:
+        if self.same_as == self.entry.module_serial:
+            return (f"{self.entry.path.name}: the same file (sha256 {self.sha256[:12]}…) is listed twice for "
+                    f"module {self.same_as}; counted once")
+        return (f"{self.entry.path.name}: same bytes (sha256 {self.sha256[:12]}…) as the test of module "
+                f"{self.same_as}; not made into module {self.entry.module_serial}")
+
+
+@dataclass(frozen=True)
+class StationFlag:
+    """A stored station to take apart: a retest made ``module`` ineligible for it (``reason`` says why)."""
+
+    station: str
+    module: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ModuleResult(Record):
     """One module's way through a run: its test entry, diagnosis, grade, and what assembly did with it."""
 
@@ -463,13 +497,18 @@ class ModuleResult(Record):
 class RunResult(Record):
     """A run of the chain: every module that went in (with its outcome), the stations built, how they were matched.
 
-    ``reference`` holds diagnoses of tests that are not plant modules (the demo's real ORNL strings).
+    ``reference`` holds diagnoses of tests that are not plant modules (the demo's real ORNL strings);
+    ``duplicates`` the test files that were already the test of a module (by sha256), made into nothing;
+    ``flagged`` the stored stations that a retest made one member ineligible for (1.1.0 added both).
     """
 
+    schema_version: str = field(default="1.1.0", kw_only=True)
     modules: tuple[ModuleResult, ...]
     stations: tuple[StationBuild, ...]
     pairing: Pairing | None = None
     reference: tuple[Diagnosis, ...] = ()
+    duplicates: tuple[DuplicateTest, ...] = ()
+    flagged: tuple[StationFlag, ...] = ()
 
     def by_status(self, status: AssemblyStatus) -> tuple[ModuleResult, ...]:
         """The modules that ended in ``status``."""

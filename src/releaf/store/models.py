@@ -159,6 +159,9 @@ class Grade(Base):
     __tablename__ = "grades"
     __table_args__ = (
         sa.CheckConstraint(f"grade IN ({_GRADES_SQL})", name="grade_valid"),
+        # one grade per module, diagnosis and policy version: a repeated or concurrent run finds it, never adds it
+        sa.UniqueConstraint("module_id", "diagnosis_id", "policy_name", "policy_version",
+                            name="uq_grades_module_diagnosis_policy"),
         sa.CheckConstraint(
             f"override_grade IS NULL OR override_grade IN ({_GRADES_SQL})", name="override_valid"
         ),
@@ -191,16 +194,31 @@ class Grade(Base):
         return sa.func.coalesce(cls.override_grade, cls.grade)
 
 
+STATION_STATUSES = ("built", "disassemble")
+"""``built``: in service as certified; ``disassemble``: a member is no longer eligible (see ``status_reason``)."""
+
+
 class Station(Base):
-    """A product built from matched modules (``design`` is a station profile name, e.g. ``portable-2s``)."""
+    """A product built from matched modules (``design`` is a station profile name, e.g. ``portable-2s``).
+
+    ``grade`` is the grade class it was built as; ``status`` turns to ``disassemble`` when a retest makes a member
+    ineligible (``status_reason`` says which and why): such a station is flagged, never silently kept.
+    """
 
     __tablename__ = "stations"
+    __table_args__ = (
+        sa.CheckConstraint(f"status IN ({', '.join(repr(s) for s in STATION_STATUSES)})", name="status_valid"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     serial: Mapped[str] = mapped_column(sa.String(64), unique=True)
     design: Mapped[str] = mapped_column(sa.String(64))
     certification: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = _created_at()
+    grade: Mapped[str | None] = mapped_column(sa.String(8))
+    status: Mapped[str] = mapped_column(sa.String(16), default="built", server_default="built")
+    status_reason: Mapped[str | None] = mapped_column(sa.Text)
+    status_changed_at: Mapped[datetime | None]
 
     module_links: Mapped[list[StationModule]] = relationship(
         back_populates="station", order_by="StationModule.series_position", cascade="all, delete-orphan"

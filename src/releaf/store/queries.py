@@ -35,6 +35,27 @@ from releaf.store.models import (
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+def _insert_or_get(s: Session, model, key: dict[str, Any], values: dict[str, Any] | None = None):
+    """The row of ``model`` with ``key`` (its unique columns), inserted with ``values`` if there is none.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` then ``SELECT``: a concurrent writer that inserted the same key first wins
+    and both get the same row, with no IntegrityError and no duplicate (SQLite and PostgreSQL).
+    """
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - releaf supports SQLite and PostgreSQL
+        raise NotImplementedError(dialect)
+    where = [getattr(model, k) == v for k, v in key.items()]
+    row = s.scalar(sa.select(model).where(*where))
+    if row is not None:
+        return row
+    s.execute(insert(model).values(**key, **(values or {})).on_conflict_do_nothing(index_elements=list(key)))
+    return s.scalar(sa.select(model).where(*where).execution_options(populate_existing=True))
+
+
 def _require_text(where: str, name: str, value: str | None) -> str:
     """``value`` stripped, or a InputFileError naming the empty field."""
     if value is None or not str(value).strip():
@@ -61,10 +82,8 @@ def get_or_create_pack(
     intake : BMS pre-screen record; replaces the stored one when given
     """
     vin = _require_text("pack", "VIN", vin)
-    pack = s.scalar(sa.select(Pack).where(Pack.vin == vin))
-    if pack is None:
-        pack = Pack(vin=vin, model=_require_text(f"pack {vin}", "model", model), generated=generated)
-        s.add(pack)
+    pack = _insert_or_get(s, Pack, {"vin": vin}, {"model": _require_text(f"pack {vin}", "model", model),
+                                                   "generated": generated, "created_at": utc_now()})
     if intake is not None:
         pack.intake = intake
     s.flush()
@@ -98,9 +117,9 @@ def get_or_create_module(
         raise InputFileError(where, f"position in pack must be 1 or more, got {position}")
     module = s.scalar(sa.select(Module).where(Module.serial == serial))
     if module is None:
-        module = Module(serial=serial, pack=pack, position=position, profile=profile)
-        s.add(module)
-    elif pack is not None and module.pack is None:
+        module = _insert_or_get(s, Module, {"serial": serial}, {
+            "pack_id": None if pack is None else pack.id, "position": position, "profile": profile})
+    if pack is not None and module.pack is None:
         module.pack, module.position = pack, position
     elif pack is not None and module.pack is not pack:
         raise ConflictError(where, f"already recorded in pack {module.pack.vin}, not {pack.vin}")
@@ -143,20 +162,14 @@ def add_test(
         raise InputFileError(raw_path, f"sha256 must be 64 hex characters, got {sha256!r}")
     existing = find_test(s, digest)
     if existing is not None:
+        if module is not None and existing.module_id not in (None, module.id):
+            raise ConflictError(raw_path, f"this file (sha256 {digest[:12]}…) is already the test of module "
+                                          f"{existing.module.serial}, not of {module.serial}")
         return existing
-    test = Test(
-        sha256=digest,
-        format=format,
-        vendor=vendor,
-        raw_path=str(raw_path),
-        parsed_path=None if parsed_path is None else str(parsed_path),
-        rows=rows,
-        duration_s=duration_s,
-        module=module,
-    )
-    s.add(test)
-    s.flush()
-    return test
+    return _insert_or_get(s, Test, {"sha256": digest}, {
+        "format": format, "vendor": vendor, "raw_path": str(raw_path),
+        "parsed_path": None if parsed_path is None else str(parsed_path), "rows": rows, "duration_s": duration_s,
+        "module_id": None if module is None else module.id, "ingested_at": utc_now()})
 
 
 def add_diagnosis(s: Session, test: Test, diagnosis: records.Diagnosis) -> Diagnosis:
@@ -203,17 +216,10 @@ def add_grade(
     reasons : human-readable reasons, in the policy's order
     policy_name, policy_version : the grading policy that decided
     """
-    row = Grade(
-        module=module,
-        diagnosis=diagnosis_row,
-        grade=_require_grade(f"module {module.serial}", grade),
-        reasons=[str(r) for r in reasons],
-        policy_name=policy_name,
-        policy_version=str(policy_version),
-    )
-    s.add(row)
-    s.flush()
-    return row
+    key = {"module_id": module.id, "diagnosis_id": diagnosis_row.id, "policy_name": policy_name,
+           "policy_version": str(policy_version)}
+    return _insert_or_get(s, Grade, key, {"grade": _require_grade(f"module {module.serial}", grade),
+                                          "reasons": [str(r) for r in reasons], "created_at": utc_now()})
 
 
 def audit(
@@ -339,6 +345,7 @@ def add_station(
     design: str,
     module_serials_in_series_order: Sequence[str],
     certification: dict[str, Any] | None = None,
+    grade: str | None = None,
 ) -> Station:
     """Record a station built from modules, in series order (first = series position 1).
 
@@ -350,7 +357,8 @@ def add_station(
     if s.scalar(sa.select(Station.id).where(Station.serial == serial)) is not None:
         raise ConflictError(f"station {serial}", "a station with this serial already exists")
     modules = _station_modules(s, serial, module_serials_in_series_order)
-    station = Station(serial=serial, design=design, certification=certification)
+    station = Station(serial=serial, design=design, certification=certification,
+                      grade=None if grade is None else _require_grade(f"station {serial}", grade))
     station.module_links = [
         StationModule(module=m, series_position=i) for i, m in enumerate(modules, start=1)
     ]
@@ -360,6 +368,45 @@ def add_station(
     except IntegrityError as err:
         # A concurrent writer used a module between our check and this flush.
         raise ConflictError(f"station {serial}", f"could not record station: {err.orig}") from err
+    return station
+
+
+def station_places(s: Session) -> dict[str, records.StationPlace]:
+    """Every module already built into a station: serial → the station's serial and grade class."""
+    rows = s.execute(sa.select(Module.serial, Station.serial, Station.grade)
+                     .join(StationModule, StationModule.module_id == Module.id)
+                     .join(Station, Station.id == StationModule.station_id))
+    return {m: records.StationPlace(st, records.GradeClass(g) if g else None) for m, st, g in rows}
+
+
+def owners_of_tests(s: Session, sha256s: Sequence[str]) -> dict[str, str]:
+    """Of these file digests, those already recorded as a module's test: sha256 → module serial."""
+    digests = sorted({d.lower() for d in sha256s if d})
+    out: dict[str, str] = {}
+    for k in range(0, len(digests), 500):  # bounded IN lists
+        query = (sa.select(Test.sha256, Module.serial).join(Module, Module.id == Test.module_id)
+                 .where(Test.sha256.in_(digests[k:k + 500])))
+        out.update({sha: serial for sha, serial in s.execute(query)})
+    return out
+
+
+def flag_station(s: Session, station_serial: str, reason: str, *, actor: str = "releaf run") -> Station:
+    """Flag a stored station for disassembly (a member is no longer eligible) and write an audit event.
+
+    Raises
+    ------
+    NotFoundError : unknown station
+    """
+    station = find_station(s, station_serial)
+    if station is None:
+        raise NotFoundError(f"station {station_serial}", "unknown station")
+    reasons = [r for r in (station.status_reason, reason) if r]
+    if station.status == "disassemble" and reason in (station.status_reason or ""):
+        return station
+    station.status, station.status_reason = "disassemble", "; ".join(reasons)
+    station.status_changed_at = utc_now()
+    audit(s, actor, "flag_disassembly", "station", station.serial, {"reason": reason})
+    s.flush()
     return station
 
 
