@@ -145,7 +145,8 @@ _RULES = {
     "a module without any test": "SELECT m.serial FROM modules m WHERE NOT EXISTS "
                                  "(SELECT 1 FROM tests t WHERE t.module_id = m.id)",
     "a grade whose diagnosis is of another module's test": "SELECT g.id FROM grades g JOIN diagnoses d ON "
-        "d.id = g.diagnosis_id JOIN tests t ON t.id = d.test_id WHERE t.module_id IS NULL OR t.module_id != g.module_id",
+        "d.id = g.diagnosis_id JOIN tests t ON t.id = d.test_id "
+        "WHERE t.module_id IS NULL OR t.module_id != g.module_id",
     "a station without modules": "SELECT s.serial FROM stations s WHERE NOT EXISTS "
                                  "(SELECT 1 FROM station_modules l WHERE l.station_id = s.id)",
     "a built station with a rejected member not flagged": "SELECT s.serial FROM stations s JOIN station_modules l ON "
