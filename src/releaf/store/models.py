@@ -160,8 +160,8 @@ class Grade(Base):
     __table_args__ = (
         sa.CheckConstraint(f"grade IN ({_GRADES_SQL})", name="grade_valid"),
         # one grade per module, diagnosis and policy version: a repeated or concurrent run finds it, never adds it
-        sa.UniqueConstraint("module_id", "diagnosis_id", "policy_name", "policy_version",
-                            name="uq_grades_module_diagnosis_policy"),
+        sa.Index("uq_grades_module_diagnosis_policy", "module_id", "diagnosis_id", "policy_name", "policy_version",
+                 unique=True),
         sa.CheckConstraint(
             f"override_grade IS NULL OR override_grade IN ({_GRADES_SQL})", name="override_valid"
         ),
@@ -201,14 +201,12 @@ STATION_STATUSES = ("built", "disassemble")
 class Station(Base):
     """A product built from matched modules (``design`` is a station profile name, e.g. ``portable-2s``).
 
-    ``grade`` is the grade class it was built as; ``status`` turns to ``disassemble`` when a retest makes a member
-    ineligible (``status_reason`` says which and why): such a station is flagged, never silently kept.
+    ``grade`` is the grade class it was built as; ``status`` (one of ``STATION_STATUSES``, set only by
+    ``queries.flag_station``) turns to ``disassemble`` when a retest makes a member ineligible (``status_reason``
+    says which and why): such a station is flagged, never silently kept.
     """
 
     __tablename__ = "stations"
-    __table_args__ = (
-        sa.CheckConstraint(f"status IN ({', '.join(repr(s) for s in STATION_STATUSES)})", name="status_valid"),
-    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     serial: Mapped[str] = mapped_column(sa.String(64), unique=True)

@@ -3,6 +3,10 @@
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-05
+
+Only operations SQLite performs in place (ADD COLUMN, CREATE INDEX): rebuilding ``stations`` in batch mode would
+DROP a table that ``station_modules`` and ``passports`` reference, which SQLite refuses inside the migration's
+transaction while foreign keys are on (and switching them off is impossible inside a transaction).
 """
 
 from collections.abc import Sequence
@@ -17,24 +21,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # SQLite cannot add constraints in place: batch mode copies the table, inside the migration's transaction.
-    with op.batch_alter_table("grades") as batch:
-        batch.create_unique_constraint(
-            "uq_grades_module_diagnosis_policy", ["module_id", "diagnosis_id", "policy_name", "policy_version"])
-    with op.batch_alter_table("stations") as batch:
-        batch.add_column(sa.Column("grade", sa.String(length=8), nullable=True))
-        batch.add_column(sa.Column("status", sa.String(length=16), server_default="built", nullable=False))
-        batch.add_column(sa.Column("status_reason", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=True))
-        batch.create_check_constraint("status_valid", "status IN ('built', 'disassemble')")
+    op.create_index("uq_grades_module_diagnosis_policy", "grades",
+                    ["module_id", "diagnosis_id", "policy_name", "policy_version"], unique=True)
+    op.add_column("stations", sa.Column("grade", sa.String(length=8), nullable=True))
+    op.add_column("stations", sa.Column("status", sa.String(length=16), server_default="built", nullable=False))
+    op.add_column("stations", sa.Column("status_reason", sa.Text(), nullable=True))
+    op.add_column("stations", sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("stations") as batch:
-        batch.drop_constraint("ck_stations_status_valid", type_="check")
-        batch.drop_column("status_changed_at")
-        batch.drop_column("status_reason")
-        batch.drop_column("status")
-        batch.drop_column("grade")
-    with op.batch_alter_table("grades") as batch:
-        batch.drop_constraint("uq_grades_module_diagnosis_policy", type_="unique")
+    for column in ("status_changed_at", "status_reason", "status", "grade"):
+        op.drop_column("stations", column)  # SQLite >= 3.35 drops a plain column in place
+    op.drop_index("uq_grades_module_diagnosis_policy", table_name="grades")
