@@ -229,8 +229,9 @@ def subset(corpus: Path, out, rows: slice) -> Path:
     return out
 
 
-def phase_points(rows: int, ddl: Sequence[int] = (1, 5, 12, 25)) -> list[str]:
-    """The checkpoints to kill at: each phase boundary, a few DDL statements in, a few rows in."""
+def phase_points(rows: int, ddl: Sequence[int] = (1, 6, 12, 18, 23)) -> list[str]:
+    """The checkpoints to kill at: each phase boundary, DDL statements from the first to the last (a new database
+    takes 23 with revision 0002), the first, middle and last module's rows."""
     return ["migrate:begin", *(f"migrate:ddl#{k}" for k in ddl), "migrate:end", "ingest:begin",
             "ingest:row#1", f"ingest:row#{max(1, rows // 2)}", f"ingest:row#{rows}", "commit:before",
             "commit:after"]
