@@ -521,3 +521,49 @@ def grade_and_assemble_dask(dataset: str | Path, policy: Policy, client, *, out:
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def run_fleet(dataset: str | Path, *, policy: str | Policy = "leaf-default", scheduler: str | None = None,
+              out: Path | None = None, assemble: bool = True, workers: int = 2) -> FleetSummary:
+    """Grade (and pair) a dataset on the engine the user named: what ``releaf fleet grade|assemble`` runs.
+
+    Parameters
+    ----------
+    dataset : directory of Parquet files
+    policy : policy name or YAML path (``releaf.grading.load_policy``), or a loaded policy
+    scheduler : None = the local polars engine; ``"local"`` = Dask on a ``LocalCluster`` of ``workers`` processes
+        (one thread each) started for this run; ``"tcp://host:port"`` = Dask on that running scheduler
+    out : output directory (see :func:`grade_and_assemble_local`), or None
+    assemble : also pair into stations
+    workers : worker processes of the ``"local"`` cluster
+
+    Raises
+    ------
+    ConfigError : Dask asked for but not installed, or the scheduler cannot be reached
+    InputFileError : the dataset is missing or lacks the needed columns
+    """
+    from releaf.grading import load_policy
+
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    if scheduler is None:
+        return grade_and_assemble_local(dataset, pol, out=out, assemble=assemble)
+    try:
+        import logging
+
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("--scheduler", "the Dask engine needs dask[distributed]: pip install 'releaf[fleet]'") \
+            from None
+    dataset_files(dataset)  # a missing dataset is reported before a cluster starts
+    # the p2p shuffle logs every shuffle's start and end at WARNING level on the scheduler
+    logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
+    if scheduler == "local":
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            return grade_and_assemble_dask(dataset, pol, client, out=out, assemble=assemble)
+    try:
+        client = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ConfigError("--scheduler", f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
+    with client:
+        return grade_and_assemble_dask(dataset, pol, client, out=out, assemble=assemble)
