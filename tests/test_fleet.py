@@ -114,12 +114,20 @@ def _sorted_reference(graded: pl.DataFrame) -> set[tuple[int, int, str]]:
 
 def test_pairing_equals_a_sorted_reference(small_fleet, policy):
     graded = fleet.grade_frame(pl.read_parquet(small_fleet), policy)
-    stations = fleet.pair_stations(graded).collect()
+    stations = fleet.pair_stations(graded)
     got = {(a, b, g) for a, b, g in stations.select("module_a", "module_b", pl.col("grade").cast(pl.String)).rows()}
     assert got == _sorted_reference(graded)
     caps = dict(graded.select("module_id", "capacity_Ah").iter_rows())
     assert np.allclose(stations["series_capacity_Ah"].to_numpy(),
                        [min(caps[a], caps[b]) for a, b in stations.select("module_a", "module_b").rows()])
+
+
+def test_pairing_without_the_packed_key_is_the_same(small_fleet, policy):
+    # module ids beyond 2**31 cannot be packed into the single sort key: the three-key sort gives the same stations
+    graded = fleet.grade_frame(pl.read_parquet(small_fleet), policy)
+    fast = fleet.pair_stations(graded)
+    shifted = fleet.pair_stations(graded.with_columns(pl.col("module_id") + 2**40))
+    assert shifted.equals(fast.with_columns(pl.col("module_a", "module_b") + 2**40))
 
 
 def _best_sum_of_mins(caps: list[float]) -> float:
@@ -147,7 +155,7 @@ def test_pairing_is_the_optimal_sum_of_minima(seed):
     caps = [float(np.float32(rng.choice([rng.uniform(30, 60), 45.0]))) for _ in range(n)]  # ties included
     graded = pl.DataFrame({"module_id": list(range(n)), "grade": ["B"] * n, "capacity_Ah": caps},
                           schema={"module_id": pl.Int64, "grade": fleet.GRADE_DTYPE, "capacity_Ah": pl.Float32})
-    stations = fleet.pair_stations(graded).collect()
+    stations = fleet.pair_stations(graded)
     assert stations.height == n // 2
     assert stations["series_capacity_Ah"].cast(pl.Float64).sum() == pytest.approx(_best_sum_of_mins(caps), abs=1e-9)
 
