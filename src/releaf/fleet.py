@@ -343,7 +343,7 @@ def _prepare_out(out: Path | None, *subdirs: str) -> None:
     if out is None:
         return
     if out.exists() and not out.is_dir():
-        raise ConfigError(out, "--out must be a directory")
+        raise ConfigError(out, "the output must be a directory (it holds grades/, stations/, summary.json)")
     for sub in subdirs:
         d = out / sub
         d.mkdir(parents=True, exist_ok=True)
@@ -594,7 +594,7 @@ def run_fleet(dataset: str | Path, *, policy: str | Policy = "leaf-default", sch
 
         from distributed import Client, LocalCluster
     except ImportError:
-        raise ConfigError("--scheduler", "the Dask engine needs dask[distributed]: pip install 'releaf[fleet]'") \
+        raise ConfigError(scheduler, "the Dask engine needs dask[distributed]: pip install 'releaf[fleet]'") \
             from None
     dataset_files(dataset)  # a missing dataset is reported before a cluster starts
     # the p2p shuffle logs every shuffle's start and end at WARNING level on the scheduler
@@ -606,6 +606,6 @@ def run_fleet(dataset: str | Path, *, policy: str | Policy = "leaf-default", sch
     try:
         client = Client(scheduler, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
-        raise ConfigError("--scheduler", f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
+        raise ConfigError(scheduler, f"cannot reach this Dask scheduler: {exc}") from None
     with client:
         return grade_and_assemble_dask(dataset, pol, client, out=out, assemble=assemble)
