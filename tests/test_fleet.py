@@ -222,6 +222,18 @@ def test_dask_engine_equals_local_on_a_million_modules(policy, dask_client, tmp_
     assert sl.series_capacity_Ah == sd.series_capacity_Ah and sl.unassigned == sd.unassigned
 
 
+def test_run_fleet_grades_on_a_running_scheduler(small_fleet, dask_client, tmp_path):
+    # --scheduler tcp://...: a second client on the running cluster, grading only
+    sd = fleet.run_fleet(small_fleet, scheduler=dask_client.scheduler.address, out=tmp_path / "dask", assemble=False)
+    sl = fleet.run_fleet(small_fleet, out=tmp_path / "local", assemble=False)
+    assert sd.engine.startswith("dask") and sl.engine.startswith("local")
+    assert sd.grades == sl.grades and sd.failed_safety == sl.failed_safety and sd.unassigned is None
+    grades = [pl.read_parquet(tmp_path / e / "grades").with_columns(pl.col("grade", "destination").cast(pl.String))
+              .sort("module_id") for e in ("local", "dask")]
+    assert grades[0].equals(grades[1])
+    assert not (tmp_path / "dask" / "stations").exists()
+
+
 def test_brute_force_helper_agrees_with_itertools():
     # the brute force above, checked once against an enumeration of perfect matchings of 6 modules
     caps = [5.0, 1.0, 4.0, 2.0, 6.0, 3.0]
