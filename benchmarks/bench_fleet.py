@@ -10,7 +10,7 @@ the graded modules and the stations as Parquet. Memory: the whole process tree (
 its nanny and worker processes) sampled with psutil every 50 ms, the peak of the sum of RSS (shared pages counted
 once per process, so an upper bound); and the largest single process's peak (``ru_maxrss`` of the children).
 ``--compare`` checks that both engines wrote identical grades and stations.
-The datasets are made by ``make_fleet.py`` in ``--data-dir`` (``releaf-fleet-<modules>``) when absent.
+The datasets are made by ``make_fleet.py`` in ``--data-dir`` (``releaf-fleet-<packs>``) when absent.
 The goal (issue: the whole retired Leaf fleet): 31.2 M modules graded and paired in <= 60 s and <= 8 GB on 2 cores
 with the local engine. The machine is shared: the load average is printed before every run.
 """
@@ -71,7 +71,7 @@ def run_measured(cmd: list[str], interval_s: float = 0.05) -> tuple[float, int, 
 
 
 def ensure_dataset(data_dir: Path, packs: int) -> Path:
-    path = data_dir / f"releaf-fleet-{packs * 48}"
+    path = data_dir / f"releaf-fleet-{packs}"
     if not any(path.glob("*.parquet")):
         subprocess.run([sys.executable, str(HERE / "make_fleet.py"), "--packs", str(packs), "--out", str(path)],
                        check=True)

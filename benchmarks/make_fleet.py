@@ -2,7 +2,7 @@
 module, a directory of Parquet files of ~1 M modules each (``releaf.sim.fleet_table`` documents the columns and the
 fleet model).
 
-    python benchmarks/make_fleet.py [--packs 650000] [--out /tmp/releaf-fleet-<modules>] [--seed 2026]
+    python benchmarks/make_fleet.py [--packs 650000] [--out /tmp/releaf-fleet-<packs>] [--seed 2026]
 
 The default is the >650,000 Leafs sold: 31.2 M modules (48 per pack).
 """
@@ -17,13 +17,13 @@ from releaf.sim.fleet_table import DEFAULT_PACKS_PER_FILE, LEAF_PACKS_SOLD, MODU
 
 
 def default_path(n_packs: int) -> Path:
-    return Path(f"/tmp/releaf-fleet-{n_packs * MODULES_PER_PACK}")
+    return Path(f"/tmp/releaf-fleet-{n_packs}")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packs", type=int, default=LEAF_PACKS_SOLD, help="packs of 48 modules")
-    parser.add_argument("--out", type=Path, help="output directory (default /tmp/releaf-fleet-<modules>)")
+    parser.add_argument("--out", type=Path, help="output directory (default /tmp/releaf-fleet-<packs>)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--packs-per-file", type=int, default=DEFAULT_PACKS_PER_FILE)
     args = parser.parse_args(argv)
