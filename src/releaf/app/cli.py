@@ -453,6 +453,63 @@ def db_repair(db: Annotated[str | None, DB_OPTION] = None):
     console.print(f"{r.url}: {r.action}" + "".join(f"; {d}" for d in r.details), highlight=False)
 
 
+fleet_app = typer.Typer(name="fleet", no_args_is_help=True,
+                        help="The whole retired fleet from a Parquet dataset of per-module features (releaf.fleet).")
+app.add_typer(fleet_app)
+
+FleetOut = Annotated[Path | None, typer.Option(help="output directory (Parquet grades/, stations/, summary.json)")]
+FleetScheduler = Annotated[str | None, typer.Option(
+    help="omit for the local polars engine; 'local' = Dask on a local cluster; tcp://host:port = that scheduler")]
+FleetPolicy = Annotated[str, typer.Option(help="grading policy name or YAML file")]
+FleetWorkers = Annotated[int, typer.Option(help="worker processes of --scheduler local")]
+FleetJson = Annotated[bool, typer.Option("--json", help="print the summary as JSON")]
+
+
+@fleet_app.command("grade")
+@user_errors
+def fleet_grade(dataset: Annotated[Path, typer.Argument(help="directory of Parquet files, one row per module")],
+                out: FleetOut = None, scheduler: FleetScheduler = None, policy: FleetPolicy = "leaf-default",
+                workers: FleetWorkers = 2, as_json: FleetJson = False):
+    """Grade every module of DATASET under the policy: counts per grade and destination."""
+    from releaf.fleet import run_fleet
+
+    _print_fleet(run_fleet(dataset, policy=policy, scheduler=scheduler, out=out, assemble=False, workers=workers)
+                 .to_dict(), as_json)
+
+
+@fleet_app.command("assemble")
+@user_errors
+def fleet_assemble(dataset: Annotated[Path, typer.Argument(help="directory of Parquet files, one row per module")],
+                   out: FleetOut = None, scheduler: FleetScheduler = None, policy: FleetPolicy = "leaf-default",
+                   workers: FleetWorkers = 2, as_json: FleetJson = False):
+    """Grade DATASET and pair each grade into portable-2s stations maximising the total series capacity."""
+    from releaf.fleet import run_fleet
+
+    _print_fleet(run_fleet(dataset, policy=policy, scheduler=scheduler, out=out, assemble=True, workers=workers)
+                 .to_dict(), as_json)
+
+
+def _print_fleet(s: dict, as_json: bool) -> None:
+    if as_json:
+        _print_json(s)
+        return
+    console.print(f"{s['modules']:,} modules graded under {s['policy']} ({s['engine']}, {s['seconds']:.1f} s)",
+                  highlight=False)
+    table = Table("grade", "destination", "modules", "stations", "series Ah", box=box.SIMPLE_HEAD)
+    for (g, n), (dest, _) in zip(s["grades"].items(), s["destinations"].items(), strict=True):
+        st = s["stations"].get(g)
+        table.add_row(g, dest, f"{n:,}", "—" if st is None else f"{st:,}",
+                      "—" if st is None else f"{s['series_capacity_Ah'][g]:,.0f}")
+    console.print(table)
+    console.print(f"failed a safety screen: {s['failed_safety']:,}", highlight=False)
+    if s["unassigned"] is not None:
+        console.print(f"stations {s['stations']['total']:,}, total series capacity "
+                      f"{s['series_capacity_Ah']['total']:,.0f} Ah, usable modules without a partner "
+                      f"{s['unassigned']:,}", highlight=False)
+    for name, path in s["outputs"].items():
+        console.print(f"{name}: {path}", highlight=False)
+
+
 def _print_run(s: dict) -> None:
     counts = s["grade_counts"]
     console.print(
