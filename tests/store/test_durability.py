@@ -11,10 +11,10 @@ import shutil
 
 import pytest
 import sqlalchemy as sa
+from conftest import REPO
 
 from releaf.store import durability as d
 from releaf.store.repair import check
-from tests.conftest import REPO
 
 PROTOCOL_CORPUS = sorted(p for p in (REPO / "tests" / "fixtures" / "protocol_corpus").iterdir()
                          if p.name not in ("SOURCE.txt", "truth.csv"))

@@ -278,11 +278,11 @@ def run(
     """
     from releaf.app.report import write_report
     from releaf.app.run import run_directory
-    from releaf.store.db import make_engine
+    from releaf.store.db import preflight
 
     if report is not None:
         output_folder(report, "--report")
-    make_engine(db).dispose()  # a malformed URL or a missing driver: said before any file is read
+    preflight(db)  # a wrong database is said before any file is read, and nothing is written
     _, summary = run_directory(directory, db_url=db, profile=profile, policy=policy, design=design,
                                progress=not as_json, allow_outside=allow_outside)
     path = write_report(report, summary) if report else None

@@ -132,6 +132,38 @@ def make_engine(url: str | None = None) -> sa.Engine:
     return engine
 
 
+def preflight(url: str | None = None) -> None:
+    """Check, without writing anything, that the database can be opened: said before a long run, not after it.
+
+    A SQLite file that does not exist yet is not created: its folder must exist and be writable. An existing
+    database is opened read-only and checked for a half-made schema (see :func:`upgrade`).
+
+    Raises
+    ------
+    ConfigError : a bad URL, a missing driver, a folder that is missing or read-only, a file that is not a
+        database, an unreachable server, or a half-made database that holds rows
+    """
+    from releaf.store.repair import inspect_schema
+
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            path = Path(engine.url.database)
+            if not path.exists():
+                folder = path.parent if str(path.parent) else Path(".")
+                if not folder.is_dir() or not os.access(folder, os.W_OK):
+                    raise _db_error(engine.url, OSError("unable to open database file"))
+                return
+        with engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
+            state = inspect_schema(connection)
+        if state.half_made and state.rows:
+            raise ConfigError(_shown(engine.url), state.refusal())
+    except (sa.exc.OperationalError, sa.exc.DatabaseError, sa.exc.InterfaceError) as err:
+        raise _db_error(engine.url, err) from None
+    finally:
+        engine.dispose()
+
+
 def lock_for_write(connection: sa.Connection) -> None:
     """Serialise releaf's writers: on PostgreSQL a transaction-scoped advisory lock (SQLite: BEGIN IMMEDIATE did)."""
     if connection.dialect.name == "postgresql":
