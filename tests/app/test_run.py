@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import shutil
 
 import pytest
 import sqlalchemy as sa
+from conftest import shared
 
 from releaf import io
 from releaf.app.run import diagnose_file, read_summary, run_directory
@@ -191,3 +193,23 @@ def test_streamed_summary_equals_the_whole_read(tmp_path, source, batch_rows, pa
     if parquet:
         whole = io.read(src).data
         assert "datetime" in whole.columns and pl.read_parquet(out).equals(whole)
+
+
+def test_run_stores_tests_with_several_discharges_or_a_charge_first(tmp_path):
+    """The audit's crash (numpy integers in ``discharges[]`` reached the JSON column): real multi-discharge files."""
+    folder = tmp_path / "multi"
+    folder.mkdir()
+    for parts in (("ornl-leaf", "cell-low-current-hppc-25c-2.csv"), ("ornl-leaf", "cell-discharge-bitrode-1c.csv"),
+                  ("cycler-formats", "beep-TRI-AMDD", "PreDiag_000229_000229_truncated.034")):
+        shutil.copy(shared(*parts), folder / parts[-1])
+    url = f"sqlite:///{tmp_path / 'multi.db'}"
+    result, summary = run_directory(folder, db_url=url, progress=False)
+    assert len(result.modules) == 3
+    assert any(len(m.diagnosis.discharges) > 1 for m in result.modules)
+    store = open_store(url)
+    with store.transaction(write=False) as s:
+        stored = {e.module_serial: d for e, d in queries.module_diagnoses(s)}
+    store.close()
+    for m in result.modules:  # stored JSON keeps 6 significant digits
+        assert [x.capacity_Ah for x in stored[m.serial].discharges] == pytest.approx(
+            [x.capacity_Ah for x in m.diagnosis.discharges], rel=1e-5)
