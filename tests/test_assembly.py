@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from matching_oracle import max_weight_matching
 
 from releaf.assembly import ModuleCandidate, match_pairs, pair_usable_Wh
 from releaf.errors import ConfigError, InputFileError
@@ -17,41 +18,75 @@ def cand(serial, grade, caps, r0=(1.0, 1.0)):
     return ModuleCandidate(serial, grade, tuple(caps), tuple(r0))
 
 
-def best_matching_Wh(cands, allow_mixed):
-    """Brute force: the heaviest of all matchings (each module unmatched or paired with a later one)."""
-    def best(rest):
-        if not rest:
-            return 0.0
-        first, others = rest[0], rest[1:]
-        value = best(others)  # first left unmatched
-        for k, other in enumerate(others):
-            if first.grade == "reject" or other.grade == "reject":
-                continue
-            if not allow_mixed and first.grade != other.grade:
-                continue
-            w = pair_usable_Wh(first, other, PORTABLE_2S)
-            value = max(value, w + best(others[:k] + others[k + 1:]))
-        return value
-    return best(list(cands))
+def series_Ah(c):
+    return min(c.group_capacity_Ah)
+
+
+def all_matchings(items):
+    """Every matching of ``items`` (each item unmatched or paired with a later one), as lists of pairs."""
+    if not items:
+        yield []
+        return
+    first, others = items[0], items[1:]
+    yield from all_matchings(others)  # first left unmatched
+    for k, other in enumerate(others):
+        for rest in all_matchings(others[:k] + others[k + 1:]):
+            yield [(first, other), *rest]
+
+
+def brute_force_series_Ah(cands, allow_mixed, tolerance=None):
+    """The largest total series capacity over all matchings that respect grades (and the tolerance)."""
+    def ok(a, b):
+        if a.grade == "reject" or b.grade == "reject" or (not allow_mixed and a.grade != b.grade):
+            return False
+        hi, lo = max(series_Ah(a), series_Ah(b)), min(series_Ah(a), series_Ah(b))
+        return tolerance is None or hi - lo <= tolerance * hi
+    return max(sum(min(series_Ah(a), series_Ah(b)) for a, b in m)
+               for m in all_matchings(list(cands)) if all(ok(a, b) for a, b in m))
 
 
 module = st.tuples(
     st.sampled_from(["A", "A", "B", "reject"]),
-    st.tuples(st.floats(35, 66), st.floats(35, 66)),
+    # few distinct values as well, so that ties in capacity occur
+    st.tuples(st.one_of(st.floats(35, 66), st.sampled_from([40.0, 50.0])),
+              st.one_of(st.floats(35, 66), st.sampled_from([40.0, 50.0]))),
     st.tuples(st.floats(0.5, 3.0), st.floats(0.5, 3.0)),
 )
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(module, min_size=0, max_size=8), st.booleans())
-def test_milp_equals_brute_force(mods, allow_mixed):
+@settings(max_examples=60, deadline=None)
+@given(st.lists(module, min_size=0, max_size=10), st.booleans(),
+       st.one_of(st.none(), st.sampled_from([0.0, 0.02, 0.05, 0.2])))
+def test_pairing_equals_brute_force(mods, allow_mixed, tolerance):
     cands = [cand(f"S{i}", g, c, r) for i, (g, c, r) in enumerate(mods)]
-    p = match_pairs(cands, PORTABLE_2S, allow_mixed_grades=allow_mixed)
+    p = match_pairs(cands, PORTABLE_2S, allow_mixed_grades=allow_mixed, capacity_tolerance=tolerance)
     assert p.optimal
-    assert p.total_usable_Wh == pytest.approx(best_matching_Wh(cands, allow_mixed), rel=1e-9, abs=1e-9)
+    assert p.total_series_capacity_Ah == pytest.approx(brute_force_series_Ah(cands, allow_mixed, tolerance),
+                                                       rel=1e-9, abs=1e-9)
     used = [s for station in p.stations for s in station.modules]
     assert len(used) == len(set(used))
     assert sorted(used + list(p.unmatched) + list(p.excluded)) == sorted(c.serial for c in cands)
+    by = {c.serial: c for c in cands}
+    for s in p.stations:
+        a, b = (by[m] for m in s.modules)
+        assert s.series_capacity_Ah == pytest.approx(min(series_Ah(a), series_Ah(b)))
+        assert s.usable_Wh == pytest.approx(pair_usable_Wh(a, b, PORTABLE_2S))
+        assert allow_mixed or a.grade == b.grade
+    assert p.total_usable_Wh == pytest.approx(sum(s.usable_Wh for s in p.stations))
+
+
+def test_equals_milp_on_the_complete_graph():
+    """The HiGHS maximum-weight matching MILP (the old product code) over all pairs of 60 modules agrees."""
+    rng = np.random.default_rng(5)
+    cands = [cand(f"m{i:02d}", "A", rng.uniform(38, 62, 2), rng.uniform(0.8, 2.5, 2)) for i in range(61)]
+    caps = np.array([series_Ah(c) for c in cands])
+    weights = np.minimum(caps[:, None], caps[None, :])
+    pairs, proven = max_weight_matching(weights, time_limit_s=120)
+    assert proven
+    p = match_pairs(cands, PORTABLE_2S)
+    assert len(p.stations) == len(pairs) == 30
+    assert p.total_series_capacity_Ah == pytest.approx(sum(weights[i, j] for i, j in pairs), rel=1e-9)
+    assert p.unmatched == (cands[int(np.argmin(caps))].serial,)
 
 
 def test_similar_modules_are_paired():
@@ -59,10 +94,28 @@ def test_similar_modules_are_paired():
     p = match_pairs(cands, PORTABLE_2S)
     # strongest first, serials sorted within a station
     assert [s.modules for s in p.stations] == [("b", "d"), ("a", "c")]
+    assert [s.series_capacity_Ah for s in p.stations] == [60.0, 50.0]
+    assert p.total_series_capacity_Ah == 110.0
     assert p.stations[0].usable_Wh > p.stations[1].usable_Wh
     assert p.total_usable_Wh == pytest.approx(sum(s.usable_Wh for s in p.stations))
     assert p.unmatched == () and p.optimal
-    assert "complete graph" in p.method
+    assert "exact" in p.method and "min(capacity" in p.objective
+
+
+def test_resistance_breaks_ties():
+    # four modules of one capacity: the two low-resistance ones go together, the two high ones together
+    cands = [cand("a", "A", (50, 50), (1.0, 1.0)), cand("b", "A", (50, 50), (2.0, 2.0)),
+             cand("c", "A", (50, 50), (1.1, 1.0)), cand("d", "A", (50, 50), (2.0, 2.1))]
+    p = match_pairs(cands, PORTABLE_2S)
+    assert sorted(s.modules for s in p.stations) == [("a", "c"), ("b", "d")]
+
+
+def test_capacity_tolerance_leaves_lone_modules():
+    cands = [cand("a", "A", (50, 50)), cand("b", "A", (51, 51)), cand("c", "A", (60, 60)), cand("d", "A", (52, 52))]
+    p = match_pairs(cands, PORTABLE_2S, capacity_tolerance=0.03)
+    # c has no partner within 3 %; of a, b, d the best is (b, d): 51 > 50
+    assert [s.modules for s in p.stations] == [("b", "d")]
+    assert p.unmatched == ("a", "c") and "0.03" in p.method
 
 
 def test_rejects_excluded_and_grades_not_mixed():
@@ -83,20 +136,20 @@ def test_odd_count_leaves_one_unmatched():
     p = match_pairs(cands, PORTABLE_2S)
     assert len(p.stations) == 2 and len(p.unmatched) == 1
     assert p.unmatched == ("m0",)  # the weakest is the odd one out
+    assert p.total_series_capacity_Ah == 51 + 53
 
 
-def test_large_lot_uses_blocks():
+def test_large_lot_is_exact():
+    """Sorted-order pairing: the closed form, checked independently of the programme."""
     rng = np.random.default_rng(3)
-    cands = [cand(f"m{i:03d}", "A", rng.uniform(40, 65, 2), rng.uniform(0.8, 2.5, 2)) for i in range(51)]
-    p = match_pairs(cands, PORTABLE_2S, block_size=20)
-    assert not p.optimal and "blocks" in p.method
-    used = [s for station in p.stations for s in station.modules]
-    assert len(used) == len(set(used)) == 50 and len(p.unmatched) == 1
+    caps = rng.uniform(40, 65, (10_001, 2))
+    cands = [cand(f"m{i:05d}", "A", caps[i], (1.0, 1.0)) for i in range(len(caps))]
+    p = match_pairs(cands, PORTABLE_2S)
+    assert p.optimal and len(p.stations) == 5000 and len(p.unmatched) == 1
+    expected = np.sort(caps.min(axis=1))[1::2].sum()  # drop the smallest, pair neighbours: the lower ones count
+    assert p.total_series_capacity_Ah == pytest.approx(expected, rel=1e-12)
     wh = [s.usable_Wh for s in p.stations]
     assert wh == sorted(wh, reverse=True)
-    full = match_pairs(cands, PORTABLE_2S)
-    assert full.optimal and full.total_usable_Wh >= p.total_usable_Wh - 1e-6
-    assert p.total_usable_Wh == pytest.approx(full.total_usable_Wh, rel=0.01)
 
 
 def test_edge_weight_matches_station_twin():
