@@ -37,8 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from releaf import packs
 from releaf.errors import ConfigError, InputFileError
-from releaf.parameters import StationProfile
+from releaf.parameters import BatteryProfile, StationProfile
 from releaf.schema.records import GRADES, GradeClass, MatchedPair, Pairing
 from releaf.station.twin import REFERENCE_POWER_W, ModuleState, usable_energy_estimate_Wh
 
@@ -266,3 +267,212 @@ def match_pairs(candidates: Sequence[ModuleCandidate], station_profile: StationP
         unmatched=tuple(sorted(s for s, k in zip(serial, used.tolist(), strict=True) if not k)),
         excluded=tuple(excluded), total_usable_Wh=float(wh.sum()), method=method, optimal=True,
         total_series_capacity_Ah=float(series_Ah.sum()), objective=PAIR_OBJECTIVE)
+
+
+# ---- a whole lot into any design (the ``releaf assemble`` command) ------------------------------------------------
+
+PACK_OBJECTIVE = ("maximise the total pack capacity: the sum over packs of min over its series positions of the "
+                  "position's summed module capacity [Ah], a module's capacity being its weakest series group's")
+
+
+@dataclass(frozen=True)
+class AssembledStation:
+    """One station or pack built from a lot.
+
+    Attributes
+    ----------
+    groups : module serials per series position, in series order (one serial per position for ``<N>s1p``)
+    grade : the worst of its modules' grades
+    series_capacity_Ah : its capacity, the weakest position's summed capacity [Ah]
+    usable_Wh : usable energy estimate [Wh] (see :attr:`LotAssembly.usable_Wh_method`)
+    """
+
+    groups: tuple[tuple[str, ...], ...]
+    grade: GradeClass
+    series_capacity_Ah: float
+    usable_Wh: float
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Module serials in series order (position by position)."""
+        return tuple(s for g in self.groups for s in g)
+
+
+@dataclass(frozen=True)
+class LotAssembly:
+    """Result of :func:`assemble_lot`.
+
+    Attributes
+    ----------
+    design : the design's name
+    objective : what was maximised
+    method : how, and what is proven
+    optimal : True when proven optimal for ``objective``
+    stations : built stations or packs, strongest first
+    unassigned : ``(serial, reason)`` of every module not built in, in lot order
+    total_series_capacity_Ah : the objective's value [Ah]
+    upper_bound_Ah : a proven upper bound of the objective [Ah] (equal to the total when optimal)
+    total_usable_Wh : sum of the stations' ``usable_Wh`` [Wh]
+    usable_Wh_method : how ``usable_Wh`` was estimated
+    """
+
+    design: str
+    objective: str
+    method: str
+    optimal: bool
+    stations: tuple[AssembledStation, ...]
+    unassigned: tuple[tuple[str, str], ...]
+    total_series_capacity_Ah: float
+    upper_bound_Ah: float
+    total_usable_Wh: float
+    usable_Wh_method: str
+
+    def to_dict(self) -> dict:
+        """JSON-safe data (floats unrounded): what ``releaf assemble --json`` prints."""
+        ub = self.upper_bound_Ah
+        gap = (ub - self.total_series_capacity_Ah) / ub if ub else 0.0
+        return {
+            "design": self.design, "objective": self.objective, "method": self.method, "optimal": self.optimal,
+            "stations": [{"members": list(st.members), "groups": [list(g) for g in st.groups],
+                          "grade": str(st.grade), "series_capacity_Ah": st.series_capacity_Ah,
+                          "usable_Wh": st.usable_Wh} for st in self.stations],
+            "unassigned": [{"module_id": s, "reason": why} for s, why in self.unassigned],
+            "total_series_capacity_Ah": self.total_series_capacity_Ah, "upper_bound_Ah": self.upper_bound_Ah,
+            "gap_bound": max(gap, 0.0), "total_usable_Wh": self.total_usable_Wh,
+            "usable_Wh_method": self.usable_Wh_method,
+        }
+
+
+def resolve_design(name: str | StationProfile | packs.PackDesign) -> StationProfile | packs.PackDesign:
+    """A packaged station design (``portable-2s``) or an NsMp pack design (``12s1p``, ``8s2p``) by name.
+
+    Raises
+    ------
+    ConfigError : neither (the message lists the packaged designs and the NsMp pattern)
+    """
+    from releaf.parameters import STATION_PROFILES, station_profile
+
+    if isinstance(name, StationProfile | packs.PackDesign):
+        return name
+    if name in STATION_PROFILES:
+        return station_profile(name)
+    try:
+        return packs.parse_design(name)
+    except ConfigError:
+        raise ConfigError("design", f"unknown design {name!r}: a packaged station design "
+                                    f"({', '.join(STATION_PROFILES)}) or <N>s<M>p such as 12s1p, 8s2p") from None
+
+
+def _lone_reason(grade: str, allow_mixed_grades: bool) -> str:
+    return ("no partner left: the odd one out, the one that adds least to the total" if allow_mixed_grades else
+            f"no partner of grade {grade} left (stations are built from one grade): the odd one out, the one that "
+            "adds least to the total")
+
+
+def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationProfile | packs.PackDesign, *,
+                 module: BatteryProfile | None = None, allow_mixed_grades: bool = False,
+                 pair_capacity_tolerance: float | None = None,
+                 group_capacity_tolerance: float = packs.CAPACITY_TOLERANCE,
+                 group_r0_tolerance: float = packs.R0_TOLERANCE, power_W: float = REFERENCE_POWER_W) -> LotAssembly:
+    """Assemble a lot of graded modules into a design: 2-module stations or NsMp packs.
+
+    A packaged station design (``portable-2s``) goes through :func:`match_pairs` (exact; ``usable_Wh`` from the
+    twin's closed form ``usable_energy_estimate_Wh`` at ``power_W``). An NsMp design goes through
+    :func:`releaf.packs.build_packs` per grade class (exact for M = 1, a constructive heuristic with a proven
+    upper bound for M >= 2); its ``usable_Wh`` is a simple estimate, pack capacity × the module's nominal voltage ×
+    N, with no BMS window or resistance loss.
+
+    Parameters
+    ----------
+    candidates : graded modules; rejects are unassigned with their reason
+    design : packaged station design name, ``<N>s<M>p`` name, or the design object
+    module : profile of the modules (group count, nominal voltage); default the station design's module, else
+        the default parameter set's unit
+    allow_mixed_grades : allow modules of different grades in one station or pack (graded as the worst)
+    pair_capacity_tolerance : 2-module stations only: largest relative capacity spread between partners
+        (fraction); None → no limit
+    group_capacity_tolerance, group_r0_tolerance : NsMp only: largest relative capacity and resistance spreads
+        ``(max - min) / max`` inside a parallel group (fractions; defaults are releaf policy choices)
+    power_W : DC-bus power at which a 2-module station's usable energy is estimated [W]
+
+    Raises
+    ------
+    ConfigError : unknown design
+    InputFileError : duplicate serials, missing or non-positive group values, wrong group count
+    """
+    from releaf.parameters import DEFAULT_BATTERY_PROFILE, battery_profile
+
+    des = resolve_design(design)
+    rejected = {c.serial for c in candidates if c.grade == "reject"}
+    if isinstance(des, StationProfile):
+        pairing = match_pairs(candidates, des, allow_mixed_grades=allow_mixed_grades, power_W=power_W,
+                              capacity_tolerance=pair_capacity_tolerance)
+        grade_of = {c.serial: c.grade for c in candidates}
+        lone = set(pairing.unmatched)
+        why = "no partner within the capacity tolerance, or " if pair_capacity_tolerance is not None else ""
+        unassigned = tuple((c.serial, "graded reject" if c.serial in rejected else
+                            why + _lone_reason(grade_of[c.serial], allow_mixed_grades))
+                           for c in candidates if c.serial in rejected or c.serial in lone)
+        stations = tuple(AssembledStation(groups=tuple((m,) for m in st.modules), grade=st.grade,
+                                          series_capacity_Ah=st.series_capacity_Ah, usable_Wh=st.usable_Wh)
+                         for st in pairing.stations)
+        return LotAssembly(design=des.name, objective=pairing.objective, method=pairing.method, optimal=True,
+                           stations=stations, unassigned=unassigned,
+                           total_series_capacity_Ah=pairing.total_series_capacity_Ah,
+                           upper_bound_Ah=pairing.total_series_capacity_Ah, total_usable_Wh=pairing.total_usable_Wh,
+                           usable_Wh_method=f"closed form of the station twin at {power_W:g} W at the DC bus "
+                                            "(releaf.station.twin.usable_energy_estimate_Wh)")
+
+    prof = module if module is not None else battery_profile(DEFAULT_BATTERY_PROFILE)
+    _check_serials(candidates)
+    usable = [c for c in candidates if c.grade != "reject"]
+    cap, r0 = _group_arrays(usable, prof.series_groups)
+    module_cap, module_r0 = cap.min(axis=1), r0.sum(axis=1)
+    n_s, n_p = des.modules_in_series, des.modules_in_parallel
+    built: list[tuple[np.ndarray, float]] = []
+    bound = 0.0
+    reasons: dict[int, str] = {}
+    tol = f"{group_capacity_tolerance:.3g} capacity and {group_r0_tolerance:.3g} R0 spread"
+    for members in grade_classes([c.grade for c in usable], allow_mixed_grades):
+        if members.size == 0:
+            continue
+        c_k, r_k = module_cap[members], module_r0[members]
+        bound += packs.pack_capacity_upper_bound(c_k, r_k, n_s, n_p, capacity_tolerance=group_capacity_tolerance,
+                                                 r0_tolerance=group_r0_tolerance)
+        found = packs.build_packs(c_k, r_k, n_s, n_p, capacity_tolerance=group_capacity_tolerance,
+                                  r0_tolerance=group_r0_tolerance)
+        built += [(members[pk], float(q)) for pk, q in zip(found, packs.pack_capacity_Ah(c_k, found), strict=True)]
+        used = np.zeros(members.size, bool)
+        used[found.reshape(-1)] = True
+        lonely = np.zeros(members.size, bool)
+        if n_p > 1 and members.size <= 5000:
+            lonely = packs.compatible_partner_counts(c_k, r_k, group_capacity_tolerance, group_r0_tolerance) < n_p - 1
+        label = "" if allow_mixed_grades else f" of grade {usable[members[0]].grade}"
+        for k in np.flatnonzero(~used):
+            reasons[int(members[k])] = (
+                f"{'no other module' if n_p == 2 else f'fewer than {n_p - 1} other modules'}{label} within the "
+                f"parallel-group tolerances ({tol})" if lonely[k] else
+                f"left over: not enough modules{label} for another full {des.name} pack, or it adds least to the "
+                "total")
+    built.sort(key=lambda b: -b[1])
+    classes = tuple(GradeClass)
+    stations = tuple(
+        AssembledStation(groups=tuple(tuple(usable[i].serial for i in pos) for pos in pk.tolist()),
+                         grade=classes[max(GRADES.index(usable[i].grade) for i in pk.reshape(-1).tolist())],
+                         series_capacity_Ah=q, usable_Wh=q * prof.nominal_voltage_V * n_s)
+        for pk, q in built)
+    index = {c.serial: i for i, c in enumerate(usable)}
+    unassigned = tuple((c.serial, "graded reject" if c.serial in rejected else reasons[index[c.serial]])
+                       for c in candidates if c.serial in rejected or index.get(c.serial) in reasons)
+    total = float(sum(q for _, q in built))
+    exact = n_p == 1
+    method = ("exact: sorted consecutive blocks of N modules per grade class (counting argument, "
+              "docs/assembly-optimality.md)" if exact else
+              f"constructive heuristic per grade class (groups within {tol}, sorted blocks, snake re-deal, improving "
+              "swaps to a local optimum); optimality not proven: see upper_bound_Ah")
+    return LotAssembly(design=des.name, objective=PACK_OBJECTIVE, method=method, optimal=exact, stations=stations,
+                       unassigned=unassigned, total_series_capacity_Ah=total, upper_bound_Ah=max(bound, total),
+                       total_usable_Wh=float(sum(st.usable_Wh for st in stations)),
+                       usable_Wh_method=f"simple estimate: pack capacity x nominal module voltage "
+                                        f"({prof.nominal_voltage_V:g} V) x {n_s} in series; no BMS window, no "
+                                        "resistance loss")

@@ -80,8 +80,13 @@ def _within(lo, hi, tolerance) -> np.ndarray:
     return (hi - lo) <= tolerance * hi
 
 
-def _compatible_counts(c: np.ndarray, r: np.ndarray, ct: float, rt: float) -> np.ndarray:
-    """For each module, how many others it may share a parallel group with (both spreads within tolerance)."""
+def compatible_partner_counts(capacity_Ah, r0_mOhm, capacity_tolerance: float, r0_tolerance: float) -> np.ndarray:
+    """For each module, how many others it may share a parallel group with (both spreads within tolerance).
+
+    O(n²) time and memory: meant for lots of a few thousand modules.
+    """
+    c, r = np.asarray(capacity_Ah, dtype=float), np.asarray(r0_mOhm, dtype=float)
+    ct, rt = capacity_tolerance, r0_tolerance
     lo_c, hi_c = np.minimum.outer(c, c), np.maximum.outer(c, c)
     lo_r, hi_r = np.minimum.outer(r, r), np.maximum.outer(r, r)
     ok = _within(lo_c, hi_c, ct) & _within(lo_r, hi_r, rt)
@@ -109,7 +114,7 @@ def pack_capacity_upper_bound(capacity_Ah, r0_mOhm, n_series: int, n_parallel: i
     if n_parallel == 1:
         return float(np.sort(c)[::-1][n_series - 1::n_series].sum())
     if c.size <= _PRUNE_MAX_MODULES:
-        keep = _compatible_counts(c, r, capacity_tolerance, r0_tolerance) >= n_parallel - 1
+        keep = compatible_partner_counts(c, r, capacity_tolerance, r0_tolerance) >= n_parallel - 1
         c = c[keep]
     per_pack = n_series * n_parallel
     packs = c.size // per_pack
