@@ -24,6 +24,7 @@ Hardy, G. H., Littlewood, J. E., Pólya, G. (1952) Inequalities, 2nd ed., Cambri
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,7 +170,7 @@ def _snake(pack: np.ndarray, c, r, ct, rt) -> np.ndarray:
     return pack
 
 
-def _improve(groups: np.ndarray, pool: np.ndarray, c, r, n_series, ct, rt, max_rounds) -> np.ndarray:
+def _improve(groups: np.ndarray, pool: np.ndarray, c, r, n_series, ct, rt, max_rounds, time_limit_s) -> np.ndarray:
     """Improving swaps: a module of a pack's weakest group against a stronger module elsewhere (vectorised)."""
     k, m = groups.shape
     n_packs = k // n_series
@@ -178,7 +179,10 @@ def _improve(groups: np.ndarray, pool: np.ndarray, c, r, n_series, ct, rt, max_r
     # packs (every flag cleared) must find nothing before the search ends: the result is a local optimum
     stuck = np.zeros(n_packs, bool)
     verified = False
+    deadline = time.perf_counter() + time_limit_s
     for _ in range(max_rounds):
+        if time.perf_counter() > deadline:
+            return groups
         member = np.concatenate([groups.reshape(-1), pool])
         where = np.concatenate([np.repeat(np.arange(k), m), np.full(pool.size, -1)])  # group of each, -1 = pool
         s = c[groups].sum(axis=1)
@@ -269,7 +273,7 @@ def _improve(groups: np.ndarray, pool: np.ndarray, c, r, n_series, ct, rt, max_r
 
 def build_packs(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, *,
                 capacity_tolerance: float = CAPACITY_TOLERANCE, r0_tolerance: float = R0_TOLERANCE,
-                max_rounds: int = 100_000) -> np.ndarray:
+                max_rounds: int = 100_000, time_limit_s: float = 10.0) -> np.ndarray:
     """Build NsMp packs from one class of modules, maximising the total pack capacity.
 
     Parameters
@@ -279,6 +283,7 @@ def build_packs(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, *,
     n_series, n_parallel : N series positions, M modules in parallel in each
     capacity_tolerance, r0_tolerance : largest relative spreads ``(max - min) / max`` inside a parallel group
     max_rounds : most improving swaps (M >= 2)
+    time_limit_s : time after which the swaps stop (M >= 2) [s]; the packs stay valid, only less balanced
 
     Returns
     -------
@@ -304,7 +309,7 @@ def build_packs(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, *,
     used[g.reshape(-1)] = True
     pool = np.flatnonzero(~used)
     flat = _improve(g.reshape(-1, n_parallel).copy(), pool, c, r, n_series, capacity_tolerance, r0_tolerance,
-                    max_rounds)
+                    max_rounds, time_limit_s)
     g = flat.reshape(packs, n_series, n_parallel)
     # positions strongest first, packs strongest first
     sums = c[g].sum(axis=2)
