@@ -186,6 +186,8 @@ def _group_arrays(usable: Sequence[ModuleCandidate], groups: int) -> tuple[np.nd
 
 
 def _check_serials(candidates: Sequence[ModuleCandidate]) -> None:
+    if len({c.serial for c in candidates}) == len(candidates):
+        return
     seen: set[str] = set()
     for c in candidates:
         if c.serial in seen:
@@ -251,13 +253,14 @@ def match_pairs(candidates: Sequence[ModuleCandidate], station_profile: StationP
     serial = [c.serial for c in usable]
     classes = tuple(GradeClass)
     rank = np.array([GRADES.index(c.grade) for c in usable], dtype=int)
-    worst = np.maximum(rank[u], rank[v]).tolist()
-    rows = sorted(zip((-wh).tolist(), [min(serial[a], serial[b]) for a, b in zip(u.tolist(), v.tolist(), strict=True)],
-                      u.tolist(), v.tolist(), series_Ah.tolist(), worst, strict=True))
+    worst = np.maximum(rank[u], rank[v])
+    strongest = np.argsort(-wh, kind="stable")  # pairs come in a fixed order (grade, capacity): ties stay put
+    rows = zip(u[strongest].tolist(), v[strongest].tolist(), wh[strongest].tolist(), series_Ah[strongest].tolist(),
+               worst[strongest].tolist(), strict=True)
     stations = tuple(
         MatchedPair(modules=(serial[a], serial[b]) if serial[a] < serial[b] else (serial[b], serial[a]),
-                    grade=classes[g], usable_Wh=-w, series_capacity_Ah=q)
-        for w, _, a, b, q, g in rows)
+                    grade=classes[g], usable_Wh=w, series_capacity_Ah=q)
+        for a, b, w, q, g in rows)
     used = np.zeros(len(usable), bool)
     used[u] = used[v] = True
     method = PAIR_METHOD + ("" if capacity_tolerance is None else
