@@ -1,4 +1,5 @@
 import dataclasses
+import itertools
 import subprocess
 import sys
 
@@ -6,9 +7,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from matching_oracle import max_weight_matching
 
-from releaf.assembly import ModuleCandidate, match_pairs, pair_usable_Wh
+from releaf.app.lot_csv import read_module_lot
+from releaf.assembly import ModuleCandidate, assemble_lot, match_pairs, pair_usable_Wh, relative_spread
 from releaf.errors import ConfigError, InputFileError
+from releaf.packs import (
+    CAPACITY_TOLERANCE,
+    R0_TOLERANCE,
+    PackDesign,
+    build_packs,
+    pack_capacity_Ah,
+    pack_capacity_upper_bound,
+    parse_design,
+)
 from releaf.parameters import PORTABLE_2S
 from releaf.station.twin import simulate_discharge
 
@@ -17,41 +29,75 @@ def cand(serial, grade, caps, r0=(1.0, 1.0)):
     return ModuleCandidate(serial, grade, tuple(caps), tuple(r0))
 
 
-def best_matching_Wh(cands, allow_mixed):
-    """Brute force: the heaviest of all matchings (each module unmatched or paired with a later one)."""
-    def best(rest):
-        if not rest:
-            return 0.0
-        first, others = rest[0], rest[1:]
-        value = best(others)  # first left unmatched
-        for k, other in enumerate(others):
-            if first.grade == "reject" or other.grade == "reject":
-                continue
-            if not allow_mixed and first.grade != other.grade:
-                continue
-            w = pair_usable_Wh(first, other, PORTABLE_2S)
-            value = max(value, w + best(others[:k] + others[k + 1:]))
-        return value
-    return best(list(cands))
+def series_Ah(c):
+    return min(c.group_capacity_Ah)
+
+
+def all_matchings(items):
+    """Every matching of ``items`` (each item unmatched or paired with a later one), as lists of pairs."""
+    if not items:
+        yield []
+        return
+    first, others = items[0], items[1:]
+    yield from all_matchings(others)  # first left unmatched
+    for k, other in enumerate(others):
+        for rest in all_matchings(others[:k] + others[k + 1:]):
+            yield [(first, other), *rest]
+
+
+def brute_force_series_Ah(cands, allow_mixed, tolerance=None):
+    """The largest total series capacity over all matchings that respect grades (and the tolerance)."""
+    def ok(a, b):
+        if a.grade == "reject" or b.grade == "reject" or (not allow_mixed and a.grade != b.grade):
+            return False
+        hi, lo = max(series_Ah(a), series_Ah(b)), min(series_Ah(a), series_Ah(b))
+        return tolerance is None or hi - lo <= tolerance * hi
+    return max(sum(min(series_Ah(a), series_Ah(b)) for a, b in m)
+               for m in all_matchings(list(cands)) if all(ok(a, b) for a, b in m))
 
 
 module = st.tuples(
     st.sampled_from(["A", "A", "B", "reject"]),
-    st.tuples(st.floats(35, 66), st.floats(35, 66)),
+    # few distinct values as well, so that ties in capacity occur
+    st.tuples(st.one_of(st.floats(35, 66), st.sampled_from([40.0, 50.0])),
+              st.one_of(st.floats(35, 66), st.sampled_from([40.0, 50.0]))),
     st.tuples(st.floats(0.5, 3.0), st.floats(0.5, 3.0)),
 )
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(module, min_size=0, max_size=8), st.booleans())
-def test_milp_equals_brute_force(mods, allow_mixed):
+@settings(max_examples=60, deadline=None)
+@given(st.lists(module, min_size=0, max_size=10), st.booleans(),
+       st.one_of(st.none(), st.sampled_from([0.0, 0.02, 0.05, 0.2])))
+def test_pairing_equals_brute_force(mods, allow_mixed, tolerance):
     cands = [cand(f"S{i}", g, c, r) for i, (g, c, r) in enumerate(mods)]
-    p = match_pairs(cands, PORTABLE_2S, allow_mixed_grades=allow_mixed)
+    p = match_pairs(cands, PORTABLE_2S, allow_mixed_grades=allow_mixed, capacity_tolerance=tolerance)
     assert p.optimal
-    assert p.total_usable_Wh == pytest.approx(best_matching_Wh(cands, allow_mixed), rel=1e-9, abs=1e-9)
+    assert p.total_series_capacity_Ah == pytest.approx(brute_force_series_Ah(cands, allow_mixed, tolerance),
+                                                       rel=1e-9, abs=1e-9)
     used = [s for station in p.stations for s in station.modules]
     assert len(used) == len(set(used))
     assert sorted(used + list(p.unmatched) + list(p.excluded)) == sorted(c.serial for c in cands)
+    by = {c.serial: c for c in cands}
+    for s in p.stations:
+        a, b = (by[m] for m in s.modules)
+        assert s.series_capacity_Ah == pytest.approx(min(series_Ah(a), series_Ah(b)))
+        assert s.usable_Wh == pytest.approx(pair_usable_Wh(a, b, PORTABLE_2S))
+        assert allow_mixed or a.grade == b.grade
+    assert p.total_usable_Wh == pytest.approx(sum(s.usable_Wh for s in p.stations))
+
+
+def test_equals_milp_on_the_complete_graph():
+    """The HiGHS maximum-weight matching MILP (the old product code) over all pairs of 60 modules agrees."""
+    rng = np.random.default_rng(5)
+    cands = [cand(f"m{i:02d}", "A", rng.uniform(38, 62, 2), rng.uniform(0.8, 2.5, 2)) for i in range(61)]
+    caps = np.array([series_Ah(c) for c in cands])
+    weights = np.minimum(caps[:, None], caps[None, :])
+    pairs, proven = max_weight_matching(weights, time_limit_s=120)
+    assert proven
+    p = match_pairs(cands, PORTABLE_2S)
+    assert len(p.stations) == len(pairs) == 30
+    assert p.total_series_capacity_Ah == pytest.approx(sum(weights[i, j] for i, j in pairs), rel=1e-9)
+    assert p.unmatched == (cands[int(np.argmin(caps))].serial,)
 
 
 def test_similar_modules_are_paired():
@@ -59,10 +105,28 @@ def test_similar_modules_are_paired():
     p = match_pairs(cands, PORTABLE_2S)
     # strongest first, serials sorted within a station
     assert [s.modules for s in p.stations] == [("b", "d"), ("a", "c")]
+    assert [s.series_capacity_Ah for s in p.stations] == [60.0, 50.0]
+    assert p.total_series_capacity_Ah == 110.0
     assert p.stations[0].usable_Wh > p.stations[1].usable_Wh
     assert p.total_usable_Wh == pytest.approx(sum(s.usable_Wh for s in p.stations))
     assert p.unmatched == () and p.optimal
-    assert "complete graph" in p.method
+    assert "exact" in p.method and "min(capacity" in p.objective
+
+
+def test_resistance_breaks_ties():
+    # four modules of one capacity: the two low-resistance ones go together, the two high ones together
+    cands = [cand("a", "A", (50, 50), (1.0, 1.0)), cand("b", "A", (50, 50), (2.0, 2.0)),
+             cand("c", "A", (50, 50), (1.1, 1.0)), cand("d", "A", (50, 50), (2.0, 2.1))]
+    p = match_pairs(cands, PORTABLE_2S)
+    assert sorted(s.modules for s in p.stations) == [("a", "c"), ("b", "d")]
+
+
+def test_capacity_tolerance_leaves_lone_modules():
+    cands = [cand("a", "A", (50, 50)), cand("b", "A", (51, 51)), cand("c", "A", (60, 60)), cand("d", "A", (52, 52))]
+    p = match_pairs(cands, PORTABLE_2S, capacity_tolerance=0.03)
+    # c has no partner within 3 %; of a, b, d the best is (b, d): 51 > 50
+    assert [s.modules for s in p.stations] == [("b", "d")]
+    assert p.unmatched == ("a", "c") and "0.03" in p.method
 
 
 def test_rejects_excluded_and_grades_not_mixed():
@@ -83,20 +147,20 @@ def test_odd_count_leaves_one_unmatched():
     p = match_pairs(cands, PORTABLE_2S)
     assert len(p.stations) == 2 and len(p.unmatched) == 1
     assert p.unmatched == ("m0",)  # the weakest is the odd one out
+    assert p.total_series_capacity_Ah == 51 + 53
 
 
-def test_large_lot_uses_blocks():
+def test_large_lot_is_exact():
+    """Sorted-order pairing: the closed form, checked independently of the programme."""
     rng = np.random.default_rng(3)
-    cands = [cand(f"m{i:03d}", "A", rng.uniform(40, 65, 2), rng.uniform(0.8, 2.5, 2)) for i in range(51)]
-    p = match_pairs(cands, PORTABLE_2S, block_size=20)
-    assert not p.optimal and "blocks" in p.method
-    used = [s for station in p.stations for s in station.modules]
-    assert len(used) == len(set(used)) == 50 and len(p.unmatched) == 1
+    caps = rng.uniform(40, 65, (10_001, 2))
+    cands = [cand(f"m{i:05d}", "A", caps[i], (1.0, 1.0)) for i in range(len(caps))]
+    p = match_pairs(cands, PORTABLE_2S)
+    assert p.optimal and len(p.stations) == 5000 and len(p.unmatched) == 1
+    expected = np.sort(caps.min(axis=1))[1::2].sum()  # drop the smallest, pair neighbours: the lower ones count
+    assert p.total_series_capacity_Ah == pytest.approx(expected, rel=1e-12)
     wh = [s.usable_Wh for s in p.stations]
     assert wh == sorted(wh, reverse=True)
-    full = match_pairs(cands, PORTABLE_2S)
-    assert full.optimal and full.total_usable_Wh >= p.total_usable_Wh - 1e-6
-    assert p.total_usable_Wh == pytest.approx(full.total_usable_Wh, rel=0.01)
 
 
 def test_edge_weight_matches_station_twin():
@@ -142,3 +206,155 @@ def test_solver_prints_nothing_on_stdout():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
+
+
+# ---- NsMp packs and whole lots --------------------------------------------------------------------------------------
+
+
+def test_parse_design():
+    assert parse_design("12s1p") == PackDesign("12s1p", 12, 1)
+    assert parse_design(" 8S2P ") == PackDesign("8s2p", 8, 2)
+    assert parse_design("2s") == PackDesign("2s1p", 2, 1)
+    assert parse_design("4s3p").modules == 12
+    for bad in ("0s2p", "4s0p", "s2p", "4p", "portable", "4s3p2"):
+        with pytest.raises(ConfigError, match="not a pack design"):
+            parse_design(bad)
+
+
+def brute_force_packs_Ah(caps, r0s, n_series, n_parallel, ct=CAPACITY_TOLERANCE, rt=R0_TOLERANCE):
+    """Best total pack capacity over every choice of disjoint packs and every split of a pack into groups."""
+    def group_ok(g):
+        c, r = [caps[i] for i in g], [r0s[i] for i in g]
+        return max(c) - min(c) <= ct * max(c) and max(r) - min(r) <= rt * max(r)
+
+    def best_split(mods):  # the pack's capacity: best min group sum over the splits into valid groups
+        if not mods:
+            return np.inf
+        first, rest = mods[0], mods[1:]
+        value = -np.inf
+        for mates in itertools.combinations(rest, n_parallel - 1):
+            g = (first, *mates)
+            if group_ok(g):
+                left = [m for m in rest if m not in mates]
+                value = max(value, min(sum(caps[i] for i in g), best_split(left)))
+        return value
+
+    def best(mods):
+        if len(mods) < n_series * n_parallel:
+            return 0.0
+        first, rest = mods[0], mods[1:]
+        value = best(rest)
+        for others in itertools.combinations(rest, n_series * n_parallel - 1):
+            cap = best_split([first, *others])
+            if cap > 0:
+                value = max(value, cap + best([m for m in rest if m not in others]))
+        return value
+    return best(list(range(len(caps))))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(40, 60), st.floats(1.0, 2.5)), min_size=0, max_size=9),
+       st.sampled_from([(2, 1), (3, 1), (2, 2), (1, 3)]))
+def test_packs_against_brute_force(mods, design):
+    n_series, n_parallel = design
+    caps = np.array([c for c, _ in mods])
+    r0s = np.array([r for _, r in mods])
+    found = build_packs(caps, r0s, n_series, n_parallel)
+    assert found.shape[1:] == (n_series, n_parallel)
+    assert len(set(found.reshape(-1).tolist())) == found.size  # no module twice
+    for pk in found:
+        for g in pk:
+            assert relative_spread(caps[g]) <= CAPACITY_TOLERANCE + 1e-12
+            assert relative_spread(r0s[g]) <= R0_TOLERANCE + 1e-12
+    total = pack_capacity_Ah(caps, found).sum()
+    best = brute_force_packs_Ah(caps, r0s, n_series, n_parallel)
+    bound = pack_capacity_upper_bound(caps, r0s, n_series, n_parallel)
+    assert total <= best + 1e-9 and best <= bound + 1e-9
+    if n_parallel == 1:
+        assert total == pytest.approx(best, abs=1e-9)  # exact: sorted blocks
+
+
+def test_packs_example():
+    # 2s2p from 8 modules: greedy groups {60, 59} {58, 57} {50, 49.5} {49, 48} make packs min(119, 115) = 115 and
+    # min(99.5, 97) = 97; the snake re-deal balances them: (60 + 57 | 59 + 58) = 117 and (50 + 48 | 49.5 + 49) = 98
+    caps = np.array([60, 59, 58, 57, 50, 49.5, 49, 48])
+    found = build_packs(caps, np.full(8, 1.5), 2, 2)
+    assert pack_capacity_Ah(caps, found).tolist() == [117.0, 98.0]
+    assert brute_force_packs_Ah(caps, np.full(8, 1.5), 2, 2) == 117 + 98
+    assert pack_capacity_upper_bound(caps, np.full(8, 1.5), 2, 2) == pytest.approx((234 + 196.5) / 2)
+
+
+def test_assemble_lot_packs_and_rejects():
+    lot = [cand(f"a{i}", "A", (50 + i, 50 + i), (1.0, 1.0)) for i in range(7)] + [
+        cand("r", "reject", ()), cand("b1", "B", (40, 40)), cand("b2", "B", (41, 41)), cand("b3", "B", (42, 42))]
+    res = assemble_lot(lot, "3s1p")
+    # grade A: 56, 55, 54 | 53, 52, 51 | 50 left; grade B: 42, 41, 40
+    assert [st.members for st in res.stations] == [("a6", "a5", "a4"), ("a3", "a2", "a1"), ("b3", "b2", "b1")]
+    assert [st.series_capacity_Ah for st in res.stations] == [54.0, 51.0, 40.0]
+    assert [str(st.grade) for st in res.stations] == ["A", "A", "B"]
+    assert res.total_series_capacity_Ah == 145.0 == res.upper_bound_Ah and res.optimal
+    assert res.stations[0].usable_Wh == pytest.approx(54.0 * 7.6 * 3)
+    assert dict(res.unassigned) == {"a0": dict(res.unassigned)["a0"], "r": "graded reject"}
+    assert "left over" in dict(res.unassigned)["a0"]
+    mixed = assemble_lot(lot, "3s1p", allow_mixed_grades=True)
+    assert mixed.total_series_capacity_Ah == 54 + 51 + 41
+    two = assemble_lot(lot, "portable-2s")
+    assert two.optimal and two.total_series_capacity_Ah == 55 + 53 + 51 + 41
+    assert dict(two.unassigned)["b1"].startswith("no partner of grade B")
+
+
+def test_assemble_lot_respects_tolerances_on_a_large_lot():
+    rng = np.random.default_rng(2)
+    soh = np.clip(rng.normal(0.78, 0.06, 600), 0.55, 0.95)
+    r = 2.0 * (0.8 / soh) ** 1.5 * rng.lognormal(0, 0.06, 600)
+    lot = [cand(f"m{i:03d}", "A", (65 * s, 65 * s + 1), (x / 2, x / 2))
+           for i, (s, x) in enumerate(zip(soh, r, strict=True))]
+    res = assemble_lot(lot, "4s3p")
+    caps = {c.serial: min(c.group_capacity_Ah) for c in lot}
+    r0 = {c.serial: sum(c.group_r0_mOhm) for c in lot}
+    for stn in res.stations:
+        assert len(stn.groups) == 4 and all(len(g) == 3 for g in stn.groups)
+        for g in stn.groups:
+            assert relative_spread([caps[s] for s in g]) <= 0.05 + 1e-12
+            assert relative_spread([r0[s] for s in g]) <= 0.15 + 1e-12
+        assert stn.series_capacity_Ah == pytest.approx(min(sum(caps[s] for s in g) for g in stn.groups))
+    used = [s for stn in res.stations for s in stn.members]
+    assert len(used) == len(set(used)) and len(used) + len(res.unassigned) == 600
+    assert res.total_series_capacity_Ah <= res.upper_bound_Ah
+    assert res.upper_bound_Ah - res.total_series_capacity_Ah < 0.005 * res.upper_bound_Ah
+
+
+def test_assemble_lot_unknown_design():
+    with pytest.raises(ConfigError, match="unknown design 'fridge'.*portable-2s.*12s1p"):
+        assemble_lot([], "fridge")
+
+
+def write_lot(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_read_module_lot(tmp_path):
+    lot = read_module_lot(write_lot(tmp_path / "lot.csv", (
+        "module_id,capacity_Ah,r0_mOhm,grade,group_capacity_Ah_1,group_capacity_Ah_2\n"
+        "m1,50,2.0,A,51,50\n"
+        "r1,,,reject,,\n")), 2)
+    assert lot[0] == ModuleCandidate("m1", "A", (51.0, 50.0), (1.0, 1.0))
+    assert lot[1] == ModuleCandidate("r1", "reject")
+    plain = read_module_lot(write_lot(tmp_path / "p.csv", "module_id,grade,capacity_Ah,r0_mOhm\nx,B,40,3\n"), 2)
+    assert plain == [ModuleCandidate("x", "B", (40.0, 40.0), (1.5, 1.5))]
+
+
+@pytest.mark.parametrize("text, line, column, message", [
+    ("module_id,capacity_Ah,grade\nm1,50,A\n", 1, "r0_mOhm", "missing column"),
+    ("module_id,capacity_Ah,r0_mOhm,grade\nm1,50,2,A\nm2,n/a,2,A\n", 3, "capacity_Ah", "'n/a'"),
+    ("module_id,capacity_Ah,r0_mOhm,grade\nm1,50,2,A\nm1,51,2,A\n", 3, "module_id", "already on line 2"),
+    ("module_id,capacity_Ah,r0_mOhm,grade\nm1,50,2,D\n", 2, "grade", "expected one of"),
+    ("module_id,capacity_Ah,r0_mOhm,grade\nm1,-5,2,A\n", 2, "capacity_Ah", "positive"),
+    ("module_id,capacity_Ah,r0_mOhm,grade,group_capacity_Ah_1\nm1,50,2,A,50\n", 1, "group_capacity_Ah_1", "1..2"),
+])
+def test_read_module_lot_errors(tmp_path, text, line, column, message):
+    path = write_lot(tmp_path / "bad.csv", text)
+    with pytest.raises(InputFileError, match=message) as info:
+        read_module_lot(path, 2)
+    assert info.value.file == str(path) and info.value.line == line and info.value.column == column

@@ -296,6 +296,46 @@ def run(
 
 @app.command()
 @user_errors
+def assemble(
+    modules: Annotated[Path, typer.Option("--modules", help="graded lot CSV: module_id, capacity_Ah, r0_mOhm, grade "
+                                                             "[, group_capacity_Ah_<k>, group_r0_mOhm_<k>]")],
+    design: Annotated[str, typer.Option(help="packaged station design (portable-2s) or <N>s<M>p (12s1p, 8s2p)")] = (
+        "portable-2s"),
+    allow_mixed_grades: Annotated[bool, typer.Option(help="allow modules of different grades together")] = False,
+    group_capacity_tolerance: Annotated[float, typer.Option(help="NsMp: largest relative capacity spread in a "
+                                                                 "parallel group")] = 0.05,
+    group_r0_tolerance: Annotated[float, typer.Option(help="NsMp: largest relative R0 spread in a parallel "
+                                                           "group")] = 0.15,
+    as_json: Annotated[bool, typer.Option("--json", help="print the assembly as JSON")] = False,
+):
+    """Assemble a graded lot (CSV) into stations or NsMp packs, maximising the total series capacity."""
+    from releaf.app.lot_csv import read_module_lot
+    from releaf.assembly import assemble_lot, resolve_design
+    from releaf.parameters import DEFAULT_BATTERY_PROFILE, StationProfile, battery_profile
+
+    des = resolve_design(design)
+    module = des.module if isinstance(des, StationProfile) else battery_profile(DEFAULT_BATTERY_PROFILE)
+    lot = read_module_lot(modules, module.series_groups)
+    result = assemble_lot(lot, des, module=module, allow_mixed_grades=allow_mixed_grades,
+                          group_capacity_tolerance=group_capacity_tolerance, group_r0_tolerance=group_r0_tolerance)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    table = Table("#", "members (series order)", "grade", "capacity Ah", "usable Wh", box=box.SIMPLE_HEAD,
+                  title=f"{len(result.stations)} x {result.design} from {modules.name}")
+    for k, st in enumerate(result.stations, start=1):
+        table.add_row(str(k), " | ".join(" + ".join(g) for g in st.groups), str(st.grade),
+                      _fmt(st.series_capacity_Ah), _fmt(st.usable_Wh, 0))
+    console.print(table)
+    console.print(f"total {result.total_series_capacity_Ah:.2f} Ah (bound {result.upper_bound_Ah:.2f} Ah), "
+                  f"{result.total_usable_Wh:.0f} Wh; {len(result.unassigned)} modules unassigned")
+    console.print(f"method: {result.method}", markup=False, highlight=False)
+    for serial, why in result.unassigned:
+        console.print(f"  {serial}: {why}", markup=False, highlight=False)
+
+
+@app.command()
+@user_errors
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the demo database, fleet files and report")] = Path(
         "demo-output"

@@ -162,7 +162,8 @@ def pairing_note(result: RunResult) -> str:
     """One line on the matching: stations, energy, method, and every module not built into a station."""
     p = result.pairing
     head = "Matching: no modules to match" if p is None else (
-        f"Matching: {len(p.stations)} stations, {p.total_usable_Wh:.0f} Wh in total "
+        f"Matching: {len(p.stations)} stations, {p.total_usable_Wh:.0f} Wh in total"
+        f"{f', {p.total_series_capacity_Ah:.1f} Ah of series capacity' if p.total_series_capacity_Ah else ''} "
         f"({p.method}{'' if p.optimal else ', optimal over the restricted graph'})")
     unmatched = [m.serial for m in result.by_status(AssemblyStatus.UNMATCHED)]
     refused = [m.serial for m in result.by_status(AssemblyStatus.REFUSED)]

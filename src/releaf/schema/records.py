@@ -338,11 +338,13 @@ class ModuleEntry:
 
 @dataclass(frozen=True)
 class MatchedPair:
-    """Two modules matched into one station, with the usable energy the matching credited them [Wh]."""
+    """Two modules matched into one station: its usable energy at the DC bus [Wh] (closed form) and its series
+    capacity, the smaller of the two modules' weakest-group capacities [Ah] (0 in records written before it)."""
 
     modules: tuple[str, str]
     grade: GradeClass
     usable_Wh: float
+    series_capacity_Ah: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -355,9 +357,12 @@ class Pairing(Record):
     unmatched : eligible modules left over (odd one out, or no allowed partner), sorted
     excluded : rejected modules, never used, sorted
     total_usable_Wh : sum of the pairs' ``usable_Wh`` [Wh]
-    method : how the matching was solved
-    optimal : True when proven optimal over all allowed pairs; False when the graph was restricted to nearest
-        neighbours (then: optimal over the restricted graph) or the solver stopped early
+    method : how the matching was solved and what is proven
+    optimal : True when proven optimal over all allowed pairs for ``objective``; (records written before
+        releaf's exact pairing may say False: optimal over a restricted graph only)
+    total_series_capacity_Ah : sum of the pairs' ``series_capacity_Ah``, the objective's value [Ah]
+        (0 in records written before it)
+    objective : what the matching maximises ("" in records written before it)
     """
 
     stations: tuple[MatchedPair, ...]
@@ -366,6 +371,8 @@ class Pairing(Record):
     total_usable_Wh: float
     method: str
     optimal: bool
+    total_series_capacity_Ah: float = 0.0
+    objective: str = ""
 
 
 @dataclass(frozen=True)

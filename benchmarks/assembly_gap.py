@@ -1,0 +1,162 @@
+"""Optimality gap of releaf's assembly on random lots: 2s pairs, 12s1p, 8s2p and 4s3p packs.
+
+For each design, lot size and seed it builds the assembly (``releaf.assembly.match_pairs`` for 2-module stations,
+``releaf.packs.build_packs`` for NsMp) and prints the total series capacity found, a proven upper bound and the
+gap ``(bound - found) / bound``, with the solve time. The bound:
+
+* 2s pairs and ``<N>s1p``: the optimum itself (proven: docs/assembly-optimality.md), so the gap is 0 by proof and
+  the column checks that the code attains it;
+* ``<N>s<M>p`` with M >= 2: ``releaf.packs.pack_capacity_upper_bound`` (a pack holds at most the mean of its
+  groups); for lots of at most ``--milp-max`` modules also the dual bound of an exact MILP over all feasible
+  parallel groups (HiGHS, ``--milp-time`` s), and the smaller of the two is used. The gap is then an upper bound
+  on the true optimality gap (the bound itself may be loose on small lots).
+
+Random lots (GENERATED, not measured): state of health ~ N(0.78, 0.06) clipped to 0.55-0.95 of 65 Ah; the two
+groups of a module differ by up to 2 %; module R0 = 2.0 mOhm × (0.8 / SOH)^1.5 × lognormal(0, 0.06) (resistance
+grows as capacity fades); one grade class. Tolerances inside a parallel group: 5 % capacity, 15 % R0 (defaults).
+
+Run: ``PYTHONPATH=src python benchmarks/assembly_gap.py [--seeds 3] [--milp-max 50] [--milp-time 60]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+import highspy
+import numpy as np
+
+from releaf.assembly import ModuleCandidate, match_pairs
+from releaf.packs import (
+    CAPACITY_TOLERANCE,
+    R0_TOLERANCE,
+    build_packs,
+    pack_capacity_Ah,
+    pack_capacity_upper_bound,
+)
+from releaf.parameters import PORTABLE_2S
+from releaf.solver import quiet_highs
+
+DESIGNS = (("2s pairs", 2, 1), ("12s1p", 12, 1), ("8s2p", 8, 2), ("4s3p", 4, 3))
+SIZES = (50, 200, 500, 1000)
+
+
+def random_lot(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group capacities (n, 2) [Ah] and group R0 (n, 2) [mOhm] of a GENERATED lot."""
+    rng = np.random.default_rng(seed)
+    soh = np.clip(rng.normal(0.78, 0.06, n), 0.55, 0.95)
+    caps = 65.0 * soh[:, None] * np.column_stack([np.ones(n), 1 + rng.uniform(-0.02, 0.02, n)])
+    r0 = 2.0 * (0.8 / soh) ** 1.5 * rng.lognormal(0, 0.06, n)
+    return caps, np.column_stack([r0 / 2, r0 / 2])
+
+
+def milp_bound(c: np.ndarray, r: np.ndarray, n_series: int, n_parallel: int, time_limit_s: float) -> tuple[float, bool]:
+    """Dual bound (and whether it was closed) of the exact MILP for NsMp over all feasible parallel groups.
+
+    x[g, p] = 1 if feasible group g is in pack p; each module in at most one chosen group; pack p takes N groups
+    if built (u[p]); its capacity C[p] <= group g's capacity wherever x[g, p] = 1 (big-M) and N C[p] <= the sum
+    of its groups' capacities (the mean-of-groups bound, which tightens the LP); packs ordered
+    C[1] >= C[2] >= ... to break symmetry. Maximise sum C[p].
+    """
+    n = c.size
+    groups = [g for g in itertools.combinations(range(n), n_parallel)
+              if np.ptp(c[list(g)]) <= CAPACITY_TOLERANCE * c[list(g)].max()
+              and np.ptp(r[list(g)]) <= R0_TOLERANCE * r[list(g)].max()]
+    n_packs = n // (n_series * n_parallel)
+    if not groups or n_packs == 0:
+        return 0.0, True
+    s = np.array([c[list(g)].sum() for g in groups])
+    big = float(s.max())
+    ng = len(groups)
+    h = quiet_highs()
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    inf = highspy.kHighsInf
+    # columns: x[g, p] (ng * P), u[p] (P), C[p] (P)
+    nx = ng * n_packs
+    xcol = np.arange(nx).reshape(ng, n_packs)
+    ucol = nx + np.arange(n_packs)
+    ccol = nx + n_packs + np.arange(n_packs)
+    ncol = nx + 2 * n_packs
+    cost = np.zeros(ncol)
+    cost[ccol] = 1.0
+    lower = np.zeros(ncol)
+    upper = np.concatenate([np.ones(nx + n_packs), np.full(n_packs, big)])
+    h.addCols(ncol, cost, lower, upper, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    h.changeColsIntegrality(nx + n_packs, np.arange(nx + n_packs, dtype=np.int32),
+                            np.full(nx + n_packs, highspy.HighsVarType.kInteger))
+
+    def row(lo, hi, idx, val):
+        h.addRow(lo, hi, len(idx), np.asarray(idx, np.int32), np.asarray(val, float))
+
+    for p in range(n_packs):
+        row(0, 0, [*xcol[:, p], ucol[p]], [*np.ones(ng), -n_series])  # N groups if built
+        row(-inf, 0, [ccol[p], ucol[p]], [1, -big])
+        row(-inf, 0, [ccol[p], *xcol[:, p]], [n_series, *-s])  # at most the mean of its groups: a tighter LP
+        for g in range(ng):  # C[p] <= s_g + big (1 - x[g, p])
+            row(-inf, s[g] + big, [ccol[p], xcol[g, p]], [1, big])
+        if p + 1 < n_packs:
+            row(0, inf, [ccol[p], ccol[p + 1]], [1, -1])
+            row(0, inf, [ucol[p], ucol[p + 1]], [1, -1])
+    member = [[] for _ in range(n)]
+    for g, grp in enumerate(groups):
+        for i in grp:
+            member[i].append(g)
+    for i in range(n):
+        if member[i]:
+            idx = xcol[member[i], :].reshape(-1)
+            row(-inf, 1, idx, np.ones(idx.size))
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    h.run()
+    info = h.getInfo()
+    closed = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    milp_bound.primal = float(info.objective_function_value)
+    return float(info.mip_dual_bound), closed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--milp-max", type=int, default=50, help="largest lot for the MILP bound (M >= 2)")
+    ap.add_argument("--milp-time", type=float, default=60.0, help="MILP time limit per lot [s]")
+    args = ap.parse_args()
+    match_pairs([], PORTABLE_2S)  # imports and parameter set loaded before timing
+    print(f"{'design':9} {'modules':>7} {'seed':>4} {'built':>5} {'found Ah':>10} {'bound Ah':>10} {'gap %':>7} "
+          f"{'solve s':>8}  bound")
+    worst = {}
+    for name, n_series, n_parallel in DESIGNS:
+        for n in SIZES:
+            for seed in range(args.seeds):
+                caps, r0 = random_lot(n, seed)
+                c, r = caps.min(axis=1), r0.sum(axis=1)
+                if n_parallel == 1 and n_series == 2:
+                    cands = [ModuleCandidate(f"m{i:04d}", "A", tuple(caps[i]), tuple(r0[i])) for i in range(n)]
+                    t0 = time.perf_counter()
+                    res = match_pairs(cands, PORTABLE_2S)
+                    dt = time.perf_counter() - t0
+                    found, built = res.total_series_capacity_Ah, len(res.stations)
+                else:
+                    t0 = time.perf_counter()
+                    packs = build_packs(c, r, n_series, n_parallel)
+                    dt = time.perf_counter() - t0
+                    found, built = float(pack_capacity_Ah(c, packs).sum()), len(packs)
+                bound = pack_capacity_upper_bound(c, r, n_series, n_parallel)
+                how = "proven optimum" if n_parallel == 1 else "mean-of-groups"
+                if n_parallel > 1 and n <= args.milp_max:
+                    t1 = time.perf_counter()
+                    dual, closed = milp_bound(c, r, n_series, n_parallel, args.milp_time)
+                    if dual < bound:
+                        bound = dual
+                        how = (f"MILP {'optimum' if closed else 'dual bound'} "
+                               f"({time.perf_counter() - t1:.1f} s)")
+                gap = 100 * (bound - found) / bound
+                gap = 0.0 if abs(gap) < 1e-9 else gap  # the same sum added in another order
+                worst[name] = max(worst.get(name, 0.0), gap)
+                print(f"{name:9} {n:7d} {seed:4d} {built:5d} {found:10.2f} {bound:10.2f} {gap:7.3f} {dt:8.3f}  {how}",
+                      flush=True)
+    print("worst gap per design [%]: " + ", ".join(f"{k} {v:.3f}" for k, v in worst.items()))
+
+
+if __name__ == "__main__":
+    main()
