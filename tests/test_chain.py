@@ -46,9 +46,15 @@ LOT = {  # serial -> (capacity Ah, R0 mOhm, series groups)
 }
 
 
+def lab_chain() -> PlantChain:
+    """The default chain with IEC 63338's lifetime-data requirement waived: these test lots have no BMS history."""
+    chain = PlantChain.from_parameters()
+    return chain.replace(policy=grading.waive_lifetime_data(chain.policy, "synthetic test lot without BMS history"))
+
+
 @pytest.fixture(scope="module")
 def chain():
-    return PlantChain.from_parameters()
+    return lab_chain()
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +132,7 @@ def test_duplicate_serials_and_bad_configuration_are_config_errors(chain):
 
 def test_chain_is_configured_from_one_parameter_set(chain):
     assert chain.profile.name == chain.policy.profile == "leaf-24kwh-module"
+    assert PlantChain.from_parameters().policy.lifetime_data.required
     assert chain.design.module == chain.profile
     assert isinstance(chain.policy, grading.Policy)
     assert dataclasses.is_dataclass(chain) and chain.replace(use_cases=()).use_cases == ()
