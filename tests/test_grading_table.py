@@ -71,7 +71,7 @@ def test_grade_table_equals_grade_module_by_module(policy):
     assert table["destination"].to_list() == [g.destination for g in grades]
     assert table["failed_safety"].to_list() == [g.failed_safety for g in grades]
     assert table["first_failed_screen"].to_list() == [first_failed(g) for g in grades]
-    assert table["failed_screens"].to_list() == [[s.name for s in g.failed_screens] for g in grades]
+    assert table["failed_screens"].to_list() == [",".join(s.name for s in g.failed_screens) for g in grades]
     # the lot covers every outcome, so the comparison means something
     assert set(table["grade"]) == {"A", "B", "C", "reject"} and table["failed_safety"].any()
 
@@ -88,8 +88,8 @@ def test_grade_table_with_lots_equals_grade_lot(policy):
             expected[k] = g
     grades = [expected[k] for k in range(len(lot))]
     assert table["grade"].to_list() == [g.grade.value for g in grades]
-    assert table["failed_screens"].to_list() == [[s.name for s in g.failed_screens] for g in grades]
-    assert "resistance_outlier" in set(table["failed_screens"].explode().drop_nulls())
+    assert table["failed_screens"].to_list() == [",".join(s.name for s in g.failed_screens) for g in grades]
+    assert table["failed_screens"].str.contains("resistance_outlier").any()
 
 
 def test_grade_table_input_columns_are_documented():
