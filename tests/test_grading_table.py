@@ -104,3 +104,6 @@ def test_missing_columns_count_as_not_measured():
     # no R0 and no group taps: at best C (if_missing); no SOH: reject
     assert out["grade"].to_list() == ["C", "reject", "C"]
     assert out["first_failed_screen"].to_list() == ["resistance", "capacity", "capacity"]
+    # an all-null column (nobody inspected) arrives as List(Null) or Null
+    nobody = pl.DataFrame({"soh_pct": [90.0], "r0_mOhm": [2.0], "visual_flags": [None]})
+    assert grade_table(nobody, policy)["grade"].to_list() == ["C"]  # imbalance not measured: at best C

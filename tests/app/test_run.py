@@ -192,3 +192,27 @@ def test_streamed_summary_equals_the_whole_read(tmp_path, source, batch_rows, pa
     if parquet:
         whole = io.read(src).data
         assert "datetime" in whole.columns and pl.read_parquet(out).equals(whole)
+
+
+def test_run_takes_lifetime_data_from_the_stored_intake(fleet, tmp_path):
+    """Measured modules are reused only when their pack's intake pre-screen is stored (IEC 63338)."""
+    rows = [dict(r, generated="false") for r in csv.DictReader((fleet / "manifest.csv").open())]
+    folder = _folder(tmp_path / "measured", fleet, rows)
+    db = f"sqlite:///{tmp_path / 'plant.db'}"
+    vins = sorted({r["pack_vin"] for r in rows})
+    assert len(vins) == 2
+    store = open_store(db)
+    try:
+        with store.transaction() as s:
+            queries.get_or_create_pack(s, vins[0], "Nissan Leaf", intake={"pack_id": vins[0], "modules": []})
+    finally:
+        store.close()
+    result, _ = run_directory(folder, db_url=db, progress=False)
+    for m in result.modules:
+        life = next(x for x in m.grade.screens if x.name == "lifetime_data")
+        assert life.passed is (m.entry.pack_vin == vins[0]), m.serial
+        assert m.grade.policy_name == "leaf-default"
+        if m.entry.pack_vin != vins[0]:
+            assert m.status == "rejected" and any("IEC 63338" in r for r in m.grade.reasons)
+    assert {m for st in result.stations for m in st.modules} <= {m.serial for m in result.modules
+                                                                  if m.entry.pack_vin == vins[0]}
