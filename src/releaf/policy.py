@@ -74,7 +74,7 @@ from releaf.schema.records import GRADES
 Why = Annotated[StrictStr, Field(min_length=3, description="the rationale of the threshold (required)")]
 GradeName = Literal["A", "B", "C", "reject"]
 LowerGrade = Literal["B", "C", "reject"]  # what failing a non-safety limit gives (A would change nothing)
-Number = Annotated[float, Field(allow_inf_nan=False)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # strict: `yes` is not 1.0, "80" not 80
 LIFETIME_WAIVED_SUFFIX = "+no-lifetime-data"
 
 
@@ -116,7 +116,7 @@ class GradedRule(_Model):
     A: Number
     B: Number
     C: Number
-    if_missing: GradeName | Literal["ignore"] = "reject"
+    if_missing: Literal["A", "B", "C", "reject", "ignore"] = "reject"
     why: Why
 
     def check_order(self, higher_is_better: bool) -> GradedRule:
@@ -134,9 +134,9 @@ class LowerBetterRule(GradedRule):
 
 
 class SohRule(GradedRule):
-    A: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
-    B: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
-    C: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+    A: Annotated[float, Field(strict=True, gt=0, le=100, allow_inf_nan=False)]
+    B: Annotated[float, Field(strict=True, gt=0, le=100, allow_inf_nan=False)]
+    C: Annotated[float, Field(strict=True, gt=0, le=100, allow_inf_nan=False)]
 
     @model_validator(mode="after")
     def _order(self):
@@ -146,15 +146,15 @@ class SohRule(GradedRule):
 
 
 class PositiveRule(LowerBetterRule):
-    A: Annotated[float, Field(gt=0, allow_inf_nan=False)]
-    B: Annotated[float, Field(gt=0, allow_inf_nan=False)]
-    C: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    A: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+    B: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+    C: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 
 
 class NonNegativeRule(LowerBetterRule):
-    A: Annotated[float, Field(ge=0, allow_inf_nan=False)]
-    B: Annotated[float, Field(ge=0, allow_inf_nan=False)]
-    C: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    A: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    B: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    C: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 
 
 class VisualInspection(_Model):
@@ -185,9 +185,9 @@ class Capacity(_Model):
 
 
 class LotOutlier(_Model):
-    max_robust_z: Annotated[float, Field(gt=0, allow_inf_nan=False)]
-    min_lot_size: Annotated[int, Field(ge=3)]
-    min_scale_mOhm: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    max_robust_z: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+    min_lot_size: Annotated[int, Field(strict=True, ge=3)]
+    min_scale_mOhm: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
     grade: LowerGrade
     why: Why
 
@@ -325,6 +325,7 @@ def _line_of(node, loc: tuple) -> int | None:
 
 
 def _message(err: dict) -> tuple[tuple, str]:
+    """The key path and a plain message of one pydantic error (pydantic's own words where they are clear)."""
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
     msg = err["msg"].removeprefix("Value error, ")
     kind = err["type"]
@@ -336,7 +337,7 @@ def _message(err: dict) -> tuple[tuple, str]:
         msg = "rationale too short: say why the threshold was chosen"
     elif kind == "extra_forbidden":
         msg = "unknown key"
-    elif kind in ("float_parsing", "float_type", "int_parsing", "int_type"):
+    elif kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
         msg = f"expected a number, found {err.get('input')!r}"
     elif kind == "literal_error":
         msg = f"expected one of {err['ctx'].get('expected')}, found {err.get('input')!r}"
