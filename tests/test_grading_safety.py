@@ -31,7 +31,7 @@ from releaf.schema.records import (
     ModuleResult,
 )
 
-MAX_EXAMPLES = 1000  # ~25 s on the shared 2-core test machine (measured when the test was added)
+MAX_EXAMPLES = 600  # ~16 s alone on the shared 2-core machine, ~40 s while the whole suite runs beside it
 
 BASE = yaml.safe_load(parameters.policy_text("leaf-default")[1])
 FLAGS = ("none", "swelling", "leak", "terminal-damage", "casing-damage", "corrosion", "burn-marks", "dirty")
