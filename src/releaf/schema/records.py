@@ -14,7 +14,7 @@ Records and the stage that makes them:
 record             made by                      what
 ================== ============================ ==================================================
 ``Diagnosis``      ``diagnostics.diagnose``     capacity, energy, resistance, groups, SOH of one test
-``Grade``          ``grading.grade``            grade class, reasons, metrics, policy version
+``Grade``          ``grading.grade``            grade class, reasons, screens, destination, override
 ``Pairing``        ``assembly.match_pairs``     which modules go together, and which are left over
 ``Certification``  ``station.twin.certify``     usable energy and runtime per use case of a station
 ``StationBuild``   ``chain.PlantChain``         one built station: serial, members, certification
@@ -333,9 +333,10 @@ class ScreenResult:
 
     Attributes
     ----------
-    name : the screen (``visual_inspection``, ``lifetime_data``, ``bms_history``, ``ocv_window``, ``capacity``,
-        ``capacity_plausible``, ``resistance``, ``resistance_outlier``, ``self_discharge``,
-        ``group_capacity_imbalance``, ``group_end_voltage_spread``, ``temperature``)
+    name : the screen, one of ``releaf.grading.SCREEN_ORDER`` (``visual_inspection``, ``lifetime_data``,
+        ``bms_rest_deviation``, ``bms_outlier_flags``, ``ocv_window``, ``capacity``, ``capacity_plausible``,
+        ``resistance``, ``resistance_outlier``, ``self_discharge``, ``group_capacity_imbalance``,
+        ``group_end_voltage_spread``, ``temperature``)
     value : what was found (a number in the unit of ``unit``, or words), None where not measured
     limit : the limit the value was held against (the one missed, or the best grade's when passed)
     unit : unit of ``value`` and ``limit`` ("" for words)
