@@ -17,6 +17,7 @@ from releaf.schema.records import (
     Grade,
     GradeClass,
     GroupDiagnosis,
+    Inspection,
     ModuleEntry,
     ModuleResult,
     RunResult,
@@ -47,9 +48,15 @@ LOT = {  # serial -> (capacity Ah, R0 mOhm, series groups)
 }
 
 
+def lab_chain() -> PlantChain:
+    """The default chain with IEC 63338's lifetime-data requirement waived: these test lots have no BMS history."""
+    chain = PlantChain.from_parameters()
+    return chain.replace(policy=grading.waive_lifetime_data(chain.policy, "synthetic test lot without BMS history"))
+
+
 @pytest.fixture(scope="module")
 def chain():
-    return PlantChain.from_parameters()
+    return lab_chain()
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +168,7 @@ def test_a_retest_to_reject_flags_the_station_for_disassembly(chain):
 
 def test_chain_is_configured_from_one_parameter_set(chain):
     assert chain.profile.name == chain.policy.profile == "leaf-24kwh-module"
+    assert PlantChain.from_parameters().policy.lifetime_data.required
     assert chain.design.module == chain.profile
     assert isinstance(chain.policy, grading.Policy)
     assert dataclasses.is_dataclass(chain) and chain.replace(use_cases=()).use_cases == ()
@@ -205,3 +213,22 @@ def test_a_users_parameter_set_configures_the_chain(tmp_path):
     leaf = PlantChain.from_parameters("leaf-24kwh")
     assert [u.name for u in leaf.use_cases] == ["phone", "guitar-amp", "fridge"]
     assert leaf.design.name == "portable-2s" and leaf.policy.name == "leaf-default"
+
+
+def test_the_chain_grades_with_inspections_and_lifetime_data():
+    """The packaged policy reuses only modules with recorded lifetime data (IEC 63338), and never damaged ones."""
+    strict = PlantChain.from_parameters()
+    lot = [(entry(s), diagnosis(s, c, r, n)) for s, (c, r, n) in LOT.items()]
+    history = {"rest_deviation_mV": 1.0, "reasons": []}
+    out = strict.run_from_diagnoses(lot, intake={"M1": history, "M2": history, "M3": history},
+                                    inspections={"M1": Inspection(("none",)), "M2": Inspection(("swelling",))})
+    by = {m.serial: m for m in out.modules}
+    assert by["M2"].grade.failed_safety and by["M2"].status == AssemblyStatus.REJECTED
+    assert by["M2"].reason.startswith("failed a safety screen: visual inspection found swelling")
+    assert {m for st_ in out.stations for m in st_.modules} == {"M1", "M3"}
+    assert by["M5"].status == AssemblyStatus.REJECTED and any("IEC 63338" in r for r in by["M5"].grade.reasons)
+    assert by["M1"].grade.destination == "ev-replacement"
+    # a forged grade (written by hand, not through grading.override) does not get a safety failure built in
+    forged = [dataclasses.replace(m, grade=dataclasses.replace(m.grade, grade=GradeClass.A)) for m in out.modules]
+    again = strict.run_from_grades(forged)
+    assert "M2" not in {m for st_ in again.stations for m in st_.modules}

@@ -33,6 +33,7 @@ from releaf.schema.records import (
     DuplicateTest,
     Grade,
     GradeClass,
+    Inspection,
     ModuleEntry,
     ModuleResult,
     Pairing,
@@ -75,7 +76,8 @@ class PlantChain:
     design : station design the modules are assembled into
     use_cases : loads each station is certified for (the parameter set's use cases)
     diagnose_step : ``f(ts, profile) -> Diagnosis``
-    grade_step : ``f(diagnosis, policy) -> Grade``
+    grade_step : ``f(diagnosis, policy) -> Grade``; the default (``grading.grade``) grades a lot together
+        (``grading.grade_lot``: R0 compared with the lot's), another is called module by module
     assemble_step : ``f(candidates, design, *, allow_mixed_grades) -> Pairing``
     certify_step : ``f(module_states, design, use_cases) -> Certification``
 
@@ -135,9 +137,15 @@ class PlantChain:
         """Diagnose one test with the chain's profile."""
         return self.diagnose_step(ts, self.profile)
 
-    def grade(self, diagnosis: Diagnosis) -> Grade:
-        """Grade one diagnosis under the chain's policy."""
+    def grade(self, diagnosis: Diagnosis | grading.ModuleEvidence) -> Grade:
+        """Grade one module alone under the chain's policy."""
         return self.grade_step(diagnosis, self.policy)
+
+    def grade_lot(self, evidence: Sequence[grading.ModuleEvidence]) -> list[Grade]:
+        """Grade a lot under the chain's policy (the default step compares each R0 with the lot's)."""
+        if self.grade_step is grading.grade:
+            return grading.grade_lot(evidence, self.policy)
+        return [self.grade_step(e.diagnosis, self.policy) for e in evidence]
 
     def assemble(self, modules: Sequence[ModuleResult], *, already_built: Built = frozenset(),
                  progress: Progress = _no_progress) -> RunResult:
@@ -154,6 +162,8 @@ class PlantChain:
         Returns
         -------
         :class:`RunResult` with the stations strongest first and every module given a status and reason.
+        A module's grade in force (``grade.grade``: a person's override where there is one) decides; a module
+        that failed a safety screen is rejected whatever its grade says.
         """
         candidates, outcome, flagged = [], {}, []
         built = already_built if isinstance(already_built, Mapping) else {s: None for s in already_built}
@@ -169,9 +179,10 @@ class PlantChain:
                 outcome[serial] = (AssemblyStatus.REFUSED,
                                    f"{d.series_groups} series groups in the test: not one {self.design.module.name} "
                                    f"module ({groups} groups), so not assembled into {self.design.name}")
-            elif m.grade.grade == "reject":
+            elif m.grade.grade == "reject" or m.grade.failed_safety:
                 candidates.append(assembly.ModuleCandidate(serial, "reject"))
-                outcome[serial] = (AssemblyStatus.REJECTED, "graded reject: " + "; ".join(m.grade.reasons))
+                why = "failed a safety screen" if m.grade.failed_safety else "graded reject"
+                outcome[serial] = (AssemblyStatus.REJECTED, f"{why}: " + "; ".join(m.grade.reasons))
             else:
                 try:
                     state = twin.module_state_from_diagnosis(serial, d)
@@ -181,7 +192,7 @@ class PlantChain:
                 candidates.append(assembly.ModuleCandidate(state.serial, m.grade.grade, state.group_capacity_Ah,
                                                            state.group_r0_mOhm))
         pairing = self.assemble_step(candidates, self.design,
-                                     allow_mixed_grades=bool(self.policy.assembly.get("allow_mixed_grades", False)))
+                                     allow_mixed_grades=self.policy.allow_mixed_grades)
         by_serial = {c.serial: c.state for c in candidates if c.grade != "reject"}
         stations = []
         for k, pair in enumerate(pairing.stations, start=1):
@@ -224,17 +235,30 @@ class PlantChain:
         return self.run_from_diagnoses(diagnoses, already_built=already_built, progress=progress)
 
     def run_from_diagnoses(self, diagnoses: Iterable[tuple[ModuleEntry, Diagnosis]], *,
+                           inspections: Mapping[str, Inspection] | None = None,
+                           intake: Mapping[str, Mapping] | None = None,
+                           lifetime_data: Mapping[str, bool] | None = None,
                            already_built: Built = frozenset(), known_tests: Mapping[str, str] | None = None,
                            progress: Progress = _no_progress) -> RunResult:
-        """The chain from diagnoses made earlier (e.g. read back from the store): grade, assemble, certify.
+        """The chain from diagnoses made earlier (e.g. read back from the store): grade the lot, assemble, certify.
 
         A test is known by the sha256 of its file. A file whose bytes are already the test of a module (earlier in
         this lot, or in ``known_tests``: sha256 → module serial, e.g. from the plant database) is the same test:
         it is listed in ``RunResult.duplicates`` and makes no module. The same file again for the same module (a
         repeated run) is simply that module's test.
+
+        Parameters
+        ----------
+        diagnoses : pairs of the module's entry and its diagnosis
+        inspections : visual inspection record per module serial (missing: not inspected)
+        intake : the module's ``releaf intake`` row per serial (missing: no BMS history row)
+        lifetime_data : whether recorded lifetime data exists, per serial (missing: whether it has an intake row)
+        already_built : modules already in stored stations (see :meth:`assemble`)
+        known_tests : sha256 → module serial of the tests already stored
+        progress : as :meth:`run`
         """
         known = dict(known_tests or {})
-        modules, duplicates, in_lot = [], [], set()
+        pairs, duplicates, in_lot = [], [], set()
         for e, d in diagnoses:
             owner = known.get(d.sha256) if d.sha256 else None
             if d.sha256 and (d.sha256 in in_lot or (owner is not None and owner != e.module_serial)):
@@ -243,7 +267,12 @@ class PlantChain:
             if d.sha256:
                 in_lot.add(d.sha256)
                 known[d.sha256] = e.module_serial
-            modules.append(ModuleResult(entry=e, diagnosis=d, grade=self.grade(d)))
+            pairs.append((e, d))
+        inspections, intake, lifetime_data = inspections or {}, intake or {}, lifetime_data or {}
+        evidence = [grading.ModuleEvidence(d, inspections.get(e.module_serial), intake.get(e.module_serial),
+                                           lifetime_data.get(e.module_serial)) for e, d in pairs]
+        grades = self.grade_lot(evidence)
+        modules = [ModuleResult(entry=e, diagnosis=d, grade=g) for (e, d), g in zip(pairs, grades, strict=True)]
         result = self.run_from_grades(modules, already_built=already_built, progress=progress)
         return dataclasses.replace(result, duplicates=tuple(duplicates))
 
@@ -267,7 +296,7 @@ def _retest_outcome(m: ModuleResult, place: StationPlace | None):
     """Status, reason and station flag of a module that is already built into a stored station."""
     g = m.grade.grade
     where = f"station {place.station}" if place is not None else "its station"
-    if g == GradeClass.REJECT:
+    if g == GradeClass.REJECT or m.grade.failed_safety:
         reason = "graded reject: " + "; ".join(m.grade.reasons)
         if place is None:
             return AssemblyStatus.REJECTED, reason, None
@@ -284,7 +313,7 @@ def _retest_outcome(m: ModuleResult, place: StationPlace | None):
 
 
 def _unmatched_reason(grade: str, policy) -> str:
-    if policy.assembly.get("allow_mixed_grades", False):
+    if policy.allow_mixed_grades:
         return "no partner left: an odd number of usable modules, and this one adds least to the total"
     return (f"no partner of grade {grade} left (stations are built from one grade): the odd one out, "
             "the one that adds least to the total")

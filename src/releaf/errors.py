@@ -9,6 +9,9 @@ class               what went wrong                               CLI exit  HTTP
 ``NotFoundError``   a named record (module, station) does not      2         404
                     exist
 ``ConflictError``   the request contradicts what is stored         2         409
+``OverrideRefused`` a grade override that the policy forbids       2         422
+                    (a safety failure put back into a product),
+                    or one without user or reason
 =================== ============================================= ========= ==========
 
 Every error prints as one line, ``<where>[, line N][, column 'X']: <what was expected>``.
@@ -77,3 +80,10 @@ class ConflictError(ReleafError):
     """A request that contradicts what is already stored (e.g. one serial for two different modules)."""
 
     http_status = 409
+
+
+class OverrideRefused(ReleafError):  # noqa: N818 (the name the override CLI and API are written against)
+    """A person's grade override that is refused: a module that failed a safety screen can only go to recycling,
+    and every override names its user and its reason."""
+
+    http_status = 422

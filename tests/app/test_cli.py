@@ -175,7 +175,7 @@ def test_import_releaf_and_read_pull_in_no_heavy_stage():
 
 def test_schema_lists_records_and_prints_a_json_schema():
     listing = runner.invoke(app, ["schema"])
-    assert listing.exit_code == 0 and "Diagnosis 1.0.0" in listing.stdout and "RunResult 1.1.0" in listing.stdout
+    assert listing.exit_code == 0 and "Diagnosis 1.1.0" in listing.stdout and "RunResult 1.1.0" in listing.stdout
     out = runner.invoke(app, ["schema", "Grade"])
     schema = json.loads(out.stdout)
     assert schema["properties"]["grade"] == {"$ref": "#/$defs/GradeClass"}

@@ -83,12 +83,11 @@ def test_minimal_summary_renders(tmp_path):
 
 def test_report_says_what_became_of_every_module(tmp_path):
     """Each module row names its station, or its assembly status and why (nothing vanishes from the report)."""
-    from test_chain import LOT, diagnosis, entry
+    from test_chain import LOT, diagnosis, entry, lab_chain
 
-    from releaf import PlantChain
     from releaf.app.report import summarise
 
-    result = PlantChain.from_parameters().run_from_diagnoses(
+    result = lab_chain().run_from_diagnoses(
         [(entry(s), diagnosis(s, c, r, n)) for s, (c, r, n) in LOT.items()])
     html = write_report(tmp_path, summarise(result, database="sqlite://", title="t")).read_text(encoding="utf-8")
     assert result.stations[0].serial in html

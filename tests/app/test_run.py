@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from conftest import shared
 
 from releaf import io
-from releaf.app.run import diagnose_file, read_summary, run_directory
+from releaf.app.run import diagnose_file, for_generated_lot, read_summary, run_directory
 from releaf.chain import PlantChain
 from releaf.errors import ConflictError
 from releaf.io.manifest import discover
@@ -145,7 +145,8 @@ def test_chain_starts_again_from_the_stored_diagnoses(fleet, tmp_path):
         original = by_serial[e.module_serial]
         assert e.pack_vin == original.entry.pack_vin and d.sha256 == original.diagnosis.sha256
         assert d.capacity_Ah == pytest.approx(original.diagnosis.capacity_Ah, rel=1e-5)
-    again = PlantChain.from_parameters().run_from_diagnoses(stored)
+    # the run waived IEC 63338's lifetime-data requirement for the generated lot; so does the chain started again
+    again = for_generated_lot(PlantChain.from_parameters(), [e for e, _ in stored]).run_from_diagnoses(stored)
     assert sorted(st.serial for st in again.stations) == sorted(st.serial for st in result.stations)
     assert sum(st.usable_Wh for st in again.stations) == pytest.approx(sum(st.usable_Wh for st in result.stations),
                                                                         rel=1e-4)
@@ -213,3 +214,27 @@ def test_run_stores_tests_with_several_discharges_or_a_charge_first(tmp_path):
     for m in result.modules:  # stored JSON keeps 6 significant digits
         assert [x.capacity_Ah for x in stored[m.serial].discharges] == pytest.approx(
             [x.capacity_Ah for x in m.diagnosis.discharges], rel=1e-5)
+
+
+def test_run_takes_lifetime_data_from_the_stored_intake(fleet, tmp_path):
+    """Measured modules are reused only when their pack's intake pre-screen is stored (IEC 63338)."""
+    rows = [dict(r, generated="false") for r in csv.DictReader((fleet / "manifest.csv").open())]
+    folder = _folder(tmp_path / "measured", fleet, rows)
+    db = f"sqlite:///{tmp_path / 'plant.db'}"
+    vins = sorted({r["pack_vin"] for r in rows})
+    assert len(vins) == 2
+    store = open_store(db)
+    try:
+        with store.transaction() as s:
+            queries.get_or_create_pack(s, vins[0], "Nissan Leaf", intake={"pack_id": vins[0], "modules": []})
+    finally:
+        store.close()
+    result, _ = run_directory(folder, db_url=db, progress=False)
+    for m in result.modules:
+        life = next(x for x in m.grade.screens if x.name == "lifetime_data")
+        assert life.passed is (m.entry.pack_vin == vins[0]), m.serial
+        assert m.grade.policy_name == "leaf-default"
+        if m.entry.pack_vin != vins[0]:
+            assert m.status == "rejected" and any("IEC 63338" in r for r in m.grade.reasons)
+    assert {m for st in result.stations for m in st.modules} <= {m.serial for m in result.modules
+                                                                  if m.entry.pack_vin == vins[0]}

@@ -20,9 +20,9 @@ def ornl_diagnosis() -> Diagnosis:
 
 @pytest.fixture(scope="module")
 def run() -> RunResult:
-    from test_chain import LOT, diagnosis, entry
+    from test_chain import LOT, diagnosis, entry, lab_chain
 
-    return releaf.PlantChain.from_parameters().run_from_diagnoses(
+    return lab_chain().run_from_diagnoses(
         [(entry(s), diagnosis(s, c, r, n)) for s, (c, r, n) in LOT.items()])
 
 
@@ -37,7 +37,7 @@ def test_every_record_has_a_version_and_a_valid_schema():
 def test_real_diagnosis_json_validates_against_its_schema(ornl_diagnosis):
     full = ornl_diagnosis.to_dict(full=True)
     jsonschema.validate(full, Diagnosis.json_schema())
-    assert full["schema_version"] == "1.0.0"
+    assert full["schema_version"] == "1.1.0"
     assert json.loads(json.dumps(full, allow_nan=False)) == full  # plain JSON: no numpy, NaN or tuples
 
 

@@ -121,8 +121,9 @@ def test_a_retest_to_reject_flags_the_station_and_is_counted(corpus, tmp_path):
     retest.mkdir()
     dead = next(p for p in PROTOCOL_CORPUS if p.suffix == ".csv")
     shutil.copy(dead, retest / "retest.csv")
-    # a low-capacity discharge of the right shape: the corpus file scaled to a module that holds a fifth
-    (retest / "manifest.csv").write_text(f"file,module_serial\nretest.csv,{members[0]}\n", encoding="utf-8")
+    # c00: a module test that took the groups down to 2.60 V (over-discharged); simulated, so marked generated
+    (retest / "manifest.csv").write_text(f"file,module_serial,generated\nretest.csv,{members[0]},true\n",
+                                         encoding="utf-8")
     p = d.releaf_run(retest, url)
     assert p.returncode == 0, p.stderr
     import json
@@ -132,6 +133,7 @@ def test_a_retest_to_reject_flags_the_station_and_is_counted(corpus, tmp_path):
     if module["grade"] != "reject":
         pytest.skip(f"the corpus file grades {module['grade']}, not reject; see the chain test for the rule")
     assert module["status"] == "rejected" and "flagged for disassembly" in module["assembly_reason"]
+    assert not any("IEC 63338" in r for r in module["reasons"]), module["reasons"]  # rejected on its numbers
     assert summary["flagged_stations"][0]["station"] == station
     after = d.snapshot(url)
     assert after["stations"][station][1] == "disassemble" and check(url).ok

@@ -203,6 +203,7 @@ def summarise(result: RunResult, *, database: str, title: str, notes=(), curves=
         "modules": [
             {"serial": r.serial, "pack_vin": r.entry.pack_vin, "file": str(r.entry.path),
              "generated": r.entry.generated, "grade": r.grade.grade.value, "reasons": list(r.grade.reasons),
+             "destination": r.grade.destination, "failed_safety": r.grade.failed_safety,
              "soh_pct": r.diagnosis.soh_pct, "capacity_Ah": r.diagnosis.capacity_Ah,
              "energy_Wh": r.diagnosis.energy_Wh, "r0_mOhm": r.diagnosis.r0_mOhm,
              "weakest_group": r.diagnosis.weakest_group,
@@ -259,6 +260,7 @@ def write_report(out_dir, summary: dict) -> Path:
         {"title": str, "generated_at": ISO 8601 str, "database": str,
          "grade_counts": {"A": int, "B": int, "C": int, "reject": int},
          "modules": [{"serial", "pack_vin", "file", "generated": bool, "grade", "reasons": [str],
+                      "destination": str | None, "failed_safety": bool,
                       "soh_pct", "capacity_Ah", "energy_Wh", "r0_mOhm", "weakest_group"}],
          "stations": [{"serial", "modules": [serial, serial], "grade", "usable_Wh",
                        "runtimes": {use_case: {"runtime_h": float, "units": float | None,

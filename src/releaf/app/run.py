@@ -197,6 +197,48 @@ def _store_test(s, d: Diagnosis, module):
     return queries.add_diagnosis(s, test, d)
 
 
+GENERATED_LOT_WHY = ("releaf's generated demo modules (manifest generated=true): simulated packs have no BMS "
+                     "history, so IEC 63338's lifetime-data requirement cannot apply to them")
+
+
+def for_generated_lot(chain: PlantChain, entries) -> PlantChain:
+    """The chain with IEC 63338's lifetime-data requirement waived when every module is releaf's generated data.
+
+    Simulated packs have no BMS history by construction; the waiver is recorded in every grade (policy name
+    ``<name>+no-lifetime-data`` and the ``lifetime_data`` screen's reason). Real modules are never waived here.
+    """
+    from releaf.grading import waive_lifetime_data
+
+    if entries and all(e.generated for e in entries) and chain.policy.lifetime_data.required:
+        return chain.replace(policy=waive_lifetime_data(chain.policy, GENERATED_LOT_WHY))
+    return chain
+
+
+def stored_intake(s, entries) -> dict[str, dict]:
+    """Each module's intake row (``releaf intake``) from its pack's stored pre-screen, by module serial.
+
+    A module gets its pack's row at its ``module_position`` (series order); a pack whose pre-screen has no
+    per-module rows (BMS history only) still gives an empty row: its lifetime data is recorded.
+    """
+    import sqlalchemy as sa
+
+    from releaf.store.models import Pack
+
+    vins = {e.pack_vin for e in entries if e.pack_vin}
+    if not vins:
+        return {}
+    packs = {p.vin: p.intake for p in s.scalars(sa.select(Pack).where(Pack.vin.in_(vins))) if p.intake}
+    out = {}
+    for e in entries:
+        report = packs.get(e.pack_vin)
+        if report is None:
+            continue
+        rows = report.get("modules") or []
+        k = (e.module_position or 0) - 1
+        out[e.module_serial] = dict(rows[k]) if 0 <= k < len(rows) else {}
+    return out
+
+
 def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default", design="portable-2s",
                   progress: bool = True, allow_outside: bool = False) -> tuple[RunResult, dict]:
     """``releaf run DIR``: every test in the folder through the chain, stored in one transaction.
@@ -209,6 +251,9 @@ def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default"
     Parameters
     ----------
     allow_outside : let the manifest name files outside its folder
+
+    A module's lifetime data (IEC 63338) is its pack's stored intake pre-screen (:func:`stored_intake`); a folder
+    of releaf's generated modules is graded with the requirement waived (:func:`for_generated_lot`).
 
     Returns
     -------
@@ -223,6 +268,7 @@ def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default"
 
     chain = PlantChain.from_parameters(profile=profile, policy=policy, design=design)
     entries = discover(Path(directory), allow_outside=allow_outside)
+    chain = for_generated_lot(chain, entries)
     with progress_bar(progress) as report:
         diagnoses = diagnose_entries(chain, entries, report)
         store = open_store(db_url)
@@ -231,7 +277,8 @@ def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default"
                 with store.transaction() as s:
                     checkpoint("ingest:begin")
                     known = queries.owners_of_tests(s, [d.sha256 for _, d in diagnoses])
-                    result = chain.run_from_diagnoses(diagnoses, already_built=queries.station_places(s),
+                    result = chain.run_from_diagnoses(diagnoses, intake=stored_intake(s, entries),
+                                                      already_built=queries.station_places(s),
                                                       known_tests=known, progress=report)
                     write_result(s, result)
                     checkpoint("commit:before")

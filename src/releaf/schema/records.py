@@ -14,7 +14,7 @@ Records and the stage that makes them:
 record             made by                      what
 ================== ============================ ==================================================
 ``Diagnosis``      ``diagnostics.diagnose``     capacity, energy, resistance, groups, SOH of one test
-``Grade``          ``grading.grade``            grade class, reasons, metrics, policy version
+``Grade``          ``grading.grade``            grade class, reasons, screens, destination, override
 ``Pairing``        ``assembly.match_pairs``     which modules go together, and which are left over
 ``Certification``  ``station.twin.certify``     usable energy and runtime per use case of a station
 ``StationBuild``   ``chain.PlantChain``         one built station: serial, members, certification
@@ -29,6 +29,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
@@ -81,6 +82,8 @@ def jsonable(value, *, round_floats: bool = True):
         return value.value
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name), round_floats=round_floats)
                 for f in dataclasses.fields(value)}
@@ -263,7 +266,12 @@ HppcRow = dict[str, float | int | str | None]
 
 @dataclass(frozen=True)
 class Diagnosis(Record):
-    """Everything releaf measured on one test file."""
+    """Everything releaf measured on one test file.
+
+    ``self_discharge_pct_per_day`` is the equivalent self-discharge of the module's longest identifiable rest
+    [% of capacity per day] (``releaf.diagnostics.selfdischarge.rest_drift``), None where the test holds no such
+    rest (schema 1.1.0).
+    """
 
     file: str
     format: str
@@ -294,7 +302,9 @@ class Diagnosis(Record):
     soh_estimate: FastSohEstimate | None = None
     capacity_conditions: CapacityConditions | None = None
     units_in_series: int | None = None
+    self_discharge_pct_per_day: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: str = field(default="1.1.0", kw_only=True)
 
     def to_dict(self, *, full: bool = False) -> dict:
         """The ``releaf diagnose --json`` record; ``full`` adds every discharge and resistance (the stored form)."""
@@ -306,15 +316,77 @@ class Diagnosis(Record):
 
 
 @dataclass(frozen=True)
+class Inspection:
+    """A module's visual inspection (UL 1974's first step): the flags the inspector set.
+
+    ``flags`` are lower-case words such as ``"swelling"``, ``"leak"``, ``"terminal-damage"``, or ``("none",)``
+    when the inspector found nothing; the grading policy says which flags are damage.
+    """
+
+    flags: tuple[str, ...] = ("none",)
+    inspector: str | None = None
+
+
+@dataclass(frozen=True)
+class ScreenResult:
+    """One screen of a grade, in the order the policy evaluates them (UL 1974's order).
+
+    Attributes
+    ----------
+    name : the screen, one of ``releaf.grading.SCREEN_ORDER`` (``visual_inspection``, ``lifetime_data``,
+        ``bms_rest_deviation``, ``bms_outlier_flags``, ``ocv_window``, ``capacity``, ``capacity_plausible``,
+        ``resistance``, ``resistance_outlier``, ``self_discharge``, ``group_capacity_imbalance``,
+        ``group_end_voltage_spread``, ``temperature``)
+    value : what was found (a number in the unit of ``unit``, or words), None where not measured
+    limit : the limit the value was held against (the one missed, or the best grade's when passed)
+    unit : unit of ``value`` and ``limit`` ("" for words)
+    passed : True when the screen did not limit the grade; False when it did; None when it did not apply (not
+        measured, not inspected, lot too small)
+    safety : a safety screen: its failure sends the module to recycling and no person can override that
+    allows : the best grade this screen allows
+    reason : why it failed or did not apply, None when passed
+    """
+
+    name: str
+    value: float | str | None
+    limit: float | str | None
+    unit: str
+    passed: bool | None
+    safety: bool
+    allows: GradeClass = GradeClass.A
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Override:
+    """A person's override of a module's grade (``releaf.grading.override``); the policy's grade is kept.
+
+    ``at`` is a timezone-aware UTC time.
+    """
+
+    original_grade: GradeClass
+    original_destination: str | None
+    grade: GradeClass
+    user: str
+    role: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Grade(Record):
     """A module's grade under a policy.
 
     Attributes
     ----------
-    grade : the grade class
+    grade : the grade class in force: the policy's, or a person's override (then ``override`` holds the policy's)
     reasons : what limited the grade, each with value, unit and threshold; empty for an A
     policy_name, policy_version : the policy the grade was made under
     metrics : the values graded (``releaf.grading.grading_metrics``), None where not measured
+    screens : every screen in the order evaluated, passed, failed or not applicable (schema 1.1.0)
+    destination : where the module goes (the policy's destination of ``grade``, e.g. ``"recycling"``)
+    destinations : the policy's destination per grade class (so an override can re-route without the policy)
+    override : a person's override, None when the policy's grade stands
     """
 
     grade: GradeClass
@@ -322,6 +394,26 @@ class Grade(Record):
     policy_name: str
     policy_version: str
     metrics: dict[str, float | None]
+    screens: tuple[ScreenResult, ...] = ()
+    destination: str | None = None
+    destinations: dict[str, str] = field(default_factory=dict)
+    override: Override | None = None
+    schema_version: str = field(default="1.1.0", kw_only=True)
+
+    @property
+    def failed_safety(self) -> bool:
+        """True when a safety screen failed: the module is recycled, whatever any override says."""
+        return any(s.safety and s.passed is False for s in self.screens)
+
+    @property
+    def policy_grade(self) -> GradeClass:
+        """The grade the policy gave, before any override."""
+        return self.override.original_grade if self.override is not None else GradeClass(self.grade)
+
+    @property
+    def failed_screens(self) -> tuple[ScreenResult, ...]:
+        """The screens that limited the grade, in the order evaluated."""
+        return tuple(s for s in self.screens if s.passed is False)
 
 
 @dataclass(frozen=True)

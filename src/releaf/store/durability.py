@@ -205,7 +205,10 @@ def make_corpus(folder, *, packs: int = 1, modules_per_pack: int = 48, extra: Se
     fields = list(rows[0])
     for k, path in enumerate(extra, start=1):
         shutil.copy(path, folder / path.name)
-        rows.append({**dict.fromkeys(fields, ""), "file": path.name, "module_serial": f"EXT-{k:03d}-{path.stem}"})
+        # simulated as well (by the independent corpus generator), so marked generated: IEC 63338's lifetime-data
+        # screen is waived for a lot of generated modules only
+        rows.append({**dict.fromkeys(fields, ""), "file": path.name, "module_serial": f"EXT-{k:03d}-{path.stem}",
+                     "generated": "true"})
     with open(manifest, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
