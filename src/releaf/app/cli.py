@@ -550,6 +550,49 @@ def _print_fleet(s: dict, as_json: bool) -> None:
         console.print(f"{name}: {path}", highlight=False)
 
 
+grade_app = typer.Typer(help="A module's grade: a person's override, and its audit trail.", no_args_is_help=True)
+app.add_typer(grade_app, name="grade")
+
+
+@grade_app.command("override")
+@user_errors
+def grade_override(
+    module: Annotated[str, typer.Argument(help="module serial")],
+    grade: Annotated[str, typer.Option("--grade", help="A, B, C, reject (or recycling)")],
+    reason: Annotated[str, typer.Option("--reason", help="why: kept with the grade and in the audit trail")],
+    user: Annotated[str, typer.Option("--as", help="who overrides (a person)")],
+    role: Annotated[str, typer.Option("--role", help="in what capacity, e.g. quality, plant-engineer")] = "",
+    db: Annotated[str | None, DB_OPTION] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the audit record as JSON")] = False,
+):
+    """Override a module's newest grade. The policy's grade is kept; a safety failure can never be overridden into a
+    product; a built station the override makes the module ineligible for is flagged for disassembly."""
+    from releaf.app.run import override_grade
+
+    record = override_grade(db, module, grade, reason=reason, user=user, role=role)
+    if as_json:
+        _print_json(record)
+        return
+    console.print(f"module {record['module']}: {record['from']} -> {record['to']} "
+                  f"(destination {record['to_destination'] or '—'}), by {record['by']}"
+                  f"{' (' + record['role'] + ')' if record['role'] else ''} at {record['at']}; policy grade "
+                  f"{record['policy_grade']} kept ({record['policy']})", highlight=False, markup=False)
+    if record["station_flagged"]:
+        console.print(f"station {record['station_flagged']} flagged for disassembly", highlight=False)
+
+
+@grade_app.command("history")
+@user_errors
+def grade_history(
+    module: Annotated[str, typer.Argument(help="module serial")],
+    db: Annotated[str | None, DB_OPTION] = None,
+):
+    """Every grade of a module (newest last) and every audit event on it, as JSON."""
+    from releaf.app.run import grade_history as history
+
+    _print_json(history(db, module))
+
+
 def _print_run(s: dict) -> None:
     counts = s["grade_counts"]
     console.print(

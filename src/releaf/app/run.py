@@ -176,15 +176,17 @@ def write_result(s, result: RunResult, *, actor: str = "releaf run") -> None:
         module = queries.get_or_create_module(s, e.module_serial, pack, e.module_position,
                                               profile=r.diagnosis.profile)
         diag = _store_test(s, r.diagnosis, module)
-        queries.add_grade(s, module, diag, r.grade.grade, r.grade.reasons, r.grade.policy_name,
-                          r.grade.policy_version)
+        queries.add_grade(s, module, diag, r.grade.policy_grade, r.grade.reasons, r.grade.policy_name,
+                          r.grade.policy_version, record=r.grade)
         checkpoint("ingest:row")
     for d in result.reference:
         _store_test(s, d, None)
+    policy_of = {r.serial: (r.grade.policy_name, r.grade.policy_version) for r in result.modules}
+    method = result.pairing.method if result.pairing is not None else None
     for st in result.stations:
         if queries.find_station(s, st.serial) is None:
             queries.add_station(s, st.serial, st.design, list(st.modules), st.certification.to_dict(),
-                                grade=st.grade)
+                                grade=st.grade, policy=policy_of.get(st.modules[0]), assembly_method=method)
     for flag in result.flagged:
         queries.flag_station(s, flag.station, flag.reason, actor=actor)
 
@@ -290,3 +292,68 @@ def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default"
         finally:
             store.close()
     return result, summarise(result, database=database, title=f"releaf run: {directory}")
+
+
+def override_grade(db_url, module: str, grade: str, *, reason: str, user: str, role: str = "") -> dict:
+    """``releaf grade override``: one transaction; returns the audit record as JSON-ready data."""
+    import sqlalchemy as sa
+
+    from releaf.store import open_store, queries
+    from releaf.store.db import preflight, retrying
+    from releaf.store.models import Module
+
+    preflight(db_url)
+    store = open_store(db_url)
+    try:
+        def attempt() -> dict:
+            with store.transaction() as s:
+                known = s.scalar(sa.select(Module).where(Module.serial == module))
+                earlier = queries.latest_grade(s, known) if known is not None else None
+                before = earlier.effective_grade if earlier is not None else None
+                row = queries.override_grade(s, module, grade, user, reason, role=role)
+                link = row.module.station_link
+                flagged = link.station.serial if link is not None and link.station.status != "built" else None
+                return {"module": module, "from": before,
+                        "policy_grade": row.grade, "policy": f"{row.policy_name} {row.policy_version}",
+                        "to": row.override_grade, "to_destination": row.override_destination, "by": user,
+                        "role": role or None, "reason": reason, "at": row.overridden_at.isoformat(),
+                        "station_flagged": flagged}
+
+        return retrying(attempt, what="releaf grade override")
+    finally:
+        store.close()
+
+
+def grade_history(db_url, module: str) -> dict:
+    """A module's grades (policy's and overrides) and the audit events on it, oldest first."""
+    import sqlalchemy as sa
+
+    from releaf.errors import NotFoundError
+    from releaf.store import open_store
+    from releaf.store.db import preflight
+    from releaf.store.models import AuditEvent, Module
+
+    preflight(db_url)
+    store = open_store(db_url)
+    try:
+        with store.transaction(write=False) as s:
+            m = s.scalar(sa.select(Module).where(Module.serial == module))
+            if m is None:
+                raise NotFoundError(f"module {module}", "unknown module")
+            grades = [{"grade": g.grade, "destination": g.destination, "failed_safety": g.failed_safety,
+                       "policy": f"{g.policy_name} {g.policy_version}", "test_sha256": g.diagnosis.test.sha256,
+                       "reasons": list(g.reasons), "created_at": g.created_at.isoformat(),
+                       "override": None if g.override_grade is None else {
+                           "grade": g.override_grade, "destination": g.override_destination, "by": g.override_by,
+                           "role": g.override_role, "why": g.override_why, "at": g.overridden_at.isoformat()}}
+                      for g in m.grades]
+            events = [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "detail": e.detail}
+                      for e in s.scalars(sa.select(AuditEvent).where(AuditEvent.entity == "module",
+                                                                     AuditEvent.entity_id == module)
+                                         .order_by(AuditEvent.id))]
+            station = m.station_link.station if m.station_link is not None else None
+            return {"module": module, "station": None if station is None else {
+                "serial": station.serial, "status": station.status, "reason": station.status_reason},
+                "grades": grades, "audit": events}
+    finally:
+        store.close()

@@ -179,9 +179,21 @@ class Grade(Base):
     override_by: Mapped[str | None] = mapped_column(sa.String(128))
     override_why: Mapped[str | None] = mapped_column(sa.Text)
     overridden_at: Mapped[datetime | None]
+    # since 0003: where the policy sends the module, whether it failed a safety screen, the whole Grade record
+    # (screens in order), and the overriding person's role and the destination the override gives
+    destination: Mapped[str | None] = mapped_column(sa.String(32))
+    failed_safety: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    record: Mapped[dict[str, Any] | None]
+    override_role: Mapped[str | None] = mapped_column(sa.String(64))
+    override_destination: Mapped[str | None] = mapped_column(sa.String(32))
 
     module: Mapped[Module] = relationship(back_populates="grades")
     diagnosis: Mapped[Diagnosis] = relationship(back_populates="grades")
+
+    @property
+    def effective_destination(self) -> str | None:
+        """The override's destination if a person set one, else the policy's."""
+        return self.override_destination if self.override_grade else self.destination
 
     @hybrid_property
     def effective_grade(self) -> str:
@@ -217,6 +229,9 @@ class Station(Base):
     status: Mapped[str] = mapped_column(sa.String(16), default="built", server_default="built")
     status_reason: Mapped[str | None] = mapped_column(sa.Text)
     status_changed_at: Mapped[datetime | None]
+    policy_name: Mapped[str | None] = mapped_column(sa.String(64))    # the grading policy its modules were graded by
+    policy_version: Mapped[str | None] = mapped_column(sa.String(32))
+    assembly_method: Mapped[str | None] = mapped_column(sa.Text)       # Pairing.method: the objective and the proof
 
     module_links: Mapped[list[StationModule]] = relationship(
         back_populates="station", order_by="StationModule.series_position", cascade="all, delete-orphan"

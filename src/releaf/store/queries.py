@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from releaf.errors import ConflictError, InputFileError, NotFoundError
+from releaf.errors import ConflictError, InputFileError, NotFoundError, OverrideRefused
 from releaf.parameters import DEFAULT_BATTERY_PROFILE
 from releaf.schema import records
 from releaf.store.models import (
@@ -207,19 +207,32 @@ def add_grade(
     reasons: Sequence[str],
     policy_name: str,
     policy_version: str,
+    *,
+    record: records.Grade | None = None,
 ) -> Grade:
-    """Record a grade a policy gave ``module`` on the strength of ``diagnosis_row``.
+    """Record a grade a policy gave ``module`` on the strength of ``diagnosis_row`` (found, not repeated, when the
+    same module, diagnosis and policy version were graded before).
 
     Parameters
     ----------
-    grade : one of ``GRADES`` (``A``, ``B``, ``C``, ``reject``)
+    grade : the policy's grade, one of ``GRADES`` (``A``, ``B``, ``C``, ``reject``)
     reasons : human-readable reasons, in the policy's order
     policy_name, policy_version : the grading policy that decided
+    record : the whole :class:`releaf.schema.records.Grade` (screens, destination, safety); a person's override
+        in it is stored in the override columns, the policy's grade in ``grade``
     """
     key = {"module_id": module.id, "diagnosis_id": diagnosis_row.id, "policy_name": policy_name,
            "policy_version": str(policy_version)}
-    return _insert_or_get(s, Grade, key, {"grade": _require_grade(f"module {module.serial}", grade),
-                                          "reasons": [str(r) for r in reasons], "created_at": utc_now()})
+    values: dict[str, Any] = {"grade": _require_grade(f"module {module.serial}", grade),
+                              "reasons": [str(r) for r in reasons], "created_at": utc_now()}
+    if record is not None:
+        values.update(record=record.to_dict(), failed_safety=record.failed_safety,
+                      destination=record.destinations.get(str(record.policy_grade), record.destination))
+        if record.override is not None:
+            o = record.override
+            values.update(override_grade=str(o.grade), override_by=o.user, override_why=o.reason,
+                          override_role=o.role, override_destination=record.destination, overridden_at=o.at)
+    return _insert_or_get(s, Grade, key, values)
 
 
 def audit(
@@ -289,34 +302,60 @@ def grade_counts(s: Session) -> dict[str, int]:
     return counts
 
 
-def override_grade(s: Session, module_serial: str, grade: str, who: str, why: str) -> Grade:
+def override_grade(s: Session, module_serial: str, grade: str, who: str, why: str, *, role: str = "",
+                   actor_station: str = "releaf grade override") -> Grade:
     """A person overrides the module's newest grade; the policy's grade is kept and an audit event written.
+
+    The override goes through :func:`releaf.grading.override` on the stored grade record, so a module that failed
+    a safety screen can never be put back into a product. If the module is already built into a station and the
+    override makes it ineligible there (reject, or below the station's grade), the station is flagged for
+    disassembly.
 
     Raises
     ------
-    InputFileError : empty ``who`` or ``why``, invalid grade, unknown or never-graded module
+    InputFileError : empty ``who`` or ``why``, invalid grade, never-graded module
+    NotFoundError : unknown module
+    OverrideRefused : the module failed a safety screen and ``grade`` is not reject
     """
+    from releaf import grading
+
     where = f"override of module {module_serial}"
     who = _require_text(where, "who (the person overriding)", who)
     why = _require_text(where, "why (the reason for the override)", why)
-    grade = _require_grade(where, grade)
+    grade = "reject" if grade == "recycling" else _require_grade(where, grade)
     module = s.scalar(sa.select(Module).where(Module.serial == module_serial))
     if module is None:
         raise NotFoundError(where, f"unknown module {module_serial!r}")
     row = latest_grade(s, module)
     if row is None:
         raise InputFileError(where, "module has no grade to override; grade it first")
-    before = row.effective_grade
-    row.override_grade, row.override_by, row.override_why = grade, who, why
+    before, before_destination = row.effective_grade, row.effective_destination
+    if row.record is not None:
+        stored = records.Grade.from_dict(row.record)
+        try:
+            decided = grading.override(stored, grade, reason=why, user=who, role=role)
+        except OverrideRefused as err:
+            raise OverrideRefused(f"module {module_serial}", err.message) from None
+        destination = decided.destination
+    else:  # a grade stored before 0003: only the safety flag is known
+        if row.failed_safety and grade != "reject":
+            raise OverrideRefused(f"module {module_serial}", "failed a safety screen: it goes to recycling")
+        destination = None
+    row.override_grade, row.override_by, row.override_why, row.override_role = grade, who, why, role or None
+    row.override_destination = destination
     row.overridden_at = utc_now()
-    audit(
-        s,
-        who,
-        "override_grade",
-        "module",
-        module.serial,
-        {"grade_id": row.id, "policy_grade": row.grade, "from": before, "to": grade, "why": why},
-    )
+    audit(s, who, "override_grade", "module", module.serial,
+          {"grade_id": row.id, "role": role or None, "policy_grade": row.grade, "policy_version": row.policy_version,
+           "from": before, "to": grade, "from_destination": before_destination, "to_destination": destination,
+           "why": why})
+    link = module.station_link
+    if link is not None and link.station.status == "built":
+        station = link.station
+        worse = station.grade is not None and GRADES.index(grade) > GRADES.index(station.grade)
+        if grade == "reject" or worse:
+            flag_station(s, station.serial, f"module {module.serial} overridden to {grade} by {who}: {why}",
+                         actor=who)
+    s.flush()
     return row
 
 
@@ -346,6 +385,9 @@ def add_station(
     module_serials_in_series_order: Sequence[str],
     certification: dict[str, Any] | None = None,
     grade: str | None = None,
+    *,
+    policy: tuple[str, str] | None = None,
+    assembly_method: str | None = None,
 ) -> Station:
     """Record a station built from modules, in series order (first = series position 1).
 
@@ -358,7 +400,9 @@ def add_station(
         raise ConflictError(f"station {serial}", "a station with this serial already exists")
     modules = _station_modules(s, serial, module_serials_in_series_order)
     station = Station(serial=serial, design=design, certification=certification,
-                      grade=None if grade is None else _require_grade(f"station {serial}", grade))
+                      grade=None if grade is None else _require_grade(f"station {serial}", grade),
+                      policy_name=policy[0] if policy else None, policy_version=policy[1] if policy else None,
+                      assembly_method=assembly_method)
     station.module_links = [
         StationModule(module=m, series_position=i) for i, m in enumerate(modules, start=1)
     ]
