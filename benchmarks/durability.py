@@ -59,7 +59,8 @@ def _urls(kind: str, workdir: Path):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--packs", type=int, default=6)
-    ap.add_argument("--random", type=int, default=24, help="kill trials at random moments")
+    ap.add_argument("--random", type=int, default=16, help="kill trials at random moments of the run")
+    ap.add_argument("--random-rows", type=int, default=10, help="kill trials at random rows of the write")
     ap.add_argument("--pairs", type=int, default=10, help="pairs of concurrent runs")
     ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/releaf-durability"))
@@ -94,18 +95,22 @@ def main() -> None:
                                        kill_after_s=delay))
             print(f"  random {k + 1} ({delay:.2f} s): {trials[-1].after_kill}, killed {trials[-1].killed}, "
                   f"ok {trials[-1].final.ok}")
+        for point in d.random_rows(args.random_rows, files, seed=2027):
+            trials.append(d.kill_trial(corpus, new_url("row"), reference, phase="random row of the write",
+                                       kill_at=point))
+            print(f"  {point}: {trials[-1].after_kill}, ok {trials[-1].final.ok}")
         if args.db == "sqlite":  # an older database (revision 0001) with a plant's records, killed while migrating
             from alembic import command
 
             from releaf.store.db import alembic_config, make_engine
 
-            for k in (1, 2, 4, 5):
+            for k in (1, 3, 5, 8):
                 url = new_url("old")
                 assert d.releaf_run(corpus, url).returncode == 0
                 engine = make_engine(url)
                 command.downgrade(alembic_config(engine), "0001")
                 engine.dispose()
-                trials.append(d.kill_trial(corpus, url, reference, phase="migration 0001→0002",
+                trials.append(d.kill_trial(corpus, url, reference, phase="migration 0001→head",
                                            kill_at=f"migrate:ddl#{k}", before=d.snapshot(url)))
 
         table = defaultdict(lambda: defaultdict(int))

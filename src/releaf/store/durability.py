@@ -232,18 +232,25 @@ def subset(corpus: Path, out, rows: slice) -> Path:
     return out
 
 
-def phase_points(rows: int, ddl: Sequence[int] = (1, 6, 12, 18, 23)) -> list[str]:
+def phase_points(rows: int, ddl: Sequence[int] = (1, 8, 16, 24, 32)) -> list[str]:
     """The checkpoints to kill at: each phase boundary, DDL statements from the first to the last (a new database
-    takes 23 with revision 0002), the first, middle and last module's rows."""
+    takes 32 up to revision 0003), the first, middle and last module's rows."""
     return ["migrate:begin", *(f"migrate:ddl#{k}" for k in ddl), "migrate:end", "ingest:begin",
             "ingest:row#1", f"ingest:row#{max(1, rows // 2)}", f"ingest:row#{rows}", "commit:before",
             "commit:after"]
 
 
 def random_delays(n: int, run_s: float, seed: int = 0) -> list[float]:
-    """``n`` kill delays spread uniformly over a run's duration (seeded)."""
+    """``n`` kill delays spread uniformly over 1.2 times a run's duration (seeded), so that some come after it."""
     rng = random.Random(seed)
-    return [rng.uniform(0.0, run_s) for _ in range(n)]
+    return [rng.uniform(0.0, 1.2 * run_s) for _ in range(n)]
+
+
+def random_rows(n: int, rows: int, seed: int = 0) -> list[str]:
+    """``n`` kill points at random rows of the write (seeded): random moments inside the write transaction, which
+    is a small part of a run's time (most of it is reading and diagnosing)."""
+    rng = random.Random(seed)
+    return [f"ingest:row#{rng.randint(1, rows)}" for _ in range(n)]
 
 
 def timed(fn: Callable[[], object]) -> tuple[object, float]:
