@@ -49,9 +49,23 @@ LOT = {  # serial -> (capacity Ah, R0 mOhm, series groups)
 
 
 def lab_chain() -> PlantChain:
-    """The default chain with IEC 63338's lifetime-data requirement waived: these test lots have no BMS history."""
+    """The default chain with IEC 63338's lifetime-data requirement waived (these test lots have no BMS history)
+    and a station design that takes every reusable destination (the packaged one takes portable-station only)."""
     chain = PlantChain.from_parameters()
-    return chain.replace(policy=grading.waive_lifetime_data(chain.policy, "synthetic test lot without BMS history"))
+    return chain.replace(policy=grading.waive_lifetime_data(chain.policy, "synthetic test lot without BMS history"),
+                         design=dataclasses.replace(chain.design, destinations=()))
+
+
+def test_a_design_is_built_from_its_destination_only():
+    """portable-2s takes the modules graded for portable stations (C); A and B are kept for their own lines."""
+    chain = lab_chain()
+    chain = chain.replace(design=PlantChain.from_parameters().design)
+    assert chain.design.destinations == ("portable-station",)
+    lot = [(entry(s), diagnosis(s, c, 2.0)) for s, c in (("A1", 58.0), ("A2", 57.0), ("C1", 41.0), ("C2", 40.5))]
+    out = chain.run_from_diagnoses(lot)
+    assert [st.modules for st in out.stations] == [("C1", "C2")]
+    kept = {m.serial: m.reason for m in out.by_status(AssemblyStatus.OTHER_DESTINATION)}
+    assert set(kept) == {"A1", "A2"} and "goes to ev-replacement" in kept["A1"]
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +232,7 @@ def test_a_users_parameter_set_configures_the_chain(tmp_path):
 def test_the_chain_grades_with_inspections_and_lifetime_data():
     """The packaged policy reuses only modules with recorded lifetime data (IEC 63338), and never damaged ones."""
     strict = PlantChain.from_parameters()
+    strict = strict.replace(design=dataclasses.replace(strict.design, destinations=()))  # A modules, any design
     lot = [(entry(s), diagnosis(s, c, r, n)) for s, (c, r, n) in LOT.items()]
     history = {"rest_deviation_mV": 1.0, "reasons": []}
     out = strict.run_from_diagnoses(lot, intake={"M1": history, "M2": history, "M3": history},

@@ -183,6 +183,10 @@ class PlantChain:
                 candidates.append(assembly.ModuleCandidate(serial, "reject"))
                 why = "failed a safety screen" if m.grade.failed_safety else "graded reject"
                 outcome[serial] = (AssemblyStatus.REJECTED, f"{why}: " + "; ".join(m.grade.reasons))
+            elif self.design.destinations and m.grade.destination not in self.design.destinations:
+                outcome[serial] = (AssemblyStatus.OTHER_DESTINATION,
+                                   f"grade {m.grade.grade} goes to {m.grade.destination}; {self.design.name} is built "
+                                   f"from {', '.join(self.design.destinations)} modules")
             else:
                 try:
                     state = twin.module_state_from_diagnosis(serial, d)

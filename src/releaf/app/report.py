@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections import Counter
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -174,6 +175,9 @@ def pairing_note(result: RunResult) -> str:
         parts.append(f"refused by the design: {', '.join(refused)} (see each module's reason)")
     if built:
         parts.append(f"already in stations: {len(built)}")
+    other = Counter(m.grade.destination for m in result.by_status(AssemblyStatus.OTHER_DESTINATION))
+    if other:
+        parts.append("kept for other destinations: " + ", ".join(f"{d} {n}" for d, n in sorted(other.items())))
     if result.duplicates:
         parts.append(f"duplicate test files (same bytes as a known test, not new modules): {len(result.duplicates)}")
     if result.flagged:

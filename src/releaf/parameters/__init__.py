@@ -164,6 +164,8 @@ class StationProfile:
     inverter_idle_W : inverter no-load draw while on [W]
     dc_efficiency : DC→USB/12 V converter efficiency (fraction)
     source : where the numbers come from
+    destinations : the grading destinations this product is built from (``portable-station``); empty: any
+        module the policy reuses
     """
 
     name: str
@@ -178,6 +180,7 @@ class StationProfile:
     inverter_idle_W: float
     dc_efficiency: float
     source: str
+    destinations: tuple[str, ...] = ()
 
     @property
     def modules(self) -> int:
@@ -449,7 +452,7 @@ def _unit(name: str, spec, src: _Source, where: str, tables: Mapping[str, OcvTab
 
 _STATION_KEYS = ("module", "modules_in_series", "modules_in_parallel", "rated_energy_Wh", "mass_kg",
                  "group_v_min_V", "group_v_max_V", "inverter_efficiency", "inverter_idle_W", "dc_efficiency",
-                 "source")
+                 "source", "destinations")
 
 
 def _station(name: str, spec, file: str, where: str, units: Mapping[str, BatteryProfile]) -> StationProfile:
@@ -475,7 +478,15 @@ def _station(name: str, spec, file: str, where: str, units: Mapping[str, Battery
         inverter_idle_W=_number(spec, "inverter_idle_W", file, where, low=0.0, low_open=False),
         dc_efficiency=_number(spec, "dc_efficiency", file, where, low=0.0, high=1.0),
         source=_text(spec, "source", file, where),
+        destinations=_destinations(spec, file, where),
     )
+
+
+def _destinations(spec, file: str, where: str) -> tuple[str, ...]:
+    value = spec.get("destinations", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        _fail(file, _key(where, "destinations"), f"expected a list of destination names, found {value!r}")
+    return tuple(v.strip() for v in value)
 
 
 _USE_CASE_KEYS = ("description", "power_W", "duty_cycle", "output", "energy_per_unit_Wh", "unit_name",

@@ -540,6 +540,7 @@ class AssemblyStatus(StrEnum):
     REJECTED = "rejected"          # graded reject: never reused
     REFUSED = "refused"            # not usable by this design (see the reason)
     ALREADY_BUILT = "already_built"  # already in a station stored earlier
+    OTHER_DESTINATION = "other_destination"  # graded for a destination this design does not serve (ModuleResult 1.1.0)
 
 
 @dataclass(frozen=True)
@@ -580,6 +581,7 @@ class StationFlag:
 class ModuleResult(Record):
     """One module's way through a run: its test entry, diagnosis, grade, and what assembly did with it."""
 
+    schema_version: str = field(default="1.1.0", kw_only=True)
     entry: ModuleEntry
     diagnosis: Diagnosis
     grade: Grade
