@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from releaf import PlantChain, parameters
+from releaf.assembly import ModuleCandidate, assemble_lot
 from releaf.errors import ConfigError, OverrideRefused
 from releaf.grading import ModuleEvidence, grade_lot, override, policy_from_data
 from releaf.schema.records import (
@@ -39,7 +40,9 @@ FLAGS = ("none", "swelling", "leak", "terminal-damage", "casing-damage", "corros
 
 @pytest.fixture(scope="module")
 def chain():
-    return PlantChain.from_parameters()
+    """The packaged chain with a design that takes every reusable destination: more modules reach assembly."""
+    c = PlantChain.from_parameters()
+    return c.replace(design=dataclasses.replace(c.design, destinations=()))
 
 
 def _sorted3(lo: float, hi: float, *, descending: bool):
@@ -157,3 +160,14 @@ def test_no_safety_failure_is_ever_placed_in_a_station(chain, policy, lot, tries
     for m in out.modules:
         if m.serial in unsafe:
             assert m.status in (AssemblyStatus.REJECTED, AssemblyStatus.REFUSED) and m.station is None
+    # the same modules into stationary packs (releaf assemble's path): forged grades included
+    candidates = [ModuleCandidate(m.serial, str(m.grade.grade),
+                                  tuple(g.capacity_Ah or 1.0 for g in m.diagnosis.groups),
+                                  tuple(g.r0_mOhm or 1.0 for g in m.diagnosis.groups),
+                                  failed_safety=m.grade.failed_safety)
+                  for m in modules_ if m.diagnosis.series_groups == 2]
+    packs = assemble_lot(candidates, "2s2p", allow_mixed_grades=True, group_capacity_tolerance=1.0,
+                         group_r0_tolerance=1.0)  # any spread: as many packs as the lot allows
+    in_packs = {s for pack in packs.stations for group in pack.groups for s in group}
+    event(f"packs built: {min(len(packs.stations), 2)}")
+    assert not (in_packs & unsafe)

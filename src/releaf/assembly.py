@@ -63,16 +63,21 @@ class ModuleCandidate:
     grade : ``"A"``, ``"B"``, ``"C"`` or ``"reject"`` (rejects are never used and need no group values)
     group_capacity_Ah : capacity of each series group [Ah]
     group_r0_mOhm : ohmic resistance of each series group [mOhm]
+    failed_safety : the module failed a safety screen: it is a reject whatever ``grade`` says (a grade edited by
+        hand cannot put it into a station or pack)
     """
 
     serial: str
     grade: str
     group_capacity_Ah: tuple[float, ...] = ()
     group_r0_mOhm: tuple[float, ...] = ()
+    failed_safety: bool = False
 
     def __post_init__(self):
         if self.grade not in GRADES:
             raise InputFileError(self.serial, f"grade must be one of {', '.join(GRADES)}, not {self.grade!r}")
+        if self.failed_safety and self.grade != "reject":
+            object.__setattr__(self, "grade", "reject")
 
     @property
     def state(self) -> ModuleState:
@@ -372,6 +377,10 @@ def _lone_reason(grade: str, allow_mixed_grades: bool) -> str:
             "adds least to the total")
 
 
+def _reject_reason(c: ModuleCandidate) -> str:
+    return "failed a safety screen: recycling" if c.failed_safety else "graded reject"
+
+
 def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationProfile | packs.PackDesign, *,
                  module: BatteryProfile | None = None, allow_mixed_grades: bool = False,
                  pair_capacity_tolerance: float | None = None,
@@ -413,7 +422,7 @@ def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationPro
         grade_of = {c.serial: c.grade for c in candidates}
         lone = set(pairing.unmatched)
         why = "no partner within the capacity tolerance, or " if pair_capacity_tolerance is not None else ""
-        unassigned = tuple((c.serial, "graded reject" if c.serial in rejected else
+        unassigned = tuple((c.serial, _reject_reason(c) if c.serial in rejected else
                             why + _lone_reason(grade_of[c.serial], allow_mixed_grades))
                            for c in candidates if c.serial in rejected or c.serial in lone)
         stations = tuple(AssembledStation(groups=tuple((m,) for m in st.modules), grade=st.grade,
@@ -465,7 +474,7 @@ def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationPro
                          series_capacity_Ah=q, usable_Wh=q * prof.nominal_voltage_V * n_s)
         for pk, q in built)
     index = {c.serial: i for i, c in enumerate(usable)}
-    unassigned = tuple((c.serial, "graded reject" if c.serial in rejected else reasons[index[c.serial]])
+    unassigned = tuple((c.serial, _reject_reason(c) if c.serial in rejected else reasons[index[c.serial]])
                        for c in candidates if c.serial in rejected or index.get(c.serial) in reasons)
     total = float(sum(q for _, q in built))
     exact = n_p == 1

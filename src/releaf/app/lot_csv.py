@@ -12,6 +12,8 @@ column                    required what
 ``grade``                 yes      ``A``, ``B``, ``C`` or ``reject`` (a reject may leave numbers empty)
 ``group_capacity_Ah_<k>`` no       capacity of series group k = 1, 2, ... [Ah]
 ``group_r0_mOhm_<k>``     no       resistance of series group k [mOhm]
+``failed_safety``         no       ``true`` when the module failed a safety screen: never assembled,
+                                   whatever its grade (``grade_table`` writes this column)
 ========================= ======== ====================================================================
 
 Group columns, when present, must run 1..G with G the module's series groups; a module's capacity in a string is
@@ -102,8 +104,13 @@ def read_module_lot(path: str | Path, series_groups: int) -> list[ModuleCandidat
             if grade not in GRADES:
                 raise InputFileError(str(path), f"grade {grade!r}: expected one of {', '.join(GRADES)}", line=line,
                                      column="grade")
-            if grade == "reject" and not (cell["capacity_Ah"] and cell["r0_mOhm"]):
-                lot.append(ModuleCandidate(serial, grade))
+            unsafe = cell.get("failed_safety", "").lower()
+            if unsafe not in ("", "true", "false", "1", "0"):
+                raise InputFileError(str(path), f"failed_safety {cell['failed_safety']!r}: expected true or false",
+                                     line=line, column="failed_safety")
+            unsafe = unsafe in ("true", "1")
+            if (grade == "reject" or unsafe) and not (cell["capacity_Ah"] and cell["r0_mOhm"]):
+                lot.append(ModuleCandidate(serial, grade, failed_safety=unsafe))
                 continue
 
             def num(name, positive, line=line, cell=cell):
@@ -114,5 +121,5 @@ def read_module_lot(path: str | Path, series_groups: int) -> list[ModuleCandidat
                     or (capacity,) * series_groups)
             r0s = (tuple(num(f"group_r0_mOhm_{k}", False) for k in groups["r0_mOhm"])
                    or (r0 / series_groups,) * series_groups)
-            lot.append(ModuleCandidate(serial, grade, caps, r0s))
+            lot.append(ModuleCandidate(serial, grade, caps, r0s, failed_safety=unsafe))
     return lot
