@@ -3,6 +3,7 @@ command that repairs them when they hold rows; ``releaf db check`` and ``releaf 
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 
 import pytest
@@ -15,6 +16,7 @@ from releaf.errors import ConfigError
 from releaf.schema.records import Diagnosis
 from releaf.store import open_store, queries
 from releaf.store.db import alembic_config
+from releaf.store.models import AuditEvent
 from releaf.store.repair import check, repair
 
 runner = CliRunner()
@@ -108,4 +110,53 @@ def test_check_reports_a_rejected_member_left_in_a_built_station(tmp_path):
     with store.transaction() as s:
         queries.flag_station(s, "PS-1", "M1 retested as reject")
     store.close()
+    assert check(url).ok
+
+
+def test_an_override_is_audited_with_its_role_and_the_lineage_shows_it(tmp_path):
+    """The store keeps the policy's grade, the override (who, role, why, destination) and an audit event; a safety
+    failure cannot be overridden into a product; the station's lineage carries grades, destinations and policy."""
+    from releaf import PlantChain
+    from releaf.app.run import write_result
+    from releaf.errors import OverrideRefused
+    from releaf.schema.records import GroupDiagnosis, ModuleEntry
+    from releaf.store import lineage
+
+    def diag(serial, capacity, temperature):
+        groups = tuple(GroupDiagnosis(group=g, capacity_Ah=capacity, r0_mOhm=1.0, end_voltage_V=3.0,
+                                      min_voltage_V=3.0) for g in (1, 2))
+        return Diagnosis(file=f"{serial}.csv", format="arbin-csv", sha256=hashlib.sha256(serial.encode()).hexdigest(),
+                         profile="leaf-24kwh-module", series_groups=2, capacity_Ah=capacity,
+                         energy_Wh=capacity * 7.5, soh_pct=capacity / 65 * 100, r0_mOhm=2.0, groups=groups,
+                         weakest_group=1, warnings=(), max_temperature_C=temperature)
+
+    chain = PlantChain.from_parameters()
+    from releaf.grading import waive_lifetime_data
+
+    chain = chain.replace(policy=waive_lifetime_data(chain.policy, "test lot"))
+    lot = [(ModuleEntry(tmp_path / f"{s}.csv", s), diag(s, c, t))
+           for s, c, t in (("C1", 41.0, 25.0), ("C2", 40.5, 25.0), ("HOT", 41.0, 75.0))]
+    result = chain.run_from_diagnoses(lot)
+    assert [st.modules for st in result.stations] == [("C1", "C2")]
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    store = open_store(url)
+    with store.transaction() as s:
+        write_result(s, result)
+    with pytest.raises(OverrideRefused, match="temperature"), store.transaction() as s:
+        queries.override_grade(s, "HOT", "C", "ana", "customer wants it", role="sales")
+    with store.transaction() as s:
+        row = queries.override_grade(s, "C1", "reject", "ana", "dented case at pack-out", role="quality")
+        assert (row.grade, row.override_grade, row.override_role, row.override_destination) == \
+            ("C", "reject", "quality", "recycling")
+        trail = lineage(s, result.stations[0].serial)
+    assert trail["station"]["status"] == "disassemble" and trail["station"]["policy_version"] == "2.0.0"
+    c1 = next(m for m in trail["modules"] if m["serial"] == "C1")
+    grade = c1["tests"][0]["diagnosis"]["grades"][0]
+    assert grade["destination"] == "portable-station" and grade["override"]["role"] == "quality"
+    assert c1["effective_destination"] == "recycling" and grade["screens"][0]["name"] == "visual_inspection"
+    with store.transaction(write=False) as s:
+        events = [(e.action, e.actor, e.detail.get("role")) for e in s.scalars(sa.select(AuditEvent))]
+    store.close()
+    assert ("override_grade", "ana", "quality") in events and ("flag_disassembly", "ana", None) in events
+    assert len([e for e in events if e[0] == "override_grade"]) == 1  # the refused one left nothing
     assert check(url).ok

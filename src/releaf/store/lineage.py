@@ -25,13 +25,19 @@ def _grade(g: Grade) -> dict[str, Any]:
         "effective_grade": g.effective_grade,
         "policy_name": g.policy_name,
         "policy_version": g.policy_version,
+        "destination": g.destination,
+        "effective_destination": g.effective_destination,
+        "failed_safety": g.failed_safety,
+        "screens": (g.record or {}).get("screens"),
         "reasons": list(g.reasons),
         "created_at": _iso(g.created_at),
         "override": None
         if g.override_grade is None
         else {
             "grade": g.override_grade,
+            "destination": g.override_destination,
             "by": g.override_by,
+            "role": g.override_role,
             "why": g.override_why,
             "at": _iso(g.overridden_at),
         },
@@ -81,6 +87,7 @@ def _module(m: Module, series_position: int) -> dict[str, Any]:
         "pack": _pack(m.pack),
         "position_in_pack": m.position,
         "effective_grade": None if newest is None else newest.effective_grade,
+        "effective_destination": None if newest is None else newest.effective_destination,
         "tests": [_test(t) for t in m.tests],
     }
 
@@ -94,9 +101,10 @@ def lineage(s: Session, station_serial: str) -> dict[str, Any]:
 
     Returns
     -------
-    ``{"station": {serial, design, created_at, certification}, "modules": [...]}``; each module has ``pack``
-    (``vin``, ``model``, ``generated``), ``effective_grade`` (newest grade row) and ``tests``, each test its
-    ``diagnosis`` and that diagnosis its ``grades``.
+    ``{"station": {serial, design, grade, status, status_reason, policy_name, policy_version, assembly_method,
+    created_at, certification}, "modules": [...]}``; each module has ``pack`` (``vin``, ``model``,
+    ``generated``), ``effective_grade`` and ``effective_destination`` (newest grade row) and ``tests``, each test
+    its ``diagnosis`` and that diagnosis its ``grades`` (destination, safety, screens, override with role).
 
     Raises
     ------
@@ -109,6 +117,12 @@ def lineage(s: Session, station_serial: str) -> dict[str, Any]:
         "station": {
             "serial": station.serial,
             "design": station.design,
+            "grade": station.grade,
+            "status": station.status,
+            "status_reason": station.status_reason,
+            "policy_name": station.policy_name,
+            "policy_version": station.policy_version,
+            "assembly_method": station.assembly_method,
             "created_at": _iso(station.created_at),
             "certification": station.certification,
         },
