@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from releaf import assembly, grading
 from releaf.diagnostics import diagnose as diagnose_test
-from releaf.errors import ConfigError, InputFileError
+from releaf.errors import ConfigError, InputFileError, OverrideRefused
 from releaf.parameters import BatteryProfile, StationProfile, battery_profile, station_profile
 from releaf.schema.records import (
     GRADES,
@@ -36,6 +36,7 @@ from releaf.schema.records import (
     Inspection,
     ModuleEntry,
     ModuleResult,
+    Override,
     Pairing,
     RunResult,
     StationBuild,
@@ -243,6 +244,7 @@ class PlantChain:
                            intake: Mapping[str, Mapping] | None = None,
                            lifetime_data: Mapping[str, bool] | None = None,
                            already_built: Built = frozenset(), known_tests: Mapping[str, str] | None = None,
+                           overrides: Mapping[str, Override] | None = None,
                            progress: Progress = _no_progress) -> RunResult:
         """The chain from diagnoses made earlier (e.g. read back from the store): grade the lot, assemble, certify.
 
@@ -259,6 +261,9 @@ class PlantChain:
         lifetime_data : whether recorded lifetime data exists, per serial (missing: whether it has an intake row)
         already_built : modules already in stored stations (see :meth:`assemble`)
         known_tests : sha256 → module serial of the tests already stored
+        overrides : a person's override per serial, re-applied to the fresh grade through
+            :func:`releaf.grading.override` (so a safety failure still refuses it; then the policy's grade stands
+            and its reasons say so)
         progress : as :meth:`run`
         """
         known = dict(known_tests or {})
@@ -276,6 +281,8 @@ class PlantChain:
         evidence = [grading.ModuleEvidence(d, inspections.get(e.module_serial), intake.get(e.module_serial),
                                            lifetime_data.get(e.module_serial)) for e, d in pairs]
         grades = self.grade_lot(evidence)
+        if overrides:
+            grades = [_reapply(g, overrides.get(e.module_serial)) for (e, _), g in zip(pairs, grades, strict=True)]
         modules = [ModuleResult(entry=e, diagnosis=d, grade=g) for (e, d), g in zip(pairs, grades, strict=True)]
         result = self.run_from_grades(modules, already_built=already_built, progress=progress)
         return dataclasses.replace(result, duplicates=tuple(duplicates))
@@ -294,6 +301,17 @@ class PlantChain:
                 raise ConfigError(m.entry.path, f"module serial {m.serial!r} appears twice in the lot")
             seen.add(m.serial)
         return self.assemble(list(modules), already_built=already_built, progress=progress)
+
+
+def _reapply(g: Grade, o: Override | None) -> Grade:
+    """A stored override on a fresh grade of the same test, or the grade with why it no longer applies."""
+    if o is None:
+        return g
+    try:
+        return grading.override(g, str(o.grade), reason=o.reason, user=o.user, role=o.role, at=o.at)
+    except (OverrideRefused, ConfigError) as err:
+        return dataclasses.replace(g, reasons=(*g.reasons, f"the override to {o.grade} by {o.user} no longer "
+                                                           f"applies: {err.message}"))
 
 
 def _retest_outcome(m: ModuleResult, place: StationPlace | None):

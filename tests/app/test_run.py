@@ -238,3 +238,22 @@ def test_run_takes_lifetime_data_from_the_stored_intake(fleet, tmp_path):
             assert m.status == "rejected" and any("IEC 63338" in r for r in m.grade.reasons)
     assert {m for st in result.stations for m in st.modules} <= {m.serial for m in result.modules
                                                                   if m.entry.pack_vin == vins[0]}
+
+
+def test_a_stored_override_holds_when_the_folder_is_run_again(fleet, tmp_path):
+    """A person's override is not undone by the next run of the same tests: the run re-applies it."""
+    db = f"sqlite:///{tmp_path / 'plant.db'}"
+    first, _ = run_directory(fleet, db_url=db, progress=False)
+    spare = [m for m in first.modules if m.status in ("other_destination", "unmatched")]
+    assert len(spare) >= 2
+    up, down = spare[0].serial, spare[1].serial
+    store = open_store(db)
+    with store.transaction() as s:
+        queries.override_grade(s, up, "C", "ana", "customer order for portable stations", role="sales")
+        queries.override_grade(s, down, "reject", "ana", "casing dent", role="quality")
+    store.close()
+    again, _ = run_directory(fleet, db_url=db, progress=False)
+    by = {m.serial: m for m in again.modules}
+    assert by[up].grade.grade == "C" and by[up].grade.override.user == "ana"
+    assert by[up].status in ("matched", "unmatched")
+    assert by[down].grade.grade == "reject" and by[down].status == "rejected" and by[down].station is None

@@ -241,6 +241,16 @@ def stored_intake(s, entries) -> dict[str, dict]:
     return out
 
 
+def same_test_overrides(s, chain: PlantChain, diagnoses) -> dict:
+    """The stored overrides that still apply: on the same test file, graded under the same policy version."""
+    from releaf.store import queries
+
+    sha = {e.module_serial: d.sha256 for e, d in diagnoses}
+    stored = queries.stored_overrides(s, list(sha))
+    return {serial: o for serial, (test, name, version, o) in stored.items()
+            if test == sha[serial] and name == chain.policy.name and version == chain.policy.version}
+
+
 def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default", design="portable-2s",
                   progress: bool = True, allow_outside: bool = False) -> tuple[RunResult, dict]:
     """``releaf run DIR``: every test in the folder through the chain, stored in one transaction.
@@ -280,8 +290,9 @@ def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default"
                     checkpoint("ingest:begin")
                     known = queries.owners_of_tests(s, [d.sha256 for _, d in diagnoses])
                     result = chain.run_from_diagnoses(diagnoses, intake=stored_intake(s, entries),
-                                                      already_built=queries.station_places(s),
-                                                      known_tests=known, progress=report)
+                                                      already_built=queries.station_places(s), known_tests=known,
+                                                      overrides=same_test_overrides(s, chain, diagnoses),
+                                                      progress=report)
                     write_result(s, result)
                     checkpoint("commit:before")
                 checkpoint("commit:after")

@@ -423,6 +423,24 @@ def station_places(s: Session) -> dict[str, records.StationPlace]:
     return {m: records.StationPlace(st, records.GradeClass(g) if g else None) for m, st, g in rows}
 
 
+def stored_overrides(s: Session, serials: Sequence[str]) -> dict[str, tuple[str, str, str, records.Override]]:
+    """The overrides in force on these modules: serial → (test sha256, policy name, policy version, override), from
+    each module's newest grade row (a run re-applies one to the same test graded under the same policy)."""
+    out = {}
+    wanted = sorted(set(serials))
+    for k in range(0, len(wanted), 500):
+        query = (sa.select(Grade, Test.sha256, Module.serial).join(Module, Module.id == Grade.module_id)
+                 .join(Diagnosis, Diagnosis.id == Grade.diagnosis_id).join(Test, Test.id == Diagnosis.test_id)
+                 .where(Grade.id.in_(sa.select(_latest_grade_ids())), Module.serial.in_(wanted[k:k + 500]),
+                        Grade.override_grade.is_not(None)))
+        for g, sha, serial in s.execute(query):
+            out[serial] = (sha, g.policy_name, g.policy_version, records.Override(
+                original_grade=records.GradeClass(g.grade), original_destination=g.destination,
+                grade=records.GradeClass(g.override_grade), user=g.override_by or "", role=g.override_role or "",
+                reason=g.override_why or "", at=g.overridden_at))
+    return out
+
+
 def owners_of_tests(s: Session, sha256s: Sequence[str]) -> dict[str, str]:
     """Of these file digests, those already recorded as a module's test: sha256 → module serial."""
     digests = sorted({d.lower() for d in sha256s if d})
