@@ -24,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -50,14 +51,19 @@ def releaf_run(folder, url: str, *, kill_at: str | None = None, kill_after_s: fl
     if kill_at:
         env[KILL_AT_ENV] = kill_at
     cmd = [sys.executable, "-m", "releaf.app.cli", "run", str(folder), "--db", url, "--json"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if kill_after_s is not None:
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        # files, not pipes: a full pipe would block the run while the harness waits for the kill delay
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
         try:
-            proc.wait(timeout=kill_after_s)
+            proc.wait(timeout=kill_after_s if kill_after_s is not None else timeout_s)
         except subprocess.TimeoutExpired:
+            if kill_after_s is None:
+                raise
             proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=timeout_s)
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+        code = proc.wait(timeout=timeout_s)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, code, out.read(), err.read())
 
 
 def snapshot(url: str) -> dict:
@@ -183,13 +189,30 @@ def kill_trial(folder, url: str, reference: dict, *, phase: str, kill_at: str | 
 
 
 def concurrent_runs(folders: Sequence, url: str) -> list[subprocess.CompletedProcess]:
-    """Start ``releaf run`` on every folder at the same moment into one database; wait for all."""
+    """Start ``releaf run`` on every folder at the same moment into one database; wait for all.
+
+    Output goes to temporary files, not pipes: a run's JSON summary can exceed a pipe's buffer, and a process
+    blocked on a full pipe while the harness waits for another would never finish.
+    """
     env = {**os.environ, "PYBAMM_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg"}
     env.pop(KILL_AT_ENV, None)
-    procs = [subprocess.Popen([sys.executable, "-m", "releaf.app.cli", "run", str(f), "--db", url, "--json"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in folders]
-    return [subprocess.CompletedProcess(p.args, p.wait(timeout=900), p.stdout.read(), p.stderr.read())
-            for p in procs]
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = [(open(Path(tmp) / f"{k}.out", "w+"), open(Path(tmp) / f"{k}.err", "w+")) for k in range(len(folders))]
+        try:
+            procs = [subprocess.Popen([sys.executable, "-m", "releaf.app.cli", "run", str(f), "--db", url, "--json"],
+                                      env=env, stdout=o, stderr=e, text=True)
+                     for f, (o, e) in zip(folders, outs, strict=True)]
+            codes = [p.wait(timeout=900) for p in procs]
+            done = []
+            for p, code, (o, e) in zip(procs, codes, outs, strict=True):
+                o.seek(0)
+                e.seek(0)
+                done.append(subprocess.CompletedProcess(p.args, code, o.read(), e.read()))
+            return done
+        finally:
+            for o, e in outs:
+                o.close()
+                e.close()
 
 
 def make_corpus(folder, *, packs: int = 1, modules_per_pack: int = 48, extra: Sequence[Path] = (),
