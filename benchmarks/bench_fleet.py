@@ -2,15 +2,20 @@
 
     python benchmarks/bench_fleet.py [--sizes 1M,10M,31.2M] [--engines local,dask] [--workers 2]
         [--data-dir /tmp] [--out-dir /tmp/releaf-fleet-bench] [--json-out results.json]
+        [--design portable-2s] [--waive-lifetime-data REASON]
 
 Each run is a fresh process, ``releaf fleet assemble DATASET --out DIR --json`` (``--scheduler local`` for the Dask
 engine: a ``LocalCluster`` of ``--workers`` processes, one thread each, started inside that process), so the time
 includes the interpreter, the imports, the cluster start, reading the Parquet files, grading, pairing and writing
-the graded modules and the stations as Parquet. Memory: the whole process tree (the CLI process and, for Dask,
-its nanny and worker processes) sampled with psutil every 50 ms, the peak of the sum of RSS (shared pages counted
-once per process, so an upper bound); and the largest single process's peak (``ru_maxrss`` of the children).
+the graded modules and the stations as Parquet. The policy is the packaged one (IEC 63338 on: modules of packs
+without BMS history are recycled) unless ``--waive-lifetime-data`` is given; the design is ``portable-2s`` (its
+stations are built from grade C, portable-station modules). Memory: the whole process tree (the CLI process and,
+for Dask, its nanny and worker processes) sampled with psutil every 50 ms, the peak of the sum of RSS (shared pages
+counted once per process, so an upper bound); and the largest single process's peak (``ru_maxrss`` of the
+children).
 ``--compare`` checks that both engines wrote identical grades and stations.
-The datasets are made by ``make_fleet.py`` in ``--data-dir`` (``releaf-fleet-<packs>``) when absent.
+The datasets are made by ``make_fleet.py`` in ``--data-dir`` (``releaf-fleet-<packs>``) when absent (a dataset
+of an older generator must be regenerated: ``make_fleet.py --packs N`` replaces its files).
 The goal (issue: the whole retired Leaf fleet): 31.2 M modules graded and paired in <= 60 s and <= 8 GB on 2 cores
 with the local engine. The machine is shared: the load average is printed before every run.
 """
@@ -99,6 +104,9 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp"))
     parser.add_argument("--out-dir", type=Path, default=Path("/tmp/releaf-fleet-bench"))
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--design", default="portable-2s", help="station design (releaf fleet assemble --design)")
+    parser.add_argument("--waive-lifetime-data", metavar="REASON",
+                        help="passed to releaf fleet assemble: grade without IEC 63338's lifetime-data requirement")
     parser.add_argument("--compare", action="store_true",
                         help="after both engines ran a size, check that their grades and stations are identical "
                              "(reads both outputs: ~40 s and ~4 GB at 31.2 M)")
@@ -111,7 +119,9 @@ def main(argv=None) -> None:
         data_mb = sum(f.stat().st_size for f in dataset.glob("*.parquet")) / 1e6
         for engine in args.engines.split(","):
             cmd = [sys.executable, "-m", "releaf.app.cli", "fleet", "assemble", str(dataset),
-                   "--out", str(args.out_dir / f"{size}-{engine}"), "--json"]
+                   "--out", str(args.out_dir / f"{size}-{engine}"), "--json", "--design", args.design]
+            if args.waive_lifetime_data:
+                cmd += ["--waive-lifetime-data", args.waive_lifetime_data]
             if engine == "dask":
                 cmd += ["--scheduler", "local", "--workers", str(args.workers)]
             load = os.getloadavg()
@@ -122,17 +132,19 @@ def main(argv=None) -> None:
                 print(f"{size} {engine}: failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
                 continue
             s = json.loads(done.stdout)
-            row = {"size": size, "engine": engine, "modules": s["modules"], "dataset_MB": round(data_mb),
+            row = {"size": size, "engine": engine, "policy": s["policy"], "design": s["design"],
+                   "modules": s["modules"], "dataset_MB": round(data_mb),
                    "wall_s": round(wall, 2), "engine_s": s["seconds"], "peak_tree_rss_MB": round(peak / 1e6),
                    # RUSAGE_CHILDREN is the max over every child so far: only meaningful when it grew
                    "largest_process_maxrss_MB": round(maxrss_kb / 1e3) if maxrss_kb > before else None,
-                   "stations": s["stations"]["total"], "series_capacity_Ah": s["series_capacity_Ah"]["total"],
+                   "grades": s["grades"], "stations": s["stations"]["total"],
+                   "series_capacity_Ah": s["series_capacity_Ah"]["total"],
                    "unassigned": s["unassigned"], "load_avg_before": [round(x, 2) for x in load]}
             results.append(row)
             print(f"{size:>6} {engine:>5}: {s['modules']:>11,} modules ({data_mb:,.0f} MB Parquet)  wall "
                   f"{wall:6.1f} s (engine {s['seconds']:6.1f} s)  peak RSS tree {peak / 1e9:5.2f} GB  "
                   f"stations {s['stations']['total']:,}  series {s['series_capacity_Ah']['total']:,.0f} Ah  "
-                  f"load before {load[0]:.2f}", flush=True)
+                  f"load before {', '.join(f'{x:.2f}' for x in load)}", flush=True)
         if args.compare and {"local", "dask"} <= set(args.engines.split(",")):
             same = identical_outputs(args.out_dir / f"{size}-local", args.out_dir / f"{size}-dask")
             print(f"{size:>6}: local and dask outputs identical (grades, stations): {same}", flush=True)

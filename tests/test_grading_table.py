@@ -95,7 +95,26 @@ def test_grade_table_with_lots_equals_grade_lot(policy):
 def test_grade_table_input_columns_are_documented():
     doc = grade_table.__doc__
     assert all(f"``{c}``" in doc for c in INPUT_COLUMNS)
-    assert set(features(generated_lot(n=1)[0])) | {"lot"} == set(INPUT_COLUMNS)
+    # visual_damage: the fleet tables' boolean alternative to visual_flags
+    assert set(features(generated_lot(n=1)[0])) | {"lot", "visual_damage"} == set(INPUT_COLUMNS)
+
+
+def test_fast_forms_give_the_same_grades(policy):
+    # a LazyFrame, screens_out=False and a visual_damage column instead of visual_flags: the same grades as the
+    # full form, which the tests above compare with grade / grade_lot
+    lot = generated_lot(seed=3)
+    frame = frame_of(lot, [k % 3 for k in range(len(lot))])
+    full = grade_table(frame, policy).select("grade", "destination", "failed_safety")
+    damage = set(policy.screens.visual_inspection.damage_flags.value)
+    as_bool = frame.with_columns(visual_damage=pl.col("visual_flags").list.eval(pl.element().is_in(list(damage)))
+                                 .list.any()).drop("visual_flags")
+    for fast in (grade_table(frame.lazy(), policy, screens_out=False).collect(),
+                 grade_table(as_bool, policy, screens_out=False), grade_table(as_bool.lazy(), policy).collect()):
+        assert fast.select("grade", "destination", "failed_safety").equals(full)
+    assert grade_table(frame.lazy(), policy, screens_out=False).collect().columns == [
+        *frame.columns, "grade", "destination", "failed_safety"]
+    with pytest.raises(ValueError, match="not both"):
+        grade_table(frame.with_columns(visual_damage=pl.lit(False)), policy)
 
 
 def test_missing_columns_count_as_not_measured():

@@ -15,19 +15,24 @@ module_id)``); ``tests/test_fleet.py`` checks it.
 
 Grading
 -------
-:func:`grade_frame` is the current policy (``releaf.grading``: rules with A/B/C thresholds and ``if_missing``,
-safety screens) as polars expressions, giving the same grade as ``releaf.grading.grade`` on the same values. It is
-the one place to swap for ``releaf.grading.grade_table`` (the coming table grading with destinations in the policy);
-until then :data:`DESTINATIONS` maps a grade to its destination. The features the current policy has no rule for
-(``self_discharge_mV_per_day``, ``visual_flag``, ``has_lifetime_data``) do not change a grade here.
+One kernel: :func:`releaf.grading_table.grade_table` (the vectorised twin of ``releaf.grading.grade``, tested equal
+to it), in its fast form (no screen names, the boolean ``visual_damage``). :func:`fleet_features` maps the
+dataset's columns to its inputs at the edge and :func:`grade_frame` runs it; destinations are the policy's. The
+policy's IEC 63338 lifetime-data requirement stays on (a module without ``has_lifetime_data`` goes to recycling)
+unless the caller waives it with a reason (``run_fleet(waive_lifetime_data=...)``, ``releaf fleet ...
+--waive-lifetime-data REASON``), which the policy name in the summary records.
 
 Pairing (portable-2s stations)
 ------------------------------
-Within each grade (rejects excluded) the stations maximise the total series capacity, the sum over stations of
-the smaller capacity of the two modules: sort by ``(capacity_Ah, module_id)``, drop the smallest module when the
-count is odd, pair ranks ``2k`` and ``2k + 1``. This is optimal for a sum of minima (docs/assembly-optimality.md).
-It pairs on the weakest group's capacity alone; the plant's ``releaf.assembly.match_pairs`` weighs the usable
-energy with the resistances and stays the tool for a lot on the floor.
+A station design names the destinations it is built from (``portable-2s``: ``portable-station``, grade C under
+the packaged policy); as in ``releaf.chain.PlantChain.assemble`` only modules whose destination is one of them are
+paired, the other reusable modules are left for their own line (``other_destination``); a design without
+destinations pairs every reusable grade. Within each paired grade the stations maximise the total series
+capacity, the sum over stations of the smaller capacity of the two modules: sort by ``(capacity_Ah, module_id)``,
+drop the smallest module when the count is odd, pair ranks ``2k`` and ``2k + 1``. This is optimal for a sum of
+minima (docs/assembly-optimality.md). It pairs on the weakest group's capacity alone; the plant's
+``releaf.assembly.match_pairs`` weighs the usable energy with the resistances and stays the tool for a lot on the
+floor.
 """
 
 from __future__ import annotations
@@ -42,117 +47,103 @@ import numpy as np
 import polars as pl
 
 from releaf.errors import ConfigError, InputFileError
-from releaf.grading import RULES, SCREENS, Policy
+from releaf.grading_table import grade_table
+from releaf.parameters import StationProfile, station_profile
+from releaf.policy import Policy
 from releaf.schema.records import GRADES
 
-DESTINATIONS = {"A": "ev-replacement", "B": "stationary-storage", "C": "portable-station", "reject": "recycling"}
-"""Where a grade goes (the coming policy format names these in the policy; then they are read from it)."""
 GRADE_DTYPE = pl.Enum(list(GRADES))
-DESTINATION_DTYPE = pl.Enum(list(DESTINATIONS.values()))
 REJECT_CODE = GRADES.index("reject")
-_GRADE_LUT = pl.Series(GRADES, dtype=GRADE_DTYPE)
-_DESTINATION_LUT = pl.Series([DESTINATIONS[g] for g in GRADES], dtype=DESTINATION_DTYPE)
-GRADE_INPUT_COLUMNS = ("module_id", "soh_pct", "capacity_Ah", "group_capacity_Ah_1", "group_capacity_Ah_2",
+REUSABLE = tuple(g for g in GRADES if g != "reject")
+GRADE_INPUT_COLUMNS = ("module_id", "capacity_Ah", "soh_pct", "group_capacity_Ah_1", "group_capacity_Ah_2",
                        "r0_mOhm", "group_capacity_imbalance_pct", "group_end_voltage_spread_V", "min_group_voltage_V",
-                       "max_temperature_C")
+                       "max_temperature_C", "self_discharge_pct_per_day", "has_lifetime_data", "visual_damage")
+"""The dataset columns the fleet reads (``module_id``, ``soh_pct`` and ``capacity_Ah`` required; any other missing
+column counts as not measured, as in :func:`releaf.grading_table.grade_table`)."""
 GRADES_OUTPUT_COLUMNS = ("module_id", "grade", "destination", "failed_safety")
 STATION_COLUMNS = ("module_a", "module_b", "grade", "series_capacity_Ah")
+UNASSIGNED_REASONS = ("other_destination", "odd_one_out", "no_capacity", "recycling")
+"""Why a module is in no station: its destination is not the design's; the odd module of a paired grade (its
+smallest); reusable but without a capacity to pair on; graded reject."""
 _GROUP_CAPS = ("group_capacity_Ah_1", "group_capacity_Ah_2")
 
 
 # --------------------------------------------------------------------------------------------------- grading
-def _value(column: str) -> pl.Expr:
-    # float64 before comparing: polars would cast the threshold literal to the column's float32, and
-    # float32(0.1) <= 0.1 is not what releaf.grading.grade decides on the same value
-    return pl.col(column).cast(pl.Float64).fill_nan(None)
+def destinations(policy: Policy) -> tuple[str, ...]:
+    """The policy's destinations, each once, in grade order (A's first, recycling last)."""
+    return tuple(dict.fromkeys(policy.destination(g) for g in GRADES))
 
 
-def _metrics(names: Sequence[str]) -> dict[str, pl.Expr]:
-    """The metrics of ``releaf.grading.grading_metrics`` as expressions over the dataset's columns."""
-    metrics = {m: _value(m) for m in ("soh_pct", "r0_mOhm", "group_end_voltage_spread_V", "max_temperature_C",
-                                      "min_group_voltage_V") if m in names}
+def destination_dtype(policy: Policy) -> pl.Enum:
+    return pl.Enum(list(destinations(policy)))
+
+
+def fleet_features(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """The dataset's columns as :func:`releaf.grading_table.grade_table` inputs (plus ``module_id``, ``capacity_Ah``).
+
+    The generated dataset (``releaf.sim.fleet_table``) already holds grade_table's columns; one is recomputed: the
+    group capacity imbalance from the two group capacities in float64, as ``releaf.grading.grading_metrics`` does
+    (the dataset's own column is the same value rounded to float32, which can fall on the other side of a
+    threshold). Without the group capacities the dataset's column is used.
+    """
+    names = frame.collect_schema().names()
+    keep = [c for c in GRADE_INPUT_COLUMNS if c in names and c not in _GROUP_CAPS]
     if all(c in names for c in _GROUP_CAPS):
-        # the imbalance as grading_metrics computes it from the group capacities (float64), so that grades agree
-        # exactly; the dataset's own column is the same value rounded to float32
-        a, b = (_value(c) for c in _GROUP_CAPS)
+        a, b = (pl.col(c).cast(pl.Float64).fill_nan(None) for c in _GROUP_CAPS)
         hi, lo = pl.max_horizontal(a, b), pl.min_horizontal(a, b)
-        metrics["group_capacity_imbalance_pct"] = (
-            pl.when(a.is_not_null() & b.is_not_null() & (hi > 0)).then((hi - lo) / hi * 100.0))
-    elif "group_capacity_imbalance_pct" in names:
-        metrics["group_capacity_imbalance_pct"] = _value("group_capacity_imbalance_pct")
-    return metrics
-
-
-def _rule_code(value: pl.Expr, metric: str, rule: dict) -> pl.Expr:
-    higher = RULES[metric][2]
-    if metric == "soh_pct":
-        missing = REJECT_CODE
-    else:
-        missing = 0 if rule["if_missing"] == "ignore" else GRADES.index(rule["if_missing"])
-
-    def meets(g: str) -> pl.Expr:
-        return value >= rule[g] if higher else value <= rule[g]
-
-    return (pl.when(value.is_null()).then(pl.lit(missing, pl.UInt8))
-            .when(meets("A")).then(pl.lit(0, pl.UInt8)).when(meets("B")).then(pl.lit(1, pl.UInt8))
-            .when(meets("C")).then(pl.lit(2, pl.UInt8)).otherwise(pl.lit(REJECT_CODE, pl.UInt8)))
+        imbalance = pl.when(a.is_not_null() & b.is_not_null() & (hi > 0)).then((hi - lo) / hi * 100.0)
+        return frame.select(*(c for c in keep if c != "group_capacity_imbalance_pct"),
+                            imbalance.alias("group_capacity_imbalance_pct"))
+    return frame.select(keep)
 
 
 def grade_frame(frame: pl.DataFrame | pl.LazyFrame, policy: Policy) -> pl.DataFrame | pl.LazyFrame:
-    """Grade every module of a table under a policy, as ``releaf.grading.grade`` grades one diagnosis.
+    """Grade every module of a dataset table with :func:`releaf.grading_table.grade_table` (the one kernel).
 
     Parameters
     ----------
-    frame : one row per module with the metric columns the policy uses: ``soh_pct`` [%], ``r0_mOhm`` [mOhm],
-        ``group_capacity_Ah_1``/``_2`` [Ah] (or ``group_capacity_imbalance_pct`` [%]),
-        ``group_end_voltage_spread_V`` [V], ``max_temperature_C`` [°C], ``min_group_voltage_V`` [V]; null or NaN
-        = not measured. A rule whose column is absent counts as not measured.
-    policy : from ``releaf.grading.load_policy`` (its battery profile must be the table's)
+    frame : dataset rows (``releaf.sim.fleet_table`` columns; see :data:`GRADE_INPUT_COLUMNS`)
+    policy : from ``releaf.grading.load_policy`` (or ``waive_lifetime_data`` of one)
 
     Returns
     -------
-    The same frame (lazy if given lazy) plus ``grade`` (Enum A, B, C, reject), ``destination`` (Enum, see
-    :data:`DESTINATIONS`) and ``failed_safety`` (bool: a safety screen forced the reject).
-
-    Notes
-    -----
-    The worst grade over the rules; a failed screen (a measured value beyond its limit) forces reject; a missing
-    value follows the rule's ``if_missing`` (a missing SOH rejects). Reasons are not produced at fleet scale:
-    grade one module with ``releaf.grading.grade`` to see them.
-
-    References
-    ----------
-    UL 1974 (2018): the repurposer defines the acceptance criteria; the thresholds are policy choices.
+    :func:`fleet_features` of the frame (lazy if given lazy) plus ``grade`` (:data:`GRADE_DTYPE`), ``destination``
+    (:func:`destination_dtype`: the policy's) and ``failed_safety`` (bool: a safety screen rejected the module).
+    Reasons are not produced at fleet scale: grade one module with ``releaf.grading.grade`` to see them.
     """
-    names = frame.collect_schema().names()
-    metrics = _metrics(names)
-    null = pl.lit(None, pl.Float64)
-    codes = [_rule_code(metrics.get(m, null), m, rule) for m, rule in policy.rules.items()]
-    screens = []
-    for name, limit in policy.screens.items():
-        metric, _, _, reject_above = SCREENS[name]
-        if metric in metrics:
-            value = metrics[metric]
-            screens.append((value > limit) if reject_above else (value < limit))
-    failed = pl.any_horizontal(screens).fill_null(False) if screens else pl.lit(False)
-    code, failed_col = "__releaf_grade_code", "__releaf_failed"
-    # the code once, then two look-ups (a grade expression used twice would be evaluated twice)
-    return (frame.with_columns(failed.alias(failed_col), pl.max_horizontal(codes).alias(code))
-            .with_columns(pl.when(pl.col(failed_col)).then(pl.lit(REJECT_CODE, pl.UInt8)).otherwise(pl.col(code))
-                          .alias(code))
-            .with_columns(grade=pl.lit(_GRADE_LUT).gather(code), destination=pl.lit(_DESTINATION_LUT).gather(code),
-                          failed_safety=pl.col(failed_col))
-            .drop(code, failed_col))
+    graded = grade_table(fleet_features(frame), policy, screens_out=False)
+    return graded.with_columns(pl.col("grade").cast(GRADE_DTYPE),
+                               pl.col("destination").cast(destination_dtype(policy)))
+
+
+def paired_grades(policy: Policy, design: str | StationProfile | None) -> tuple[str, ...]:
+    """The grades a design's stations are built from: the reusable grades whose destination the design names (all
+    reusable grades for a design without destinations, or no design), as ``PlantChain.assemble`` decides.
+
+    Raises
+    ------
+    ConfigError : unknown design, or one that is not two modules in series (the only pairing made here)
+    """
+    if design is None:
+        return REUSABLE
+    d = station_profile(design)
+    if (d.modules_in_series, d.modules_in_parallel) != (2, 1):
+        raise ConfigError(d.name, f"the fleet engine pairs two modules in series; {d.name} has "
+                                  f"{d.modules_in_series}s{d.modules_in_parallel}p")
+    if not d.destinations:
+        return REUSABLE
+    return tuple(g for g in REUSABLE if policy.destination(g) in d.destinations)
 
 
 # --------------------------------------------------------------------------------------------------- pairing
-def pair_stations(graded: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def pair_stations(graded: pl.DataFrame | pl.LazyFrame, grades: Sequence[str] = REUSABLE) -> pl.DataFrame:
     """Portable-2s stations within each grade maximising the total series capacity (sum of the pairs' minima).
 
     Parameters
     ----------
-    graded : ``module_id``, ``grade`` (:data:`GRADE_DTYPE`), ``capacity_Ah`` [Ah] (the weakest group's); rejects
-        and modules without a capacity are left out
+    graded : ``module_id``, ``grade`` (:data:`GRADE_DTYPE`), ``capacity_Ah`` [Ah] (the weakest group's); modules
+        without a capacity are left out
+    grades : the grades to pair (:func:`paired_grades`: those of the design's destinations); never ``reject``
 
     Returns
     -------
@@ -171,14 +162,14 @@ def pair_stations(graded: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     ----------
     docs/assembly-optimality.md: adjacent pairs in sorted order maximise the sum of minima.
     """
-    usable = (graded.lazy().filter((pl.col("grade") != "reject") & pl.col("capacity_Ah").fill_nan(None).is_not_null())
+    usable = (graded.lazy().filter(_pairable(grades))
               .select("module_id", "grade", pl.col("capacity_Ah").cast(pl.Float32)).collect())
     grade = usable["grade"].to_physical().to_numpy().astype(np.uint64)
     cap = usable["capacity_Ah"].to_numpy() + np.float32(0.0)  # -0.0 -> +0.0 (same value, sign bit cleared)
     mid = usable["module_id"].to_numpy()
     del usable
     if mid.size and (mid.min() < 0 or mid.max() >= 2**31 or np.nanmin(cap) < 0 or np.isnan(cap).any()):
-        return _pair_stations_sorted(graded)
+        return _pair_stations_sorted(graded, grades)
     key = cap.view(np.uint32).astype(np.uint64)
     key <<= np.uint64(31)
     key |= mid.astype(np.uint64)
@@ -199,9 +190,14 @@ def pair_stations(graded: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     return pl.concat(parts)
 
 
-def _pair_stations_sorted(graded: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def _pairable(grades: Sequence[str]) -> pl.Expr:
+    return (pl.col("grade").cast(pl.String).is_in([g for g in grades if g != "reject"])
+            & pl.col("capacity_Ah").fill_nan(None).is_not_null())
+
+
+def _pair_stations_sorted(graded: pl.DataFrame | pl.LazyFrame, grades: Sequence[str] = REUSABLE) -> pl.DataFrame:
     """:func:`pair_stations` with a three-key sort (any module_id, any capacity)."""
-    usable = (graded.lazy().filter((pl.col("grade") != "reject") & pl.col("capacity_Ah").fill_nan(None).is_not_null())
+    usable = (graded.lazy().filter(_pairable(grades))
               .select("module_id", "grade", pl.col("capacity_Ah").cast(pl.Float32))
               .sort("grade", "capacity_Ah", "module_id"))
     rank = pl.int_range(pl.len(), dtype=pl.Int64).over("grade") - pl.len().over("grade").cast(pl.Int64) % 2
@@ -303,9 +299,11 @@ class FleetSummary:
     grades: dict[str, int]
     destinations: dict[str, int]
     failed_safety: int
+    design: str | None = None
+    paired_grades: list[str] = field(default_factory=list)
     stations: dict[str, int] = field(default_factory=dict)
     series_capacity_Ah: dict[str, float] = field(default_factory=dict)
-    unassigned: int | None = None
+    unassigned: dict[str, int] | None = None
     seconds: float = 0.0
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -356,6 +354,24 @@ def _count_dict(frame: pl.DataFrame, column: str, names: Sequence[str]) -> dict[
     return {k: int(counts.get(k, 0)) for k in names}
 
 
+def _destination_counts(grades: dict[str, int], policy: Policy) -> dict[str, int]:
+    out = dict.fromkeys(destinations(policy), 0)
+    for g, n in grades.items():
+        out[policy.destination(g)] += n
+    return out
+
+
+def _unassigned(grades: dict[str, int], pairable: dict[str, int], stations: dict[str, int],
+                paired: Sequence[str]) -> dict[str, int]:
+    """Modules in no station, by reason (:data:`UNASSIGNED_REASONS`), and their total."""
+    out = {"other_destination": sum(grades[g] for g in REUSABLE if g not in paired),
+           "odd_one_out": sum(pairable.get(g, 0) - 2 * stations.get(g, 0) for g in paired),
+           "no_capacity": sum(grades[g] - pairable.get(g, 0) for g in paired),
+           "recycling": grades["reject"]}
+    out["total"] = sum(out.values())
+    return out
+
+
 def _station_totals(stations: pl.DataFrame) -> tuple[dict[str, int], dict[str, float]]:
     per = stations.group_by("grade").agg(n=pl.len(), cap=pl.col("series_capacity_Ah").cast(pl.Float64).sum())
     rows = {str(g): (int(n), float(c)) for g, n, c in per.iter_rows()}
@@ -367,7 +383,8 @@ def _station_totals(stations: pl.DataFrame) -> tuple[dict[str, int], dict[str, f
 
 
 def grade_and_assemble_local(dataset: str | Path, policy: Policy, *, out: Path | None = None,
-                             assemble: bool = True) -> FleetSummary:
+                             assemble: bool = True, design: str | StationProfile | None = "portable-2s"
+                             ) -> FleetSummary:
     """Grade (and pair) a dataset with polars in this process.
 
     Parameters
@@ -377,31 +394,35 @@ def grade_and_assemble_local(dataset: str | Path, policy: Policy, *, out: Path |
     out : directory for ``grades/part-00000.parquet`` (module_id, grade, destination, failed_safety) and, with
         ``assemble``, ``stations/part-00000.parquet`` and ``summary.json``; None writes nothing
     assemble : also pair the graded modules into stations
+    design : station design (``releaf.parameters.station_profile``): only the grades of its destinations are
+        paired (:func:`paired_grades`); None pairs every reusable grade
 
     Returns
     -------
     :class:`FleetSummary`
     """
     t0 = time.perf_counter()
+    paired = paired_grades(policy, design) if assemble else ()
     files = dataset_files(dataset)
     columns = _check_columns(files, GRADE_INPUT_COLUMNS)
     _prepare_out(out, "grades", *(("stations",) if assemble else ()))
     graded = (grade_frame(pl.scan_parquet(files).select(columns), policy)
               .select(*GRADES_OUTPUT_COLUMNS, "capacity_Ah")
               .collect(engine="streaming"))
+    grades = _count_dict(graded, "grade", GRADES)
     summary = FleetSummary(engine="local (polars)", policy=f"{policy.name} {policy.version}", modules=graded.height,
-                           grades=_count_dict(graded, "grade", GRADES),
-                           destinations=_count_dict(graded, "destination", DESTINATIONS.values()),
+                           grades=grades, destinations=_destination_counts(grades, policy),
                            failed_safety=int(graded["failed_safety"].sum()))
     if out is not None:
         graded.select(GRADES_OUTPUT_COLUMNS).write_parquet(out / "grades" / "part-00000.parquet")
         summary.outputs["grades"] = str(out / "grades")
     if assemble:
-        stations = pair_stations(graded)
+        pairable = _count_dict(graded.filter(_pairable(paired)), "grade", REUSABLE)
+        stations = pair_stations(graded, paired)
         del graded
+        summary.design, summary.paired_grades = _design_name(design), list(paired)
         summary.stations, summary.series_capacity_Ah = _station_totals(stations)
-        usable = sum(summary.grades[g] for g in GRADES[:-1])
-        summary.unassigned = usable - 2 * summary.stations["total"]
+        summary.unassigned = _unassigned(grades, pairable, summary.stations, paired)
         if out is not None:
             stations.write_parquet(out / "stations" / "part-00000.parquet")
             summary.outputs["stations"] = str(out / "stations")
@@ -421,10 +442,18 @@ def _grade_partition(part, policy: Policy, columns: Sequence[str]):
     return out.to_pandas()
 
 
-def _fine_counts(part, lo: float, hi: float, bins: int):
+def _design_name(design: str | StationProfile | None) -> str | None:
+    return None if design is None else station_profile(design).name
+
+
+def _pairable_mask(codes: np.ndarray, cap: np.ndarray, paired_codes: np.ndarray) -> np.ndarray:
+    return np.isin(codes, paired_codes) & ~np.isnan(cap)
+
+
+def _fine_counts(part, lo: float, hi: float, bins: int, paired_codes: np.ndarray):
     codes = part["grade_code"].to_numpy()
     cap = part["capacity_Ah"].to_numpy()
-    ok = (codes != REJECT_CODE) & ~np.isnan(cap)
+    ok = _pairable_mask(codes, cap, paired_codes)
     fine = _fine_bin(cap[ok], lo, hi, bins)
     return np.bincount(codes[ok].astype(np.int64) * bins + fine, minlength=REJECT_CODE * bins).reshape(REJECT_CODE,
                                                                                                          bins)
@@ -437,10 +466,10 @@ def _fine_bin(cap: np.ndarray, lo: float, hi: float, bins: int) -> np.ndarray:
     return np.clip(scaled.astype(np.int64), 0, bins - 1)
 
 
-def _assign_buckets(part, lo: float, hi: float, bins: int, bucket_of: np.ndarray):
+def _assign_buckets(part, lo: float, hi: float, bins: int, bucket_of: np.ndarray, paired_codes: np.ndarray):
     codes = part["grade_code"].to_numpy()
     cap = part["capacity_Ah"].to_numpy()
-    ok = (codes != REJECT_CODE) & ~np.isnan(cap)
+    ok = _pairable_mask(codes, cap, paired_codes)
     sel = part.loc[ok, ["module_id", "capacity_Ah", "grade_code"]]
     sel["bucket"] = bucket_of[codes[ok].astype(np.int64), _fine_bin(cap[ok], lo, hi, bins)]
     return sel
@@ -459,8 +488,8 @@ def _station_frame(part):
 
 
 def grade_and_assemble_dask(dataset: str | Path, policy: Policy, client, *, out: Path | None = None,
-                            assemble: bool = True, fine_bins: int = 8192,
-                            target_rows: int = 2_000_000) -> FleetSummary:
+                            assemble: bool = True, design: str | StationProfile | None = "portable-2s",
+                            fine_bins: int = 8192, target_rows: int = 2_000_000) -> FleetSummary:
     """Grade (and pair) a dataset with Dask dataframes on a ``distributed.Client``.
 
     The grading maps :func:`grade_frame` over the partitions. The pairing needs each module's rank within its grade
@@ -477,6 +506,7 @@ def grade_and_assemble_dask(dataset: str | Path, policy: Policy, client, *, out:
     client : a ``distributed.Client`` (its scheduler runs the graph)
     out : directory for ``grades/`` and ``stations/`` (Parquet, one file per partition) and ``summary.json``
     assemble : also pair
+    design : station design: only the grades of its destinations are paired (:func:`paired_grades`)
     fine_bins : capacity bins of the histogram (resolution of the range partitioning)
     target_rows : modules per bucket
 
@@ -489,6 +519,8 @@ def grade_and_assemble_dask(dataset: str | Path, policy: Policy, client, *, out:
     import pandas as pd
 
     t0 = time.perf_counter()
+    paired = paired_grades(policy, design) if assemble else ()
+    paired_codes = np.array([GRADES.index(g) for g in paired], np.int8)
     files = dataset_files(dataset)
     columns = _check_columns(files, GRADE_INPUT_COLUMNS)
     _prepare_out(out, "grades", *(("stations",) if assemble else ()))
@@ -500,31 +532,35 @@ def grade_and_assemble_dask(dataset: str | Path, policy: Policy, client, *, out:
                                     graded.shape[0])
     grades = {g: int(codes.get(i, 0)) for i, g in enumerate(GRADES)}
     summary = FleetSummary(engine=f"dask ({client.scheduler.address})", policy=f"{policy.name} {policy.version}",
-                           modules=int(n), grades=grades,
-                           destinations={DESTINATIONS[g]: grades[g] for g in GRADES}, failed_safety=int(failed))
+                           modules=int(n), grades=grades, destinations=_destination_counts(grades, policy),
+                           failed_safety=int(failed))
     if out is not None:
+        dests = list(destinations(policy))
+        dest_code = np.array([dests.index(policy.destination(g)) for g in GRADES], np.int8)
+
         def to_grades(part):
+            codes = part["grade_code"].to_numpy()
             return pd.DataFrame({
                 "module_id": part["module_id"].to_numpy(),
-                "grade": pd.Categorical.from_codes(part["grade_code"].to_numpy(), categories=list(GRADES)),
-                "destination": pd.Categorical.from_codes(part["grade_code"].to_numpy(),
-                                                         categories=list(DESTINATIONS.values())),
+                "grade": pd.Categorical.from_codes(codes, categories=list(GRADES)),
+                "destination": pd.Categorical.from_codes(dest_code[codes], categories=dests),
                 "failed_safety": part["failed_safety"].to_numpy()})
         graded.map_partitions(to_grades).to_parquet(
             str(out / "grades"), name_function=lambda i: f"part-{i:05d}.parquet", write_index=False,
             write_metadata_file=False)
         summary.outputs["grades"] = str(out / "grades")
     if assemble:
-        usable_mask = (graded["grade_code"] != REJECT_CODE) & graded["capacity_Ah"].notnull()
+        usable_mask = graded["grade_code"].isin(paired_codes.tolist()) & graded["capacity_Ah"].notnull()
         lo, hi = dask.compute(graded["capacity_Ah"][usable_mask].min(), graded["capacity_Ah"][usable_mask].max())
         lo, hi = float(lo) if pd.notna(lo) else 0.0, float(hi) if pd.notna(hi) else 0.0
-        fine = np.sum(dask.compute(*[dask.delayed(_fine_counts)(p, lo, hi, fine_bins)
+        fine = np.sum(dask.compute(*[dask.delayed(_fine_counts)(p, lo, hi, fine_bins, paired_codes)
                                      for p in graded.to_delayed()]), axis=0)
         bucket_of, bucket_grade, bucket_first_rank = plan_buckets(fine, target_rows)
         per_grade = fine.sum(axis=1)
         grade_drop = (per_grade % 2).astype(np.int64)
         bucket_meta = meta[["module_id", "capacity_Ah", "grade_code"]].assign(bucket=pd.Series(dtype="int64"))
-        buckets = graded.map_partitions(_assign_buckets, lo, hi, fine_bins, bucket_of, meta=bucket_meta)
+        buckets = graded.map_partitions(_assign_buckets, lo, hi, fine_bins, bucket_of, paired_codes,
+                                        meta=bucket_meta)
         nb = max(1, bucket_grade.size)
         # range partitioning on the bucket id: partition i holds bucket i (and only it)
         ranged = buckets.set_index("bucket", divisions=tuple(range(nb + 1)))
@@ -553,7 +589,9 @@ def grade_and_assemble_dask(dataset: str | Path, policy: Policy, client, *, out:
         summary.stations = {**counts, "total": sum(counts.values())}
         summary.series_capacity_Ah = {**{g: round(c, 3) for g, c in caps.items()}, "total": round(sum(caps.values()),
                                                                                                      3)}
-        summary.unassigned = sum(grades[g] for g in GRADES[:-1]) - 2 * summary.stations["total"]
+        summary.design, summary.paired_grades = _design_name(design), list(paired)
+        summary.unassigned = _unassigned(grades, {g: int(per_grade[GRADES.index(g)]) for g in REUSABLE},
+                                         summary.stations, paired)
         if out is not None:
             stations.to_parquet(str(out / "stations"), name_function=lambda i: f"part-{i:05d}.parquet",
                                 write_index=False, write_metadata_file=False)
@@ -566,7 +604,9 @@ def grade_and_assemble_dask(dataset: str | Path, policy: Policy, client, *, out:
 
 
 def run_fleet(dataset: str | Path, *, policy: str | Policy = "leaf-default", scheduler: str | None = None,
-              out: Path | None = None, assemble: bool = True, workers: int = 2) -> FleetSummary:
+              out: Path | None = None, assemble: bool = True, workers: int = 2,
+              design: str | StationProfile | None = "portable-2s",
+              waive_lifetime_data: str | None = None) -> FleetSummary:
     """Grade (and pair) a dataset on the engine the user named: what ``releaf fleet grade|assemble`` runs.
 
     Parameters
@@ -578,17 +618,26 @@ def run_fleet(dataset: str | Path, *, policy: str | Policy = "leaf-default", sch
     out : output directory (see :func:`grade_and_assemble_local`), or None
     assemble : also pair into stations
     workers : worker processes of the ``"local"`` cluster
+    design : station design whose destinations are paired (:func:`paired_grades`); None: every reusable grade
+    waive_lifetime_data : None keeps the policy's IEC 63338 lifetime-data requirement (modules without
+        ``has_lifetime_data`` go to recycling); a reason switches it off (``releaf.policy.waive_lifetime_data``:
+        the policy name gets ``+no-lifetime-data``, which the summary shows)
 
     Raises
     ------
     ConfigError : Dask asked for but not installed, or the scheduler cannot be reached
     InputFileError : the dataset is missing or lacks the needed columns
     """
-    from releaf.grading import load_policy
+    from releaf.policy import load_policy
+    from releaf.policy import waive_lifetime_data as waive
 
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    if waive_lifetime_data is not None:
+        pol = waive(pol, waive_lifetime_data)
+    if assemble:
+        paired_grades(pol, design)  # an unknown or unpairable design is reported before any work
     if scheduler is None:
-        return grade_and_assemble_local(dataset, pol, out=out, assemble=assemble)
+        return grade_and_assemble_local(dataset, pol, out=out, assemble=assemble, design=design)
     try:
         import logging
 
@@ -602,10 +651,10 @@ def run_fleet(dataset: str | Path, *, policy: str | Policy = "leaf-default", sch
     if scheduler == "local":
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                 Client(cluster) as client:
-            return grade_and_assemble_dask(dataset, pol, client, out=out, assemble=assemble)
+            return grade_and_assemble_dask(dataset, pol, client, out=out, assemble=assemble, design=design)
     try:
         client = Client(scheduler, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise ConfigError(scheduler, f"cannot reach this Dask scheduler: {exc}") from None
     with client:
-        return grade_and_assemble_dask(dataset, pol, client, out=out, assemble=assemble)
+        return grade_and_assemble_dask(dataset, pol, client, out=out, assemble=assemble, design=design)

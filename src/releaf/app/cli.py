@@ -503,30 +503,39 @@ FleetScheduler = Annotated[str | None, typer.Option(
 FleetPolicy = Annotated[str, typer.Option(help="grading policy name or YAML file")]
 FleetWorkers = Annotated[int, typer.Option(help="worker processes of --scheduler local")]
 FleetJson = Annotated[bool, typer.Option("--json", help="print the summary as JSON")]
+FleetWaive = Annotated[str | None, typer.Option(
+    "--waive-lifetime-data", metavar="REASON",
+    help="switch off the policy's IEC 63338 lifetime-data requirement (modules without BMS history are otherwise "
+         "recycled), saying why; the policy name then ends in +no-lifetime-data")]
+FleetDesign = Annotated[str, typer.Option(
+    help="station design: only modules whose destination the design names are paired (portable-2s: "
+         "portable-station)")]
 
 
 @fleet_app.command("grade")
 @user_errors
 def fleet_grade(dataset: Annotated[Path, typer.Argument(help="directory of Parquet files, one row per module")],
                 out: FleetOut = None, scheduler: FleetScheduler = None, policy: FleetPolicy = "leaf-default",
-                workers: FleetWorkers = 2, as_json: FleetJson = False):
+                workers: FleetWorkers = 2, waive_lifetime_data: FleetWaive = None, as_json: FleetJson = False):
     """Grade every module of DATASET under the policy: counts per grade and destination."""
     from releaf.fleet import run_fleet
 
-    _print_fleet(run_fleet(dataset, policy=policy, scheduler=scheduler, out=out, assemble=False, workers=workers)
-                 .to_dict(), as_json)
+    _print_fleet(run_fleet(dataset, policy=policy, scheduler=scheduler, out=out, assemble=False, workers=workers,
+                           waive_lifetime_data=waive_lifetime_data).to_dict(), as_json)
 
 
 @fleet_app.command("assemble")
 @user_errors
 def fleet_assemble(dataset: Annotated[Path, typer.Argument(help="directory of Parquet files, one row per module")],
                    out: FleetOut = None, scheduler: FleetScheduler = None, policy: FleetPolicy = "leaf-default",
-                   workers: FleetWorkers = 2, as_json: FleetJson = False):
-    """Grade DATASET and pair each grade into portable-2s stations maximising the total series capacity."""
+                   workers: FleetWorkers = 2, design: FleetDesign = "portable-2s",
+                   waive_lifetime_data: FleetWaive = None, as_json: FleetJson = False):
+    """Grade DATASET and pair the modules of the design's destinations into stations (two in series), within each
+    grade, maximising the total series capacity."""
     from releaf.fleet import run_fleet
 
-    _print_fleet(run_fleet(dataset, policy=policy, scheduler=scheduler, out=out, assemble=True, workers=workers)
-                 .to_dict(), as_json)
+    _print_fleet(run_fleet(dataset, policy=policy, scheduler=scheduler, out=out, assemble=True, workers=workers,
+                           design=design, waive_lifetime_data=waive_lifetime_data).to_dict(), as_json)
 
 
 def _print_fleet(s: dict, as_json: bool) -> None:
@@ -535,17 +544,22 @@ def _print_fleet(s: dict, as_json: bool) -> None:
         return
     console.print(f"{s['modules']:,} modules graded under {s['policy']} ({s['engine']}, {s['seconds']:.1f} s)",
                   highlight=False)
-    table = Table("grade", "destination", "modules", "stations", "series Ah", box=box.SIMPLE_HEAD)
-    for (g, n), (dest, _) in zip(s["grades"].items(), s["destinations"].items(), strict=True):
-        st = s["stations"].get(g)
-        table.add_row(g, dest, f"{n:,}", "—" if st is None else f"{st:,}",
+    table = Table("grade", "modules", "stations", "series Ah", box=box.SIMPLE_HEAD)
+    for g, n in s["grades"].items():
+        st = s["stations"].get(g) if g in s["paired_grades"] else None
+        table.add_row(g, f"{n:,}", "—" if st is None else f"{st:,}",
                       "—" if st is None else f"{s['series_capacity_Ah'][g]:,.0f}")
     console.print(table)
+    console.print("destinations: " + ", ".join(f"{d} {n:,}" for d, n in s["destinations"].items()),
+                  highlight=False)
     console.print(f"failed a safety screen: {s['failed_safety']:,}", highlight=False)
     if s["unassigned"] is not None:
-        console.print(f"stations {s['stations']['total']:,}, total series capacity "
-                      f"{s['series_capacity_Ah']['total']:,.0f} Ah, usable modules without a partner "
-                      f"{s['unassigned']:,}", highlight=False)
+        u = s["unassigned"]
+        console.print(f"{s['design']} stations {s['stations']['total']:,} (grades {', '.join(s['paired_grades'])}), "
+                      f"total series capacity {s['series_capacity_Ah']['total']:,.0f} Ah; in no station "
+                      f"{u['total']:,}: other destination {u['other_destination']:,}, odd one out "
+                      f"{u['odd_one_out']:,}, no capacity {u['no_capacity']:,}, recycling {u['recycling']:,}",
+                      highlight=False)
     for name, path in s["outputs"].items():
         console.print(f"{name}: {path}", highlight=False)
 
