@@ -13,7 +13,10 @@ What a step's counter covers
 A counter that restarts in a step counts from the moment the step began to its last sample; releaf's charge over
 the same span is its integral from the step start (``test_time_s − step_time_s`` of the first sample, see
 :func:`releaf.diagnostics.capacity.interval_weights`) to the last sample. A counter that runs on covers the
-interval from the previous step's last sample to this step's last sample; so does releaf's.
+interval from the previous step's last sample to this step's last sample; so does releaf's. The time between a
+step's last logged sample and the next step's start belongs to neither step: releaf books no charge there, and
+the Arbin ``.res``, BDF and BioLogic ``.mpr`` counters count none (BioLogic's BT-Lab CSV counts the old step's
+current there: ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
