@@ -17,6 +17,19 @@ interval from the previous step's last sample to this step's last sample; so doe
 step's last logged sample and the next step's start belongs to neither step: releaf books no charge there, and
 the Arbin ``.res``, BDF and BioLogic ``.mpr`` counters count none (BioLogic's BT-Lab CSV counts the old step's
 current there: ``benchmarks/README.md``).
+
+What the log can resolve
+------------------------
+A counter integrates the current at the cycler's own rate; releaf integrates the logged samples. Two limits of
+the log, read from the file itself, bound how closely the two can agree, and are added to the counter's
+resolution (:attr:`StepCharges.tolerance_Ah`):
+
+* the logged current's resolution (its smallest non-zero change: 0.01 A in the ORNL Bitrode files, 1 uA in PEC's):
+  each sample is rounded to it, so a step's charge is known to half of it times the step's duration. A 48 h rest
+  logged at 0.00 / 0.01 A is 0.00-0.24 Ah;
+* the sampling: between two samples the current is taken to move monotonically, so the charge of an interval lies
+  between its two rectangles, within ``|I_k+1 - I_k| * dt / 2`` of the trapezoid. A CV taper logged every 60 s
+  (Novonix), or a step whose first sample caught the current before it settled (Neware), is resolved no better.
 """
 
 from __future__ import annotations
@@ -40,7 +53,9 @@ class StepCharges:
     ``releaf_Ah`` and ``counter_Ah`` [Ah, positive = charge; magnitudes where the counter is unsigned] per step;
     ``first`` / ``last`` the step's sample rows; ``restarted`` per step, whether the counter restarted at its start;
     ``unsigned`` whether the counter counts magnitudes (never negative in a file that discharges: Bitrode's cell
-    ``Capacity(Ah)``); ``resolution_Ah`` the counter's smallest non-zero increment [Ah].
+    ``Capacity(Ah)``); ``resolution_Ah`` the counter's smallest non-zero increment [Ah]; ``log_resolution_Ah``
+    per step, what the logged samples cannot resolve (the current's rounding over the step's duration, and the
+    sampling: module docstring) [Ah].
     """
 
     first: np.ndarray
@@ -50,6 +65,7 @@ class StepCharges:
     restarted: np.ndarray
     unsigned: bool
     resolution_Ah: float
+    log_resolution_Ah: np.ndarray
 
     @property
     def difference_Ah(self) -> np.ndarray:
@@ -57,14 +73,29 @@ class StepCharges:
 
     @property
     def tolerance_Ah(self) -> np.ndarray:
-        """Per step: 0.1 % of the counter's charge or the counter's resolution, whichever is larger [Ah] (the
-        resolution read from the counter's own increments carries float noise: 1 ppm of slack)."""
-        res = self.resolution_Ah if np.isfinite(self.resolution_Ah) else 0.0
-        return np.maximum(RELATIVE_TOLERANCE * np.abs(self.counter_Ah), res * (1 + 1e-6))
+        """Per step: 0.1 % of the counter's charge, or the counter's resolution plus what the log cannot resolve
+        (``log_resolution_Ah``), whichever is larger [Ah] (the resolutions read from the file's own increments carry
+        float noise: 1 ppm of slack)."""
+        return np.maximum(RELATIVE_TOLERANCE * np.abs(self.counter_Ah),
+                          (self._counter_resolution + self.log_resolution_Ah) * (1 + 1e-6))
+
+    @property
+    def strict_tolerance_Ah(self) -> np.ndarray:
+        """Per step: 0.1 % of the counter's charge or the counter's resolution alone [Ah]."""
+        return np.maximum(RELATIVE_TOLERANCE * np.abs(self.counter_Ah), self._counter_resolution * (1 + 1e-6))
+
+    @property
+    def _counter_resolution(self) -> float:
+        return self.resolution_Ah if np.isfinite(self.resolution_Ah) else 0.0
 
     @property
     def within(self) -> np.ndarray:
         return np.abs(self.difference_Ah) <= self.tolerance_Ah
+
+    @property
+    def within_strict(self) -> np.ndarray:
+        """Within 0.1 % or the counter's resolution, the log's own limits left out."""
+        return np.abs(self.difference_Ah) <= self.strict_tolerance_Ah
 
 
 def counter_resolution_Ah(counter_Ah) -> float:
@@ -73,6 +104,32 @@ def counter_resolution_Ah(counter_Ah) -> float:
     d = np.abs(np.diff(c[np.isfinite(c)]))
     d = d[d > 0]
     return float(d.min()) if d.size else float("nan")
+
+
+def current_resolution_A(current_A) -> float:
+    """The smallest non-zero change of the logged current [A] (the resolution it is written with); NaN if none."""
+    return counter_resolution_Ah(current_A)
+
+
+def log_resolution_Ah(test_time_s, current_A, first, last, before, step_index=None, step_time_s=None) -> np.ndarray:
+    """Per step (rows ``first`` to ``last``, ``before`` the sample before it): the charge the logged samples cannot
+    resolve [Ah], the sum of
+
+    * half the logged current's resolution (:func:`current_resolution_A`) times the time from ``before`` to
+      ``last`` (every sample is rounded to it), and
+    * ``|I_k+1 - I_k| * dt_k / 2`` over the step's own intervals (the current moving monotonically between two
+      samples, the charge of an interval lies within that of the trapezoid).
+    """
+    t = np.asarray(test_time_s, dtype=float)
+    i = np.asarray(current_A, dtype=float)
+    res = current_resolution_A(i)
+    res = res if np.isfinite(res) else 0.0
+    dt = np.diff(t)
+    inside = ~step_changes(t.size, step_index, step_time_s)
+    spread = np.where(inside, np.abs(np.diff(i)) * dt / 2, 0.0)
+    prefix = np.concatenate(([0.0], np.cumsum(np.nan_to_num(spread)))) / SECONDS_PER_HOUR
+    rounding = 0.5 * res * (t[last] - t[before]) / SECONDS_PER_HOUR
+    return rounding + prefix[last] - prefix[first]
 
 
 def step_starts(step_index, cycle_index=None, step_time_s=None) -> np.ndarray:
@@ -149,5 +206,6 @@ def step_charges(ts: TimeSeries | pl.DataFrame) -> StepCharges | None:
     if unsigned:
         releaf, counter = np.abs(releaf), np.abs(counter)
     keep = np.isfinite(counter)
+    log_res = log_resolution_Ah(t, i, first, last, before, step, step_time)
     return StepCharges(first[keep], last[keep], releaf[keep], counter[keep], restarted[keep], unsigned,
-                       counter_resolution_Ah(c))
+                       counter_resolution_Ah(c), log_res[keep])
