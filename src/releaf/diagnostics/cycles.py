@@ -11,9 +11,9 @@ discharge has a first cycle without a charge.
 
 The integrals use the interval weights of ``releaf.diagnostics.capacity.interval_weights`` (trapezoid inside a
 cycler step; across a step change the new step's current from its start, nothing before it), and each interval
-between two samples belongs to the cycle of its later sample, so the cycles' charges add up to the whole file's. Every sample's current counts,
-rest included: like the cyclers' own counters, a sensor offset at rest is integrated (it is below
-``releaf.schema.rest_threshold_A`` and small against a cycle's charge).
+between two samples belongs to the cycle of its later sample, so the cycles' charges add up to the whole file's.
+Every sample's current counts, rest included: like the cyclers' own counters, a sensor offset at rest is
+integrated (it is below ``releaf.schema.rest_threshold_A`` and small against a cycle's charge).
 """
 
 from __future__ import annotations
