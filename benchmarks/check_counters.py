@@ -9,7 +9,8 @@ counter, magnitudes compared), the worst relative difference [%] over the steps 
 resolutions and 1 % of the file's largest step, the worst absolute difference [Ah], the counter's resolution
 (smallest non-zero increment) [Ah] and the steps within 0.1 % or the resolution: ``strict``, the counter's
 resolution alone; ``w/ log``, plus what the logged samples cannot resolve (the logged current's rounding over the
-step, the trapezoid's bound between samples: :mod:`releaf.diagnostics.counters`).
+step, the trapezoid's bound between samples, a step start stamped before the previous step's last sample:
+:mod:`releaf.diagnostics.counters`).
 
     .venv/bin/python benchmarks/check_counters.py [--data DIR]
 """

@@ -121,3 +121,14 @@ def test_log_resolution_is_the_current_rounding_over_the_step_plus_the_trapezoid
     got = log_resolution_Ah(t, i, np.array([1]), np.array([3]), np.array([0]), step_index=[1, 2, 2, 2])
     expected = (0.005 * 300 + 1.0 * 60 / 2 + 0.01 * 120 / 2) / 3600
     np.testing.assert_allclose(got, [expected])
+
+
+def test_log_resolution_counts_a_step_start_stamped_before_the_previous_steps_last_sample():
+    # the second step's first sample at 12 s says it began 5 s earlier, at 7 s: 3 s before the first step's last
+    # sample (10 s). The file's clocks contradict each other by 3 s, at the larger current, 2 A
+    t = np.array([0.0, 10.0, 12.0, 20.0])
+    i = np.array([1.0, 1.0, 2.0, 2.0])
+    got = log_resolution_Ah(t, i, np.array([2]), np.array([3]), np.array([1]), step_index=[1, 1, 2, 2],
+                            step_time_s=[0.0, 10.0, 5.0, 13.0])
+    rounding = 0.5 * 1.0 * 10.0  # the current's resolution: 1 A, over 10-20 s
+    np.testing.assert_allclose(got, [(rounding + 3.0 * 2.0) / 3600])

@@ -29,7 +29,10 @@ resolution (:attr:`StepCharges.tolerance_Ah`):
   logged at 0.00 / 0.01 A is 0.00-0.24 Ah;
 * the sampling: between two samples the current is taken to move monotonically, so the charge of an interval lies
   between its two rectangles, within ``|I_k+1 - I_k| * dt / 2`` of the trapezoid. A CV taper logged every 60 s
-  (Novonix), or a step whose first sample caught the current before it settled (Neware), is resolved no better.
+  (Novonix), or a step whose first sample caught the current before it settled (Neware), is resolved no better;
+* the time stamps at the step's two boundaries, where they contradict each other: a step whose start
+  (``test_time_s − step_time_s`` of its first sample) is stamped before the previous step's last sample (Arbin's
+  ``.res``: by up to 30 ms) cannot be placed closer than that, at the larger of the two currents.
 """
 
 from __future__ import annotations
@@ -118,7 +121,10 @@ def log_resolution_Ah(test_time_s, current_A, first, last, before, step_index=No
     * half the logged current's resolution (:func:`current_resolution_A`) times the time from ``before`` to
       ``last`` (every sample is rounded to it), and
     * ``|I_k+1 - I_k| * dt_k / 2`` over the step's own intervals (the current moving monotonically between two
-      samples, the charge of an interval lies within that of the trapezoid).
+      samples, the charge of an interval lies within that of the trapezoid), and
+    * at each of the step's two boundaries where the new step's start (``t − step_time`` of its first sample) is
+      stamped before the old step's last sample, that overlap times the larger of the two currents (the file's
+      clocks contradict each other by that much).
     """
     t = np.asarray(test_time_s, dtype=float)
     i = np.asarray(current_A, dtype=float)
@@ -129,7 +135,16 @@ def log_resolution_Ah(test_time_s, current_A, first, last, before, step_index=No
     spread = np.where(inside, np.abs(np.diff(i)) * dt / 2, 0.0)
     prefix = np.concatenate(([0.0], np.cumsum(np.nan_to_num(spread)))) / SECONDS_PER_HOUR
     rounding = 0.5 * res * (t[last] - t[before]) / SECONDS_PER_HOUR
-    return rounding + prefix[last] - prefix[first]
+    clocks = np.zeros(t.size)  # per sample: the contradiction at a step start there [Ah]
+    if step_time_s is not None:
+        st = np.asarray(step_time_s, dtype=float)
+        k = np.flatnonzero(~inside)  # interval k: sample k is the old step's last, k + 1 the new one's first
+        overlap = np.clip(t[k] - (t[k + 1] - st[k + 1]), 0.0, None)
+        larger = np.maximum(np.abs(i[k]), np.abs(i[k + 1]))
+        clocks[k + 1] = np.nan_to_num(overlap * larger) / SECONDS_PER_HOUR
+    following = np.minimum(np.asarray(last) + 1, t.size - 1)  # the next step's first sample (itself at the end)
+    boundaries = clocks[first] + np.where(np.asarray(last) + 1 < t.size, clocks[following], 0.0)
+    return rounding + prefix[last] - prefix[first] + boundaries
 
 
 def step_starts(step_index, cycle_index=None, step_time_s=None) -> np.ndarray:
