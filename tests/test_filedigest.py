@@ -42,3 +42,18 @@ def test_sha256_of_takes_any_started_digest_and_a_changed_file_is_hashed_again(t
 def test_a_small_or_missing_file_starts_nothing(tmp_path):
     assert filedigest.start(_file(tmp_path)) is None  # its reader holds it in memory and hashes those bytes
     assert filedigest.start(tmp_path / "missing.csv") is None
+
+
+def test_a_file_changed_while_hashed_is_hashed_again_by_the_caller(tmp_path, monkeypatch):
+    # the worker meets a shorter file than it measured (mmap refuses): no traceback from the thread, and the
+    # caller's result is the hash of the file as it now is
+    monkeypatch.setattr(filedigest, "IN_MEMORY_BYTES", 0)
+    path = _file(tmp_path)
+    digest = filedigest.FileDigest.__new__(filedigest.FileDigest)
+    digest.path, digest.count, digest.identity = str(path), b",", None
+    digest._value = digest._separators = None
+    monkeypatch.setattr(filedigest.os, "fstat", lambda fd: type("S", (), {"st_size": 10 ** 6})())
+    digest._quietly()
+    monkeypatch.undo()
+    digest._thread = type("T", (), {"join": lambda self: None})()
+    assert digest.result() == (hashlib.sha256(path.read_bytes()).hexdigest(), path.read_bytes().count(b","))

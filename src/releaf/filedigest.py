@@ -40,8 +40,16 @@ class FileDigest:
         self.identity = _identity(self.path)
         self._value: str | None = None
         self._separators: int | None = None
-        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._thread = threading.Thread(target=self._quietly, daemon=True)
         self._thread.start()
+
+    def _quietly(self) -> None:
+        # a file that vanishes, shrinks or becomes unreadable meanwhile: no traceback from the thread; result()
+        # hashes again in the caller, where the error is raised and reported as the reader's
+        try:
+            self._work()
+        except (OSError, ValueError):
+            self._value = None
 
     def _work(self) -> None:
         counter = None
@@ -69,8 +77,13 @@ class FileDigest:
         """``(sha256 hex digest, separator count or None)``, once the thread is done. If the thread failed (the file
         vanished or became unreadable), the file is hashed here, so that the real error is raised."""
         self._thread.join()
-        if self._value is None:
-            FileDigest._work(self)
+        if self._value is None:  # plain reads: a missing or unreadable file raises its OSError here
+            h, n = hashlib.sha256(), 0
+            with open(self.path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+                    n += chunk.count(self.count) if self.count is not None else 0
+            self._value, self._separators = h.hexdigest(), (n if self.count is not None else None)
         return self._value, self._separators
 
 
