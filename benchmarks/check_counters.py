@@ -7,7 +7,10 @@ file's counter (``vendor_capacity_Ah``) over the same span (:mod:`releaf.diagnos
 steps compared, whether the table has ``step_time_s``, at how many steps the counter restarted (``u``: an unsigned
 counter, magnitudes compared), the worst relative difference [%] over the steps whose counter is at least 100
 resolutions and 1 % of the file's largest step, the worst absolute difference [Ah], the counter's resolution
-(smallest non-zero increment) [Ah] and the steps within 0.1 % or the resolution.
+(smallest non-zero increment) [Ah] and the steps within 0.1 % or the resolution: ``strict``, the counter's
+resolution alone; ``w/ log``, plus what the logged samples cannot resolve (the logged current's rounding over the
+step, the trapezoid's bound between samples, a step start stamped before the previous step's last sample:
+:mod:`releaf.diagnostics.counters`).
 
     .venv/bin/python benchmarks/check_counters.py [--data DIR]
 """
@@ -52,7 +55,8 @@ def row(path: Path) -> str:
     rel = (np.abs(r.difference_Ah[big]) / np.abs(r.counter_Ah[big])).max() * 100 if big.any() else float("nan")
     resets = f"{int(r.restarted.sum())}{'u' if r.unsigned else ''}"
     return (f"{name:58s} {r.first.size:5d} {st:>4s} {resets:>6s} {rel:9.3f} {np.abs(r.difference_Ah).max():11.2e} "
-            f"{r.resolution_Ah:9.1e} {int(r.within.sum()):5d}/{r.first.size}")
+            f"{r.resolution_Ah:9.1e} {int(r.within_strict.sum()):5d}/{r.first.size} "
+            f"{int(r.within.sum()):5d}/{r.first.size}")
 
 
 def main() -> None:
@@ -60,7 +64,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared data folder")
     args = ap.parse_args()
     print(f"{'file':58s} {'steps':>5s} {'step':>4s} {'resets':>6s} {'worst_%':>9s} {'worst_Ah':>11s} "
-          f"{'resol_Ah':>9s} {'within':>7s}")
+          f"{'resol_Ah':>9s} {'strict':>7s} {'w/ log':>7s}")
     for path in files(args.data):
         print(row(path), flush=True)
 

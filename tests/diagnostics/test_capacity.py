@@ -100,8 +100,19 @@ def test_step_change_is_split_where_the_step_began():
     assert -capacity.cumulative_Ah(t, i, step, [0.0, 60.0, 0.0, 60.0])[-1] == pytest.approx(10 * 60 / 3600)
     assert -capacity.cumulative_Ah(t, i, step, [0.0, 60.0, 500.0, 560.0])[-1] == pytest.approx(10 * 120 / 3600)
     dt, wl, wr = capacity.interval_weights(t, step, step_time)
-    np.testing.assert_allclose(wl, [0.5, 40 / 60, 0.5])
-    np.testing.assert_allclose(wl + wr, 1.0)
+    np.testing.assert_allclose(wl, [0.5, 0.0, 0.5])
+    np.testing.assert_allclose(wr, [0.5, 20 / 60, 0.5])
+
+
+def test_the_time_between_a_steps_last_sample_and_the_next_steps_start_carries_no_charge():
+    # a 10 A discharge logged at 0 and 60 s; the rest after it began at 100 s (step time 20 s at 120 s): the
+    # discharge's charge ends at its last logged sample, as the cyclers' counters count it (Arbin .res, BDF, .mpr)
+    t = np.array([0.0, 60.0, 120.0, 180.0])
+    i = np.array([-10.0, -10.0, 0.0, 0.0])
+    q = capacity.cumulative_Ah(t, i, [1, 1, 2, 2], [0.0, 60.0, 20.0, 80.0])
+    assert -q[-1] == pytest.approx(10 * 60 / 3600)
+    # without a step time the new step (a rest) takes the whole interval
+    assert -capacity.cumulative_Ah(t, i, [1, 1, 2, 2])[-1] == pytest.approx(10 * 60 / 3600)
 
 
 def test_a_falling_step_time_is_a_step_change_and_energy_follows_the_same_rule():
@@ -110,7 +121,8 @@ def test_a_falling_step_time_is_a_step_change_and_energy_follows_the_same_rule()
     i = np.array([-5.0, -5.0, -20.0, -20.0])
     v = np.full(4, 4.0)
     q = capacity.cumulative_Ah(t, i, [3, 3, 3, 3], [0.0, 60.0, 30.0, 90.0])
-    assert -q[-1] == pytest.approx((5 * 60 + 5 * 30 + 20 * 30 + 20 * 60) / 3600)
+    # the repeat began at 90 s: 60-90 s lies after the first run's last sample and before the repeat, booked to none
+    assert -q[-1] == pytest.approx((5 * 60 + 20 * 30 + 20 * 60) / 3600)
     e = capacity.cumulative_Wh(t, v, i, [3, 3, 3, 3], [0.0, 60.0, 30.0, 90.0])
     assert e[-1] == pytest.approx(4.0 * q[-1])
 

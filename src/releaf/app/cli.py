@@ -100,6 +100,11 @@ def read(
     Large files are streamed in batches (bounded memory) with a progress bar; ``--parquet`` writes the
     canonical table as it streams.
     """
+    from releaf import filedigest
+
+    # a large file's sha256 starts now, beside the imports of polars and the readers, and its reader takes it over;
+    # the comma count is the CSV readers' check of the field counts
+    filedigest.start(file, count=b",")
     from releaf.app.run import read_summary
 
     summary = read_summary(file, format=format, parquet_out=parquet, progress=not as_json, mapping=mapping)

@@ -69,20 +69,24 @@ def step_changes(n: int, step_index=None, step_time_s=None, cycle_index=None) ->
 def interval_weights(test_time_s, step_index=None, step_time_s=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weights to integrate a sampled current over each interval between samples.
 
-    Inside a cycler step the current is integrated with the trapezoid rule. Across a step change the current
-    jumped once, at the moment the new step began; the interval is split there:
+    Inside a cycler step the current is integrated with the trapezoid rule. Across a step change the rule is the
+    cyclers' own bookkeeping: **a step's charge runs from the moment it began to its last logged sample**.
 
-    * with the step time (``step_time_s``), the new step began at ``t_first - step_time_first`` of its first
-      sample (clipped to the interval): the old step's current (its last sample) is held before that moment, the
-      new step's current (its first sample) after it. In the ORNL Bitrode, Arbin, Maccor, Neware and PEC files
-      here a step's first step time spans the whole interval before it (or all but a few ms), so this changes
-      nothing there; in cellpy's BattMo BDF export and BioLogic's files a step's first sample is logged when the
-      step began (their readers say so, see :mod:`releaf.io.bdf`, :mod:`releaf.io.biologic`), 60 s or 22.8 s after
-      the old step's last, and holding the new current over that gap added up to 1.5 % to a discharge;
-    * without a step time, the whole interval belongs to the new step (its current is held, not averaged with
+    * With the step time (``step_time_s``), the new step began at ``t_first - step_time_first`` of its first sample
+      (clipped to the interval): the new step's current (its first sample) is held from that moment to the first
+      sample; the time between the old step's last logged sample and that moment is the cycler's step transition,
+      logged by neither step, and carries no charge. The counters of the files here agree: Arbin's ``.res``
+      (transitions of a few ms), cellpy's BattMo BDF export (up to 500 s: the per-step counters, summed per cycle,
+      match exactly) and BioLogic's ``.mpr`` (0.25 s after a 4 h step ended on its time limit: the counter moves
+      0.4 ms of the old current, 3.6e-11 Ah) count nothing there; holding the old current over it booked up to
+      2 mAh per step change into the BDF cycles. (BioLogic's BT-Lab CSV is the exception: its counter carries
+      a 2.5 A step's current for the 38 ms after its last sample, 2.6e-5 Ah: see ``benchmarks/README.md``.) In
+      the ORNL Bitrode, Maccor, Neware and PEC files a step's first step time spans the whole interval before it,
+      so there is no such time and the rule changes nothing.
+    * Without a step time, the whole interval belongs to the new step (its current is held, not averaged with
       the old one): a cycler that logs the old step's last sample and then switches, as the files above with a
       step time show. Averaging would book half an interval of a 65 A current into a rest (0.27 Ah for a 30 s
-      gap); holding errs only where the log lags the switch, which a reader fixes by giving the step time.
+      gap).
 
     A step change is a change of ``step_index`` or a fall of ``step_time_s`` (a step repeated with the same
     number).
@@ -97,20 +101,22 @@ def interval_weights(test_time_s, step_index=None, step_time_s=None) -> tuple[np
     Returns
     -------
     dt_s : interval lengths [s] (n - 1)
-    w_left, w_right : weights of the left and right sample of each interval (sum to 1)
+    w_left, w_right : weights of the left and right sample of each interval; they sum to 1 inside a step, and to
+        the share of the interval after the new step began across a step change (0 on the old side)
     """
     t = np.asarray(test_time_s, dtype=float)
     dt = np.diff(t)
     w_left = np.full(dt.shape, 0.5)
+    w_right = np.full(dt.shape, 0.5)
     changed = step_changes(t.size, step_index, step_time_s)
-    w_left[changed] = 0.0
+    w_left[changed], w_right[changed] = 0.0, 1.0
     if step_time_s is not None and changed.any():
         k = np.flatnonzero(changed)
         began = t[k + 1] - np.asarray(step_time_s, dtype=float)[k + 1]
         known = np.isfinite(began) & (dt[k] > 0)
         k, began = k[known], began[known]
-        w_left[k] = np.clip((began - t[k]) / dt[k], 0.0, 1.0)  # share of the interval before the step began
-    return dt, w_left, 1.0 - w_left
+        w_right[k] = np.clip((t[k + 1] - began) / dt[k], 0.0, 1.0)  # share of the interval after the step began
+    return dt, w_left, w_right
 
 
 def cumulative_Ah(test_time_s, current_A, step_index=None, step_time_s=None) -> np.ndarray:

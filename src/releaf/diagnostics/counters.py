@@ -13,7 +13,26 @@ What a step's counter covers
 A counter that restarts in a step counts from the moment the step began to its last sample; releaf's charge over
 the same span is its integral from the step start (``test_time_s − step_time_s`` of the first sample, see
 :func:`releaf.diagnostics.capacity.interval_weights`) to the last sample. A counter that runs on covers the
-interval from the previous step's last sample to this step's last sample; so does releaf's.
+interval from the previous step's last sample to this step's last sample; so does releaf's. The time between a
+step's last logged sample and the next step's start belongs to neither step: releaf books no charge there, and
+the Arbin ``.res``, BDF and BioLogic ``.mpr`` counters count none (BioLogic's BT-Lab CSV counts the old step's
+current there: ``benchmarks/README.md``).
+
+What the log can resolve
+------------------------
+A counter integrates the current at the cycler's own rate; releaf integrates the logged samples. Two limits of
+the log, read from the file itself, bound how closely the two can agree, and are added to the counter's
+resolution (:attr:`StepCharges.tolerance_Ah`):
+
+* the logged current's resolution (its smallest non-zero change: 0.01 A in the ORNL Bitrode files, 1 uA in PEC's):
+  each sample is rounded to it, so a step's charge is known to half of it times the step's duration. A 48 h rest
+  logged at 0.00 / 0.01 A is 0.00-0.24 Ah;
+* the sampling: between two samples the current is taken to move monotonically, so the charge of an interval lies
+  between its two rectangles, within ``|I_k+1 - I_k| * dt / 2`` of the trapezoid. A CV taper logged every 60 s
+  (Novonix), or a step whose first sample caught the current before it settled (Neware), is resolved no better;
+* the time stamps at the step's two boundaries, where they contradict each other: a step whose start
+  (``test_time_s − step_time_s`` of its first sample) is stamped before the previous step's last sample (Arbin's
+  ``.res``: by up to 30 ms) cannot be placed closer than that, at the larger of the two currents.
 """
 
 from __future__ import annotations
@@ -37,7 +56,9 @@ class StepCharges:
     ``releaf_Ah`` and ``counter_Ah`` [Ah, positive = charge; magnitudes where the counter is unsigned] per step;
     ``first`` / ``last`` the step's sample rows; ``restarted`` per step, whether the counter restarted at its start;
     ``unsigned`` whether the counter counts magnitudes (never negative in a file that discharges: Bitrode's cell
-    ``Capacity(Ah)``); ``resolution_Ah`` the counter's smallest non-zero increment [Ah].
+    ``Capacity(Ah)``); ``resolution_Ah`` the counter's smallest non-zero increment [Ah]; ``log_resolution_Ah``
+    per step, what the logged samples cannot resolve (the current's rounding over the step's duration, and the
+    sampling: module docstring) [Ah].
     """
 
     first: np.ndarray
@@ -47,6 +68,7 @@ class StepCharges:
     restarted: np.ndarray
     unsigned: bool
     resolution_Ah: float
+    log_resolution_Ah: np.ndarray
 
     @property
     def difference_Ah(self) -> np.ndarray:
@@ -54,14 +76,29 @@ class StepCharges:
 
     @property
     def tolerance_Ah(self) -> np.ndarray:
-        """Per step: 0.1 % of the counter's charge or the counter's resolution, whichever is larger [Ah] (the
-        resolution read from the counter's own increments carries float noise: 1 ppm of slack)."""
-        res = self.resolution_Ah if np.isfinite(self.resolution_Ah) else 0.0
-        return np.maximum(RELATIVE_TOLERANCE * np.abs(self.counter_Ah), res * (1 + 1e-6))
+        """Per step: 0.1 % of the counter's charge, or the counter's resolution plus what the log cannot resolve
+        (``log_resolution_Ah``), whichever is larger [Ah] (the resolutions read from the file's own increments carry
+        float noise: 1 ppm of slack)."""
+        return np.maximum(RELATIVE_TOLERANCE * np.abs(self.counter_Ah),
+                          (self._counter_resolution + self.log_resolution_Ah) * (1 + 1e-6))
+
+    @property
+    def strict_tolerance_Ah(self) -> np.ndarray:
+        """Per step: 0.1 % of the counter's charge or the counter's resolution alone [Ah]."""
+        return np.maximum(RELATIVE_TOLERANCE * np.abs(self.counter_Ah), self._counter_resolution * (1 + 1e-6))
+
+    @property
+    def _counter_resolution(self) -> float:
+        return self.resolution_Ah if np.isfinite(self.resolution_Ah) else 0.0
 
     @property
     def within(self) -> np.ndarray:
         return np.abs(self.difference_Ah) <= self.tolerance_Ah
+
+    @property
+    def within_strict(self) -> np.ndarray:
+        """Within 0.1 % or the counter's resolution, the log's own limits left out."""
+        return np.abs(self.difference_Ah) <= self.strict_tolerance_Ah
 
 
 def counter_resolution_Ah(counter_Ah) -> float:
@@ -70,6 +107,44 @@ def counter_resolution_Ah(counter_Ah) -> float:
     d = np.abs(np.diff(c[np.isfinite(c)]))
     d = d[d > 0]
     return float(d.min()) if d.size else float("nan")
+
+
+def current_resolution_A(current_A) -> float:
+    """The smallest non-zero change of the logged current [A] (the resolution it is written with); NaN if none."""
+    return counter_resolution_Ah(current_A)
+
+
+def log_resolution_Ah(test_time_s, current_A, first, last, before, step_index=None, step_time_s=None) -> np.ndarray:
+    """Per step (rows ``first`` to ``last``, ``before`` the sample before it): the charge the logged samples cannot
+    resolve [Ah], the sum of
+
+    * half the logged current's resolution (:func:`current_resolution_A`) times the time from ``before`` to
+      ``last`` (every sample is rounded to it), and
+    * ``|I_k+1 - I_k| * dt_k / 2`` over the step's own intervals (the current moving monotonically between two
+      samples, the charge of an interval lies within that of the trapezoid), and
+    * at each of the step's two boundaries where the new step's start (``t − step_time`` of its first sample) is
+      stamped before the old step's last sample, that overlap times the larger of the two currents (the file's
+      clocks contradict each other by that much).
+    """
+    t = np.asarray(test_time_s, dtype=float)
+    i = np.asarray(current_A, dtype=float)
+    res = current_resolution_A(i)
+    res = res if np.isfinite(res) else 0.0
+    dt = np.diff(t)
+    inside = ~step_changes(t.size, step_index, step_time_s)
+    spread = np.where(inside, np.abs(np.diff(i)) * dt / 2, 0.0)
+    prefix = np.concatenate(([0.0], np.cumsum(np.nan_to_num(spread)))) / SECONDS_PER_HOUR
+    rounding = 0.5 * res * (t[last] - t[before]) / SECONDS_PER_HOUR
+    clocks = np.zeros(t.size)  # per sample: the contradiction at a step start there [Ah]
+    if step_time_s is not None:
+        st = np.asarray(step_time_s, dtype=float)
+        k = np.flatnonzero(~inside)  # interval k: sample k is the old step's last, k + 1 the new one's first
+        overlap = np.clip(t[k] - (t[k + 1] - st[k + 1]), 0.0, None)
+        larger = np.maximum(np.abs(i[k]), np.abs(i[k + 1]))
+        clocks[k + 1] = np.nan_to_num(overlap * larger) / SECONDS_PER_HOUR
+    following = np.minimum(np.asarray(last) + 1, t.size - 1)  # the next step's first sample (itself at the end)
+    boundaries = clocks[first] + np.where(np.asarray(last) + 1 < t.size, clocks[following], 0.0)
+    return rounding + prefix[last] - prefix[first] + boundaries
 
 
 def step_starts(step_index, cycle_index=None, step_time_s=None) -> np.ndarray:
@@ -146,5 +221,6 @@ def step_charges(ts: TimeSeries | pl.DataFrame) -> StepCharges | None:
     if unsigned:
         releaf, counter = np.abs(releaf), np.abs(counter)
     keep = np.isfinite(counter)
+    log_res = log_resolution_Ah(t, i, first, last, before, step, step_time)
     return StepCharges(first[keep], last[keep], releaf[keep], counter[keep], restarted[keep], unsigned,
-                       counter_resolution_Ah(c))
+                       counter_resolution_Ah(c), log_res[keep])

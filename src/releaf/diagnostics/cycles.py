@@ -10,10 +10,10 @@ discharge, so one cycle is a charge followed by a discharge (and the rests after
 discharge has a first cycle without a charge.
 
 The integrals use the interval weights of ``releaf.diagnostics.capacity.interval_weights`` (trapezoid inside a
-cycler step, the new step's current held across a step change), and each interval between two samples belongs to
-the cycle of its later sample, so the cycles' charges add up to the whole file's. Every sample's current counts,
-rest included: like the cyclers' own counters, a sensor offset at rest is integrated (it is below
-``releaf.schema.rest_threshold_A`` and small against a cycle's charge).
+cycler step; across a step change the new step's current from its start, nothing before it), and each interval
+between two samples belongs to the cycle of its later sample, so the cycles' charges add up to the whole file's.
+Every sample's current counts, rest included: like the cyclers' own counters, a sensor offset at rest is
+integrated (it is below ``releaf.schema.rest_threshold_A`` and small against a cycle's charge).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _summarise(ts: TimeSeries) -> tuple[list[CycleSummary], list[str]]:
     dt, wl, wr = interval_weights(t, step, step_time)
     p = v * i
     # each interval's two parts go to their own sample's cycle: the part held at the left sample's current belongs
-    # to the left sample's cycle (before a step began, the old step ran), the rest to the right sample's
+    # to the left sample's cycle (inside a step), the rest to the right sample's
     parts = {}
     for name, x in (("q_in", np.clip(i, 0, None)), ("q_out", np.clip(-i, 0, None)), ("e_in", np.clip(p, 0, None)),
                     ("e_out", np.clip(-p, 0, None))):

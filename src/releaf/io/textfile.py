@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +16,20 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from releaf import filedigest
 from releaf.errors import InputFileError
 
 SNIFF_BYTES = 64 * 1024
-# A file up to this size is read into memory once, and the hash, the separator count and the parser share the
+# A file up to IN_MEMORY_BYTES is read into memory once, and the hash, the separator count and the parser share the
 # bytes: for a small file, a second read and a hashing thread cost more than the hash itself.
-IN_MEMORY_BYTES = 16 * 1024 * 1024
+IN_MEMORY_BYTES = filedigest.IN_MEMORY_BYTES
 
 
 def sha256_of(path: Path) -> str:
+    """The file's sha256: the one a command started early (:mod:`releaf.filedigest`), or computed here."""
+    early = filedigest.claim(path, any_count=True)
+    if early is not None:
+        return early.result()[0]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -55,28 +59,15 @@ def hashing(path: Path, count: bytes | None = None):
     """Compute the file's sha256 on a worker thread during the ``with`` block (hashlib releases the GIL).
 
     ``digest.hexdigest()`` is ready after the block; with ``count`` (one byte, e.g. ``b","``), so is
-    ``digest.separators``, the number of times it occurs in the file (a cheap check of the field counts).
+    ``digest.separators``, the number of times it occurs in the file (a cheap check of the field counts). A hash
+    that a command started before it imported the readers (:func:`releaf.filedigest.start`) is taken over.
     """
     digest = _Digest()
-
-    def work():
-        h, n = hashlib.sha256(), 0
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-                if count is not None:  # numpy releases the GIL here; bytes.count would hold it
-                    n += count_byte(chunk, count)
-        digest.separators = n if count is not None else None
-        digest.value = h.hexdigest()
-
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
+    worker = filedigest.claim(path, count) or filedigest.FileDigest(path, count)
     try:
         yield digest
     finally:
-        worker.join()
-    if digest.value is None:  # the worker failed (file vanished?): hash here to raise the real error
-        digest.value = sha256_of(path)
+        digest.value, digest.separators = worker.result()
 
 
 def read_bytes(path: Path) -> bytes:

@@ -1,0 +1,59 @@
+"""The early file hash of ``releaf read``: the reader takes it over, and it equals a plain sha256 of the file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from releaf import filedigest
+from releaf.io import textfile
+
+
+def _file(tmp_path, text=b"a,b,c\n1,2,3\n4,5,6\n"):
+    path = tmp_path / "f.csv"
+    path.write_bytes(text)
+    return path
+
+
+def test_a_started_digest_is_taken_over_by_the_reader_and_equals_hashlib(tmp_path, monkeypatch):
+    monkeypatch.setattr(filedigest, "IN_MEMORY_BYTES", 0)
+    path = _file(tmp_path)
+    started = filedigest.start(path, count=b",")
+    assert started is not None
+    with textfile.hashing(path, count=b",") as digest:
+        pass
+    assert digest.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest.separators == path.read_bytes().count(b",")
+    assert filedigest.claim(path, b",") is None  # taken: a second reader hashes on its own
+
+
+def test_sha256_of_takes_any_started_digest_and_a_changed_file_is_hashed_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(filedigest, "IN_MEMORY_BYTES", 0)
+    path = _file(tmp_path)
+    filedigest.start(path, count=b",")
+    assert textfile.sha256_of(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    filedigest.start(path)
+    path.write_bytes(b"other,content\n")
+    os.utime(path, ns=(1, 1))
+    assert filedigest.claim(path) is None
+    assert textfile.sha256_of(path) == hashlib.sha256(b"other,content\n").hexdigest()
+
+
+def test_a_small_or_missing_file_starts_nothing(tmp_path):
+    assert filedigest.start(_file(tmp_path)) is None  # its reader holds it in memory and hashes those bytes
+    assert filedigest.start(tmp_path / "missing.csv") is None
+
+
+def test_a_file_changed_while_hashed_is_hashed_again_by_the_caller(tmp_path, monkeypatch):
+    # the worker meets a shorter file than it measured (mmap refuses): no traceback from the thread, and the
+    # caller's result is the hash of the file as it now is
+    monkeypatch.setattr(filedigest, "IN_MEMORY_BYTES", 0)
+    path = _file(tmp_path)
+    digest = filedigest.FileDigest.__new__(filedigest.FileDigest)
+    digest.path, digest.count, digest.identity = str(path), b",", None
+    digest._value = digest._separators = None
+    monkeypatch.setattr(filedigest.os, "fstat", lambda fd: type("S", (), {"st_size": 10 ** 6})())
+    digest._quietly()
+    monkeypatch.undo()
+    digest._thread = type("T", (), {"join": lambda self: None})()
+    assert digest.result() == (hashlib.sha256(path.read_bytes()).hexdigest(), path.read_bytes().count(b","))
