@@ -1,6 +1,6 @@
 """Fleet engine: grade and pair millions of modules from a Parquet dataset of per-module features.
 
-The plant chain (``releaf.chain``) grades one diagnosis at a time and matches a lot with an exact MILP; the whole
+The plant chain (``releaf.chain``) grades one diagnosis at a time and matches a lot in process; the whole
 retired Leaf fleet (>650,000 cars, 31.2 million modules) needs columnar kernels instead. This module holds them, as
 pure functions over polars frames, and two engines that run them over a dataset (a directory of Parquet files with
 the columns of ``releaf.sim.fleet_table``):
@@ -30,9 +30,8 @@ paired, the other reusable modules are left for their own line (``other_destinat
 destinations pairs every reusable grade. Within each paired grade the stations maximise the total series
 capacity, the sum over stations of the smaller capacity of the two modules: sort by ``(capacity_Ah, module_id)``,
 drop the smallest module when the count is odd, pair ranks ``2k`` and ``2k + 1``. This is optimal for a sum of
-minima (docs/assembly-optimality.md). It pairs on the weakest group's capacity alone; the plant's
-``releaf.assembly.match_pairs`` weighs the usable energy with the resistances and stays the tool for a lot on the
-floor.
+minima (docs/assembly-optimality.md), the objective of the plant's ``releaf.assembly.match_pairs``, which adds an
+R0 tie-break among equally good pairings and each station's usable energy.
 """
 
 from __future__ import annotations
