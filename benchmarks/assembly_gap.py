@@ -6,12 +6,14 @@ gap ``(bound - found) / bound``, with the solve time. The bound:
 
 * 2s pairs and ``<N>s1p``: the optimum itself (proven: docs/assembly-optimality.md), so the gap is 0 by proof and
   the column checks that the code attains it;
-* ``<N>s<M>p`` with M >= 2: ``releaf.packs.pack_capacity_upper_bound`` (a pack holds at most the mean of its
-  groups); for lots of at most ``--milp-max`` modules also the dual bounds of two exact MILPs over all feasible
-  parallel groups (HiGHS, ``--milp-time`` s each): the level MILP (``releaf.packs_exact.level_milp``, no pack
-  indices), then, if that did not close, the pack-index MILP (``milp_bound``); for M = 2 the level MILP also runs
-  on lots of up to ``--level-max`` modules. The smallest bound is used. The gap is then an upper bound on the true
-  optimality gap (the bound itself may be loose where no MILP closed).
+* ``<N>s<M>p`` with M >= 2: the smaller of ``releaf.packs.pack_capacity_upper_bound`` (a pack holds at most the
+  mean of its groups) and ``releaf.packs_exact.tier_bound`` (which also charges the strongest modules' excess over
+  the best packs they can be in, and the worst pack's groups' excess over it); for lots of at most ``--milp-max``
+  modules also the dual bounds of two exact MILPs over all feasible parallel groups (HiGHS, ``--milp-time`` s
+  each): the level MILP (``releaf.packs_exact.level_milp``, no pack indices), then, if that did not close, the
+  pack-index MILP (``milp_bound``); for M = 2 the level MILP also runs on lots of up to ``--level-max`` modules.
+  The smallest bound is used. The gap is then an upper bound on the true optimality gap (the bound itself may be
+  loose where no MILP closed).
 
 Random lots (GENERATED, not measured): state of health ~ N(0.78, 0.06) clipped to 0.55-0.95 of 65 Ah; the two
 groups of a module differ by up to 2 %; module R0 = 2.0 mOhm × (0.8 / SOH)^1.5 × lognormal(0, 0.06) (resistance
@@ -34,7 +36,7 @@ from releaf.packs import (
     pack_capacity_Ah,
     pack_capacity_upper_bound,
 )
-from releaf.packs_exact import feasible_groups, level_milp
+from releaf.packs_exact import feasible_groups, level_milp, tier_bound
 from releaf.parameters import PORTABLE_2S
 from releaf.solver import quiet_highs
 
@@ -149,6 +151,11 @@ def main() -> None:
                     found, built = float(pack_capacity_Ah(c, packs).sum()), len(packs)
                 bound = pack_capacity_upper_bound(c, r, n_series, n_parallel)
                 how = "proven optimum" if n_parallel == 1 else "mean-of-groups"
+                if n_parallel > 1 and len(packs):
+                    t1 = time.perf_counter()
+                    tiers = tier_bound(c, r, n_series, n_parallel, pack_capacity_Ah(c, packs))
+                    if tiers < bound:
+                        bound, how = tiers, f"tier bound ({time.perf_counter() - t1:.1f} s)"
                 solvers = []
                 if n_parallel > 1 and (n <= args.milp_max or (n_parallel == 2 and n <= args.level_max)):
                     solvers.append(("level MILP", level_milp_bound))

@@ -128,3 +128,117 @@ def level_milp(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, *,
     info = h.getInfo()
     closed = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     return LevelMilpResult(float(info.mip_dual_bound), float(info.objective_function_value), closed, ng)
+
+
+def _most_disjoint(groups: list[tuple[int, ...]], time_limit_s: float) -> int:
+    """A proven upper bound on the number of disjoint groups among ``groups`` (set packing; HiGHS dual bound)."""
+    if not groups:
+        return 0
+    k = len(groups)
+    h = quiet_highs()
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.addCols(k, np.ones(k), np.zeros(k), np.ones(k), 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    h.changeColsIntegrality(k, np.arange(k, dtype=np.int32), np.full(k, highspy.HighsVarType.kInteger))
+    member: dict[int, list[int]] = {}
+    for t, g in enumerate(groups):
+        for i in g:
+            member.setdefault(i, []).append(t)
+    for ts in member.values():
+        if len(ts) > 1:
+            h.addRow(-highspy.kHighsInf, 1, len(ts), np.array(ts, np.int32), np.ones(len(ts)))
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    h.run()
+    dual = float(h.getInfo().mip_dual_bound)
+    return k if not np.isfinite(dual) else int(np.floor(dual + 1e-6))
+
+
+def tier_bound(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, found_pack_Ah, *, tiers: int = 4,
+               capacity_tolerance: float = CAPACITY_TOLERANCE, r0_tolerance: float = R0_TOLERANCE,
+               time_limit_s: float = 5.0) -> float:
+    """A proven upper bound on the total NsMp pack capacity that charges the strongest modules' unusable excess [Ah].
+
+    A module i in group g of pack p contributes ``e_i = c_i C_p / s_g`` and ``N C_p`` is the sum of ``e_i`` over the
+    pack. The j-th best pack's capacity is at most ``V_j``, the largest group capacity v for which jN disjoint
+    feasible groups of capacity >= v may exist (HiGHS set packing, bisection), and ``s_g`` is at least ``s_min(i)``
+    (i plus its ``M - 1`` weakest compatible partners), so ``e_i <= c_i min(1, V_j / s_min(i))``. Modules go to
+    tiers (the j-th best pack, NM modules each, tiers beyond ``tiers`` all at ``V_tiers``) by a transportation LP.
+    Proof in ``docs/assembly-optimality.md`` (Claim 4).
+
+    Parameters
+    ----------
+    capacity_Ah, r0_mOhm : each module's capacity [Ah] and resistance [mOhm], shape (n,)
+    n_series, n_parallel : N and M
+    found_pack_Ah : capacities of any valid assembly's packs [Ah]: the j-th largest is a lower limit of ``V_j``
+    tiers : packs bounded one by one; the rest share the last bound
+    time_limit_s : HiGHS time limit per set-packing problem [s] (its dual bound is used, so any limit is valid)
+    """
+    c, r = np.asarray(capacity_Ah, dtype=float), np.asarray(r0_mOhm, dtype=float)
+    found = np.sort(np.asarray(found_pack_Ah, dtype=float))[::-1]
+    m, ct, rt = n_parallel, capacity_tolerance, r0_tolerance
+    lo_c, hi_c = np.minimum.outer(c, c), np.maximum.outer(c, c)
+    lo_r, hi_r = np.minimum.outer(r, r), np.maximum.outer(r, r)
+    ok = ((hi_c - lo_c) <= ct * hi_c) & ((hi_r - lo_r) <= rt * hi_r)
+    np.fill_diagonal(ok, False)
+    partners = np.sort(np.where(ok, c[None, :], np.inf), axis=1)[:, :m - 1]
+    s_min = c + partners.sum(axis=1)
+    keep = np.isfinite(s_min)
+    n_packs = int(keep.sum()) // (n_series * m)
+    n_tiers = min(tiers, found.size)
+    if n_packs == 0 or n_tiers == 0:
+        return 0.0
+    # every group of capacity >= v has all its modules >= (1 - ct) v / M: enumerating those is complete
+    floor_v = float(found[n_tiers - 1])
+    sub = np.flatnonzero(c >= (1 - ct) * floor_v / m)
+    groups = [tuple(int(sub[i]) for i in g) for g in feasible_groups(c[sub], r[sub], m, capacity_tolerance=ct,
+                                                                       r0_tolerance=rt)]
+    sums = np.array([c[list(g)].sum() for g in groups])
+    order = np.argsort(-sums, kind="stable")
+    groups, sums = [groups[t] for t in order if sums[t] >= floor_v], sums[order][sums[order] >= floor_v]
+    v_cap = []
+    hi = len(sums) - 1
+    for j in range(1, n_tiers + 1):
+        lo = 0  # smallest prefix (largest v) whose groups may hold jN disjoint ones; found[j-1] guarantees one
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _most_disjoint(groups[:mid + 1], time_limit_s) >= j * n_series:
+                hi = mid
+            else:
+                lo = mid + 1
+        v_cap.append(float(sums[lo]))
+        hi = len(sums) - 1
+    # the worst pack: P packs leave at most `spare` eligible modules unused, so one of the spare + 1 weakest is in
+    # some pack, whose capacity is at most that module's strongest possible group
+    strongest = c + np.sort(np.where(ok, c[None, :], -np.inf), axis=1)[:, ::-1][:, :m - 1].sum(axis=1)
+    eligible = np.flatnonzero(keep)
+    spare = eligible.size - n_packs * n_series * m
+    weakest = eligible[np.argsort(c[eligible], kind="stable")[:spare + 1]]
+    u_worst = float(strongest[weakest].max())
+    cc, sm = c[keep], s_min[keep]
+    per = n_series * m
+    if n_packs > n_tiers:
+        with_worst = _transport(cc, sm, [*v_cap, min(u_worst, v_cap[-1])],
+                                [per] * (n_tiers - 1) + [(n_packs - n_tiers) * per, per])
+    else:  # n_packs == n_tiers (found.size <= n_packs): the last tier is the worst pack
+        with_worst = _transport(cc, sm, [*v_cap[:-1], min(u_worst, v_cap[-1])], [per] * n_tiers)
+    fewer = _transport(cc, sm, v_cap, [per] * (n_tiers - 1) + [(n_packs - n_tiers) * per]) if n_packs > 1 else 0.0
+    # all P packs built (the worst one capped), or fewer: the larger of the two bounds
+    return float(max(with_worst, fewer)) / n_series
+
+
+def _transport(c: np.ndarray, s_min: np.ndarray, v_cap: list[float], cap: list[int]) -> float:
+    """Largest sum of c_i min(1, V_j / s_min(i)) over modules placed in tiers j of ``cap[j]`` modules, / N omitted."""
+    k, n_tiers = c.size, len(v_cap)
+    value = c[:, None] * np.minimum(1.0, np.array(v_cap)[None, :] / s_min[:, None])
+    h = quiet_highs()
+    nv = k * n_tiers
+    h.addCols(nv, value.reshape(-1), np.zeros(nv), np.ones(nv), 0, np.zeros(0, np.int32), np.zeros(0, np.int32),
+              np.zeros(0))
+    idx = np.arange(nv).reshape(k, n_tiers)
+    inf = highspy.kHighsInf
+    for i in range(k):
+        h.addRow(-inf, 1, n_tiers, idx[i].astype(np.int32), np.ones(n_tiers))
+    for j in range(n_tiers):
+        h.addRow(-inf, cap[j], k, idx[:, j].astype(np.int32), np.ones(k))
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    h.run()
+    return float(h.getInfo().objective_function_value)
