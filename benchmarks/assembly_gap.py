@@ -6,22 +6,25 @@ gap ``(bound - found) / bound``, with the solve time. The bound:
 
 * 2s pairs and ``<N>s1p``: the optimum itself (proven: docs/assembly-optimality.md), so the gap is 0 by proof and
   the column checks that the code attains it;
-* ``<N>s<M>p`` with M >= 2: ``releaf.packs.pack_capacity_upper_bound`` (a pack holds at most the mean of its
-  groups); for lots of at most ``--milp-max`` modules also the dual bound of an exact MILP over all feasible
-  parallel groups (HiGHS, ``--milp-time`` s), and the smaller of the two is used. The gap is then an upper bound
-  on the true optimality gap (the bound itself may be loose on small lots).
+* ``<N>s<M>p`` with M >= 2: the smaller of ``releaf.packs.pack_capacity_upper_bound`` (a pack holds at most the
+  mean of its groups) and ``releaf.packs_exact.tier_bound`` (which also charges the strongest modules' excess over
+  the best packs they can be in, and the worst pack's groups' excess over it); for lots of at most ``--milp-max``
+  modules also the dual bounds of two exact MILPs over all feasible parallel groups (HiGHS, ``--milp-time`` s
+  each): the level MILP (``releaf.packs_exact.level_milp``, no pack indices), then, if that did not close, the
+  pack-index MILP (``milp_bound``); for M = 2 the level MILP also runs on lots of up to ``--level-max`` modules.
+  The smallest bound is used. The gap is then an upper bound on the true optimality gap (the bound itself may be
+  loose where no MILP closed).
 
 Random lots (GENERATED, not measured): state of health ~ N(0.78, 0.06) clipped to 0.55-0.95 of 65 Ah; the two
 groups of a module differ by up to 2 %; module R0 = 2.0 mOhm × (0.8 / SOH)^1.5 × lognormal(0, 0.06) (resistance
 grows as capacity fades); one grade class. Tolerances inside a parallel group: 5 % capacity, 15 % R0 (defaults).
 
-Run: ``PYTHONPATH=src python benchmarks/assembly_gap.py [--seeds 3] [--milp-max 50] [--milp-time 60]``
+Run: ``PYTHONPATH=src python benchmarks/assembly_gap.py [--seeds 3] [--milp-max 50] [--level-max 200] [--milp-time 60]``
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 
 import highspy
@@ -29,12 +32,11 @@ import numpy as np
 
 from releaf.assembly import ModuleCandidate, match_pairs
 from releaf.packs import (
-    CAPACITY_TOLERANCE,
-    R0_TOLERANCE,
     build_packs,
     pack_capacity_Ah,
     pack_capacity_upper_bound,
 )
+from releaf.packs_exact import feasible_groups, level_milp, tier_bound
 from releaf.parameters import PORTABLE_2S
 from releaf.solver import quiet_highs
 
@@ -51,6 +53,12 @@ def random_lot(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return caps, np.column_stack([r0 / 2, r0 / 2])
 
 
+def level_milp_bound(c, r, n_series, n_parallel, time_limit_s):
+    """``releaf.packs_exact.level_milp``'s dual bound and whether it closed."""
+    res = level_milp(c, r, n_series, n_parallel, time_limit_s=time_limit_s)
+    return res.dual_bound_Ah, res.closed
+
+
 def milp_bound(c: np.ndarray, r: np.ndarray, n_series: int, n_parallel: int, time_limit_s: float) -> tuple[float, bool]:
     """Dual bound (and whether it was closed) of the exact MILP for NsMp over all feasible parallel groups.
 
@@ -60,9 +68,7 @@ def milp_bound(c: np.ndarray, r: np.ndarray, n_series: int, n_parallel: int, tim
     C[1] >= C[2] >= ... to break symmetry. Maximise sum C[p].
     """
     n = c.size
-    groups = [g for g in itertools.combinations(range(n), n_parallel)
-              if np.ptp(c[list(g)]) <= CAPACITY_TOLERANCE * c[list(g)].max()
-              and np.ptp(r[list(g)]) <= R0_TOLERANCE * r[list(g)].max()]
+    groups = feasible_groups(c, r, n_parallel)
     n_packs = n // (n_series * n_parallel)
     if not groups or n_packs == 0:
         return 0.0, True
@@ -119,6 +125,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--milp-max", type=int, default=50, help="largest lot for the MILP bound (M >= 2)")
+    ap.add_argument("--level-max", type=int, default=200,
+                    help="largest lot for the level MILP alone (M = 2; it enumerates every feasible pair)")
     ap.add_argument("--milp-time", type=float, default=60.0, help="MILP time limit per lot [s]")
     args = ap.parse_args()
     match_pairs([], PORTABLE_2S)  # imports and parameter set loaded before timing
@@ -143,13 +151,25 @@ def main() -> None:
                     found, built = float(pack_capacity_Ah(c, packs).sum()), len(packs)
                 bound = pack_capacity_upper_bound(c, r, n_series, n_parallel)
                 how = "proven optimum" if n_parallel == 1 else "mean-of-groups"
-                if n_parallel > 1 and n <= args.milp_max:
+                if n_parallel > 1 and len(packs):
                     t1 = time.perf_counter()
-                    dual, closed = milp_bound(c, r, n_series, n_parallel, args.milp_time)
+                    tiers = tier_bound(c, r, n_series, n_parallel, pack_capacity_Ah(c, packs))
+                    if tiers < bound:
+                        bound, how = tiers, f"tier bound ({time.perf_counter() - t1:.1f} s)"
+                solvers = []
+                if n_parallel > 1 and (n <= args.milp_max or (n_parallel == 2 and n <= args.level_max)):
+                    solvers.append(("level MILP", level_milp_bound))
+                if n_parallel > 1 and n <= args.milp_max:
+                    solvers.append(("pack MILP", milp_bound))
+                for label, solve in solvers:
+                    t1 = time.perf_counter()
+                    dual, closed = solve(c, r, n_series, n_parallel, args.milp_time)
                     if dual < bound:
                         bound = dual
-                        how = (f"MILP {'optimum' if closed else 'dual bound'} "
+                        how = (f"{label} {'optimum' if closed else 'dual bound'} "
                                f"({time.perf_counter() - t1:.1f} s)")
+                    if closed:
+                        break
                 gap = 100 * (bound - found) / bound
                 gap = 0.0 if abs(gap) < 1e-9 else gap  # the same sum added in another order
                 worst[name] = max(worst.get(name, 0.0), gap)

@@ -21,6 +21,7 @@ from releaf.packs import (
     pack_capacity_upper_bound,
     parse_design,
 )
+from releaf.packs_exact import feasible_groups, level_milp, tier_bound
 from releaf.parameters import PORTABLE_2S
 from releaf.station.twin import simulate_discharge
 
@@ -272,6 +273,61 @@ def test_packs_against_brute_force(mods, design):
     assert total <= best + 1e-9 and best <= bound + 1e-9
     if n_parallel == 1:
         assert total == pytest.approx(best, abs=1e-9)  # exact: sorted blocks
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.floats(40, 60), st.floats(1.0, 2.5)), min_size=0, max_size=9),
+       st.sampled_from([(2, 1), (3, 1), (2, 2), (1, 3), (1, 2)]))
+def test_level_milp_against_brute_force(mods, design):
+    # the level MILP is exact: it closes on these lots and its optimum is the brute force's
+    n_series, n_parallel = design
+    caps = np.array([c for c, _ in mods])
+    r0s = np.array([r for _, r in mods])
+    res = level_milp(caps, r0s, n_series, n_parallel, time_limit_s=30)
+    best = brute_force_packs_Ah(caps, r0s, n_series, n_parallel)
+    assert res.closed
+    assert res.dual_bound_Ah == pytest.approx(best, rel=1e-6, abs=1e-6)
+    for g in feasible_groups(caps, r0s, n_parallel):
+        assert relative_spread(caps[list(g)]) <= CAPACITY_TOLERANCE + 1e-12
+        assert relative_spread(r0s[list(g)]) <= R0_TOLERANCE + 1e-12
+
+
+def test_level_milp_brackets_the_heuristic():
+    # 40 generated modules, 4s2p: heuristic <= MILP optimum <= mean-of-groups bound
+    rng = np.random.default_rng(5)
+    soh = np.clip(rng.normal(0.78, 0.06, 40), 0.55, 0.95)
+    caps, r0s = 65 * soh, 2.0 * (0.8 / soh) ** 1.5 * rng.lognormal(0, 0.06, 40)
+    res = level_milp(caps, r0s, 4, 2, time_limit_s=60)
+    found = pack_capacity_Ah(caps, build_packs(caps, r0s, 4, 2)).sum()
+    assert found <= res.dual_bound_Ah + 1e-6 <= pack_capacity_upper_bound(caps, r0s, 4, 2) + 2e-6
+    if res.closed:
+        assert res.best_found_Ah == pytest.approx(res.dual_bound_Ah, rel=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.floats(40, 60), st.floats(1.0, 2.5)), min_size=0, max_size=9),
+       st.sampled_from([(2, 2), (1, 3), (1, 2), (3, 1)]), st.integers(1, 3))
+def test_tier_bound_is_a_bound(mods, design, tiers):
+    n_series, n_parallel = design
+    caps = np.array([c for c, _ in mods])
+    r0s = np.array([r for _, r in mods])
+    q = pack_capacity_Ah(caps, build_packs(caps, r0s, n_series, n_parallel))
+    bound = tier_bound(caps, r0s, n_series, n_parallel, q, tiers=tiers)
+    assert brute_force_packs_Ah(caps, r0s, n_series, n_parallel) <= bound + 1e-6
+    assert bound <= pack_capacity_upper_bound(caps, r0s, n_series, n_parallel) + 1e-6
+
+
+def test_tier_bound_on_a_generated_lot():
+    # 60 generated modules, 2s2p: the level MILP's optimum <= tier bound <= mean-of-groups bound, and the tier bound
+    # is tighter than the mean of groups here (the strongest modules have no partner close enough to use them fully)
+    rng = np.random.default_rng(3)
+    soh = np.clip(rng.normal(0.78, 0.06, 60), 0.55, 0.95)
+    caps, r0s = 65 * soh, 2.0 * (0.8 / soh) ** 1.5 * rng.lognormal(0, 0.06, 60)
+    q = pack_capacity_Ah(caps, build_packs(caps, r0s, 2, 2))
+    exact = level_milp(caps, r0s, 2, 2, time_limit_s=60)
+    bound = tier_bound(caps, r0s, 2, 2, q)
+    assert q.sum() <= exact.best_found_Ah + 1e-6 and exact.dual_bound_Ah <= bound + 1e-6
+    assert bound < pack_capacity_upper_bound(caps, r0s, 2, 2)
 
 
 def test_packs_example():
