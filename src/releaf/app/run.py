@@ -258,14 +258,15 @@ def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default"
     Every file is read and diagnosed before the database is opened (a bad file writes nothing). Then one write
     transaction holds the database's write lock while it reads what is stored (the tests known by sha256, the
     modules already in stations), grades and assembles against it, and writes: two runs at once take turns and
-    the second sees the first's records.
+    the second sees the first's records. Overrides stored for the same tests under the same policy version are
+    re-applied (:func:`same_test_overrides`).
+
+    A module's lifetime data (IEC 63338) is its pack's stored intake pre-screen (:func:`stored_intake`); a folder
+    of releaf's generated modules is graded with the requirement waived (:func:`for_generated_lot`).
 
     Parameters
     ----------
     allow_outside : let the manifest name files outside its folder
-
-    A module's lifetime data (IEC 63338) is its pack's stored intake pre-screen (:func:`stored_intake`); a folder
-    of releaf's generated modules is graded with the requirement waived (:func:`for_generated_lot`).
 
     Returns
     -------
