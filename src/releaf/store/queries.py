@@ -302,8 +302,7 @@ def grade_counts(s: Session) -> dict[str, int]:
     return counts
 
 
-def override_grade(s: Session, module_serial: str, grade: str, who: str, why: str, *, role: str = "",
-                   actor_station: str = "releaf grade override") -> Grade:
+def override_grade(s: Session, module_serial: str, grade: str, who: str, why: str, *, role: str = "") -> Grade:
     """A person overrides the module's newest grade; the policy's grade is kept and an audit event written.
 
     The override goes through :func:`releaf.grading.override` on the stored grade record, so a module that failed
