@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from releaf.packs import CAPACITY_TOLERANCE, R0_TOLERANCE
+from releaf.packs import CAPACITY_TOLERANCE, R0_TOLERANCE, pack_capacity_upper_bound
 from releaf.solver import quiet_highs
 
 
@@ -222,7 +222,10 @@ def tier_bound(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, found_pack_
         with_worst = _transport(cc, sm, [*v_cap[:-1], min(u_worst, v_cap[-1])], [per] * n_tiers)
     fewer = _transport(cc, sm, v_cap, [per] * (n_tiers - 1) + [(n_packs - n_tiers) * per]) if n_packs > 1 else 0.0
     # all P packs built (the worst one capped), or fewer: the larger of the two bounds
-    return float(max(with_worst, fewer)) / n_series
+    # the smaller of two proven bounds is one: never looser than the mean of the groups (or, for M = 1, the optimum)
+    return min(float(max(with_worst, fewer)) / n_series,
+               pack_capacity_upper_bound(c, r, n_series, n_parallel, capacity_tolerance=capacity_tolerance,
+                                         r0_tolerance=r0_tolerance))
 
 
 def _transport(c: np.ndarray, s_min: np.ndarray, v_cap: list[float], cap: list[int]) -> float:
