@@ -130,8 +130,7 @@ def test_a_retest_to_reject_flags_the_station_and_is_counted(corpus, tmp_path):
 
     summary = json.loads(p.stdout)
     (module,) = summary["modules"]
-    if module["grade"] != "reject":
-        pytest.skip(f"the corpus file grades {module['grade']}, not reject; see the chain test for the rule")
+    assert module["grade"] == "reject", module  # c00: SOH ~63 %, groups 0.8 V apart at the end: below C
     assert module["status"] == "rejected" and "flagged for disassembly" in module["assembly_reason"]
     assert not any("IEC 63338" in r for r in module["reasons"]), module["reasons"]  # rejected on its numbers
     assert summary["flagged_stations"][0]["station"] == station

@@ -247,8 +247,9 @@ def same_test_overrides(s, chain: PlantChain, diagnoses) -> dict:
 
     sha = {e.module_serial: d.sha256 for e, d in diagnoses}
     stored = queries.stored_overrides(s, list(sha))
-    return {serial: o for serial, (test, name, version, o) in stored.items()
-            if test == sha[serial] and name == chain.policy.name and version == chain.policy.version}
+    return {serial: o.override for serial, o in stored.items()
+            if o.test_sha256 == sha[serial] and (o.policy_name, o.policy_version) == (chain.policy.name,
+                                                                                    chain.policy.version)}
 
 
 def run_directory(directory, *, db_url=None, profile=None, policy="leaf-default", design="portable-2s",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -422,9 +423,19 @@ def station_places(s: Session) -> dict[str, records.StationPlace]:
     return {m: records.StationPlace(st, records.GradeClass(g) if g else None) for m, st, g in rows}
 
 
-def stored_overrides(s: Session, serials: Sequence[str]) -> dict[str, tuple[str, str, str, records.Override]]:
-    """The overrides in force on these modules: serial → (test sha256, policy name, policy version, override), from
-    each module's newest grade row (a run re-applies one to the same test graded under the same policy)."""
+@dataclass(frozen=True)
+class StoredOverride:
+    """A person's override in force on a module's newest grade, and what that grade was made on."""
+
+    test_sha256: str
+    policy_name: str
+    policy_version: str
+    override: records.Override
+
+
+def stored_overrides(s: Session, serials: Sequence[str]) -> dict[str, StoredOverride]:
+    """The overrides in force on these modules, by serial, from each module's newest grade row (a run re-applies
+    one to the same test graded under the same policy)."""
     out = {}
     wanted = sorted(set(serials))
     for k in range(0, len(wanted), 500):
@@ -433,7 +444,7 @@ def stored_overrides(s: Session, serials: Sequence[str]) -> dict[str, tuple[str,
                  .where(Grade.id.in_(sa.select(_latest_grade_ids())), Module.serial.in_(wanted[k:k + 500]),
                         Grade.override_grade.is_not(None)))
         for g, sha, serial in s.execute(query):
-            out[serial] = (sha, g.policy_name, g.policy_version, records.Override(
+            out[serial] = StoredOverride(sha, g.policy_name, g.policy_version, records.Override(
                 original_grade=records.GradeClass(g.grade), original_destination=g.destination,
                 grade=records.GradeClass(g.override_grade), user=g.override_by or "", role=g.override_role or "",
                 reason=g.override_why or "", at=g.overridden_at))
