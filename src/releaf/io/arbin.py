@@ -89,15 +89,8 @@ def column_scale(where, name: str, base: str, unit: str | None, units_found: dic
         dimension = aux.group(1)  # "voltage" or "temperature"
     if dimension is None:
         return 1.0, 0.0  # text columns (DateTime): no unit
-    canonical = units.CANONICAL_UNIT[dimension]
-    found = units.conversion(unit or canonical, dimension)
-    if found is None:
-        raise InputFileError(where, f"unit {unit!r} not understood", line=1, column=name)
-    if dimension != "count":
-        units_found[name] = unit or f"(none; Arbin default {canonical})"
-    if (text := units.note(name, *found, dimension)) is not None:
-        conversions.append(text)
-    return found
+    return units.resolve(where, name, unit, dimension, units_found=units_found, conversions=conversions,
+                         vendor="Arbin")
 
 
 def sniff(head: textfile.Head) -> str | None:

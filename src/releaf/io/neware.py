@@ -184,15 +184,8 @@ def read_neware_csv(path) -> TimeSeries:
 
     def num(role: str, *, allow_empty: bool = False) -> pl.Series:
         c, name, unit = found[role]
-        dimension = _DIMENSIONS[role]
-        canonical = units.CANONICAL_UNIT[dimension]
-        scale = units.conversion(unit or canonical, dimension)
-        if scale is None:
-            raise InputFileError(path, f"unit {unit!r} not understood", line=1, column=name)
-        if dimension != "count":
-            units_found[name] = unit or f"(none; Neware default {canonical})"
-        if (text := units.note(name, *scale, dimension)) is not None:
-            conversions.append(text)
+        scale = units.resolve(path, name, unit, _DIMENSIONS[role], units_found=units_found,
+                              conversions=conversions, vendor="Neware")
         values = textfile.to_float(path, raw, c, source_name=name, first_line_no=2, allow_empty=allow_empty)
         return units.apply(values, *scale)
 

@@ -119,13 +119,8 @@ def _canonical(path, table: Table, header: list[str], header_line_no: int):
         col, name, unit = need(base)
         if unit is None:
             return numbers(path, table, col, name=name, **kw)
-        dimension = _DIMENSIONS.get(base)
-        scale = units.conversion(unit, dimension) if dimension else None
-        if scale is None:
-            raise InputFileError(path, f"unit {unit!r} not understood", line=header_line_no, column=name)
-        units_found[name] = unit
-        if (text := units.note(name, *scale, dimension)) is not None:
-            conversions.append(text)
+        scale = units.resolve(path, name, unit, _DIMENSIONS.get(base), units_found=units_found,
+                              conversions=conversions, line=header_line_no)
         return units.apply(numbers(path, table, col, name=name, scale=scale[0], **kw), 1.0, scale[1])
 
     columns = {"test_time_s": _time_s(path, table, need("total time"), header_line_no, units_found, conversions),

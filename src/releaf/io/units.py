@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import re
 
+from releaf.errors import InputFileError
+
 UNITS: dict[str, dict[str, tuple[float, float]]] = {
     "time": {"s": (1.0, 0.0), "sec": (1.0, 0.0), "second": (1.0, 0.0), "seconds": (1.0, 0.0), "ms": (1e-3, 0.0),
              "min": (60.0, 0.0), "minutes": (60.0, 0.0), "h": (3600.0, 0.0), "hr": (3600.0, 0.0),
@@ -108,6 +110,37 @@ def note(name: str, factor: float, offset: float, dimension: str) -> str | None:
     if factor == 1.0 and offset == 0.0:
         return None
     return f"'{name}' x {factor:g}" + (f" {offset:+g}" if offset else "") + f" -> {CANONICAL_UNIT[dimension]}"
+
+
+def resolve(where, name: str, unit: str | None, dimension: str | None, *, units_found: dict, conversions: list,
+            line: int = 1, vendor: str | None = None) -> tuple[float, float]:
+    """``(factor, offset)`` of one column, with the unit recorded and any scaling noted (what every reader does).
+
+    Parameters
+    ----------
+    where : the file (or file and sheet) named in an error
+    name : the column as written; unit : its unit as written, None when the header gives none
+    dimension : a key of :data:`UNITS`; None: a column whose unit releaf cannot convert
+    units_found : ``{column: unit}`` of the reader's ``SourceMeta``; a count column is not recorded
+    conversions : the reader's list of conversion sentences (:func:`note`)
+    line : header line of the column, for the error
+    vendor : a unit-less column is in this vendor's default, the canonical unit (recorded as such); None: the
+        unit must be given
+
+    Raises
+    ------
+    InputFileError : a unit the table does not know for the dimension (naming file, line and column)
+    """
+    found = None
+    if dimension is not None and (unit is not None or vendor is not None):
+        found = conversion(unit or CANONICAL_UNIT[dimension], dimension)
+    if found is None:
+        raise InputFileError(where, f"unit {unit!r} not understood", line=line, column=name)
+    if dimension != "count":
+        units_found[name] = unit or f"(none; {vendor} default {CANONICAL_UNIT[dimension]})"
+    if (text := note(name, *found, dimension)) is not None:
+        conversions.append(text)
+    return found
 
 
 def apply(values, factor: float, offset: float = 0.0):
