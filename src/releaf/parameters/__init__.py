@@ -416,10 +416,7 @@ def _unit(name: str, spec, src: _Source, where: str, tables: Mapping[str, OcvTab
     spec = _mapping(spec, src.file, where)
     _only(spec, (*_UNIT_KEYS, "name"), src.file, where)
     f = src.file
-    v_min = _number(spec, "group_v_min_V", f, where, low=0.0)
-    v_max = _number(spec, "group_v_max_V", f, where, low=0.0)
-    if not v_max > v_min:
-        _fail(f, _key(where, "group_v_max_V"), f"must exceed group_v_min_V ({v_min:g} V), found {v_max:g}")
+    v_min, v_max = _voltage_window(spec, f, where)
     table_spec = spec.get("ocv_table")
     if table_spec is None:
         _fail(f, _key(where, "ocv_table"), "missing: every unit needs the OCV table of its cell")
@@ -450,6 +447,15 @@ def _unit(name: str, spec, src: _Source, where: str, tables: Mapping[str, OcvTab
     )
 
 
+def _voltage_window(spec, file: str, where: str) -> tuple[float, float]:
+    """``group_v_min_V`` and ``group_v_max_V`` of a unit or a station design, the second above the first [V]."""
+    v_min = _number(spec, "group_v_min_V", file, where, low=0.0)
+    v_max = _number(spec, "group_v_max_V", file, where, low=0.0)
+    if not v_max > v_min:
+        _fail(file, _key(where, "group_v_max_V"), f"must exceed group_v_min_V ({v_min:g} V), found {v_max:g}")
+    return v_min, v_max
+
+
 _STATION_KEYS = ("module", "modules_in_series", "modules_in_parallel", "rated_energy_Wh", "mass_kg",
                  "group_v_min_V", "group_v_max_V", "inverter_efficiency", "inverter_idle_W", "dc_efficiency",
                  "source", "destinations")
@@ -461,10 +467,7 @@ def _station(name: str, spec, file: str, where: str, units: Mapping[str, Battery
     module = _text(spec, "module", file, where)
     if module not in units:
         _fail(file, _key(where, "module"), f"unknown unit {module!r}; this set has {', '.join(units)}")
-    v_min = _number(spec, "group_v_min_V", file, where, low=0.0)
-    v_max = _number(spec, "group_v_max_V", file, where, low=0.0)
-    if not v_max > v_min:
-        _fail(file, _key(where, "group_v_max_V"), f"must exceed group_v_min_V ({v_min:g} V), found {v_max:g}")
+    v_min, v_max = _voltage_window(spec, file, where)
     return StationProfile(
         name=name,
         module=units[module],
