@@ -10,7 +10,6 @@ hashing the file a second time. A digest is claimed only for the same file (path
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import threading
 
@@ -61,15 +60,15 @@ class FileDigest:
             def counter(block) -> int:  # numpy releases the GIL here; bytes.count would hold it
                 return int(np.count_nonzero(np.frombuffer(block, np.uint8) == byte))
         h, n = hashlib.sha256(), 0
+        # read into one reused buffer, not mapped: a mapped file that is truncated while it is hashed kills the
+        # process with SIGBUS (found by the test suite); a read just ends early, and claim() then sees the change
+        buf = bytearray(BLOCK_BYTES)
+        view = memoryview(buf)
         with open(self.path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            # mapped, not read: each block is hashed where the page cache holds it (read() copies 1 GB at ~0.3 s of
-            # system time); one block mapped at a time, so the process holds no more than a block of the file
-            for a in range(0, size, BLOCK_BYTES):
-                with mmap.mmap(f.fileno(), min(BLOCK_BYTES, size - a), access=mmap.ACCESS_READ, offset=a) as m:
-                    h.update(m)
-                    if counter is not None:
-                        n += counter(m)
+            while k := f.readinto(buf):
+                h.update(view[:k])
+                if counter is not None:
+                    n += counter(view[:k])
         self._separators = n if counter is not None else None
         self._value = h.hexdigest()
 
