@@ -14,15 +14,19 @@ A counter that restarts in a step counts from the moment the step began to its l
 the same span is its integral from the step start (``test_time_s − step_time_s`` of the first sample, see
 :func:`releaf.diagnostics.capacity.interval_weights`) to the last sample. A counter that runs on covers the
 interval from the previous step's last sample to this step's last sample; so does releaf's. The time between a
-step's last logged sample and the next step's start belongs to neither step: releaf books no charge there, and
-the Arbin ``.res``, BDF and BioLogic ``.mpr`` counters count none (BioLogic's BT-Lab CSV counts the old step's
-current there: ``benchmarks/README.md``).
+step's last logged sample and the next step's start belongs to neither step: releaf books no charge there. The
+counters say where the current really switched, and it is not where the stamps put it: BioLogic's BT-Lab CSV runs
+the old current on to 2.000 ms (its shortest sample interval) before the new step's first sample at all 11 of its
+step changes; its ``.mpr`` switches 0.2 ms (its shortest interval) before a charge's first sample, and runs the old
+current 0.4 ms past its last sample before rests whose first sample comes 48-250 ms later; Arbin's ``.res``
+counts 0-21 ms of the old current after its last sample, up to 31 ms past where the next step's step time says
+it began. So the log does not place an unlogged step change; what that leaves open is bounded below.
 
 What the log can resolve
 ------------------------
-A counter integrates the current at the cycler's own rate; releaf integrates the logged samples. Two limits of
-the log, read from the file itself, bound how closely the two can agree, and are added to the counter's
-resolution (:attr:`StepCharges.tolerance_Ah`):
+A counter integrates the current at the cycler's own rate; releaf integrates the logged samples. Limits of the log,
+read from the file itself, bound how closely the two can agree, and are added to the counter's resolution
+(:attr:`StepCharges.tolerance_Ah`):
 
 * the logged current's resolution (its smallest non-zero change: 0.01 A in the ORNL Bitrode files, 1 uA in PEC's):
   each sample is rounded to it, so a step's charge is known to half of it times the step's duration. A 48 h rest
@@ -30,9 +34,22 @@ resolution (:attr:`StepCharges.tolerance_Ah`):
 * the sampling: between two samples the current is taken to move monotonically, so the charge of an interval lies
   between its two rectangles, within ``|I_k+1 - I_k| * dt / 2`` of the trapezoid. A CV taper logged every 60 s
   (Novonix), or a step whose first sample caught the current before it settled (Neware), is resolved no better;
-* the time stamps at the step's two boundaries, where they contradict each other: a step whose start
-  (``test_time_s − step_time_s`` of its first sample) is stamped before the previous step's last sample (Arbin's
-  ``.res``: by up to 30 ms) cannot be placed closer than that, at the larger of the two currents.
+* a step change the file does not place (:func:`step_change_bounds_Ah`): where the new step's start
+  (``test_time_s − step_time_s`` of its first sample, the reader's sequence start for BioLogic) is not the old
+  step's last sample. (a) The *unlogged end*: the old current may run on for any part of the time between the old
+  step's last sample and the new step's start, ``|I_old| * gap`` (BT-Lab: 2.497 A for 38 of 40 ms, 2.64e-5 Ah;
+  ``.mpr``: 0.325 mA for 0.4 of 250 ms). (b) The *placement*: the switch is placed no better than the acquisition
+  period ``P`` (the file's shortest sample interval; a step's first sample comes up to one acquisition after the
+  switch: BT-Lab's counter has 2 ms = ``P`` of a 2.49 A charge before its first sample, 1.39e-6 Ah) plus ``X``,
+  the most by which the file anywhere stamps a step start before the previous step's last sample (its clocks
+  contradict each other by that much: Arbin ``.res`` 29.9 ms, 0 elsewhere but a Maccor file's 10 s), at the larger
+  of the two currents, ``(X + P) * max(|I_old|, |I_new|)``. Files whose step time puts each start at the old
+  step's last sample (ORNL Bitrode, Maccor ``.034``, Neware, PEC) place every change and get neither term.
+  Where they apply, these terms are bounds, not estimates: they hold at every step change of the three files
+  (``tests/diagnostics/test_counters.py``, at up to 0.97 of the bound), but are loose where the gap is long (an
+  ``.mpr`` rest: 2.3e-8 Ah allowed, 3.6e-11 Ah counted; BDF steps after a 60-500 s gap: up to half the step's
+  charge). They assume a new step's first sample comes within one acquisition of its start; the ``.mpr`` rests
+  show it need not (48-250 ms), harmless there only because a rest's current is 0.
 """
 
 from __future__ import annotations
@@ -57,8 +74,8 @@ class StepCharges:
     ``first`` / ``last`` the step's sample rows; ``restarted`` per step, whether the counter restarted at its start;
     ``unsigned`` whether the counter counts magnitudes (never negative in a file that discharges: Bitrode's cell
     ``Capacity(Ah)``); ``resolution_Ah`` the counter's smallest non-zero increment [Ah]; ``log_resolution_Ah``
-    per step, what the logged samples cannot resolve (the current's rounding over the step's duration, and the
-    sampling: module docstring) [Ah].
+    per step, what the logged samples cannot resolve (the current's rounding over the step's duration, the
+    sampling, and the step changes the file does not place: module docstring) [Ah].
     """
 
     first: np.ndarray
@@ -114,6 +131,57 @@ def current_resolution_A(current_A) -> float:
     return counter_resolution_Ah(current_A)
 
 
+def acquisition_period_s(test_time_s) -> float:
+    """The shortest positive interval between two logged samples [s]: the cycler acquires at least that often (it
+    logged two samples that close); NaN if no interval is positive."""
+    return counter_resolution_Ah(test_time_s)
+
+
+def step_change_bounds_Ah(test_time_s, current_A, step_index=None, step_time_s=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: what the log cannot resolve about the step change just before it [Ah] (0 where none).
+
+    At a step change (sample ``k`` the old step's last, ``k + 1`` the new step's first) the new step began at
+    ``t_k+1 - step_time_k+1`` as the file states it (clipped to the interval, as
+    :func:`releaf.diagnostics.capacity.interval_weights` does; at ``t_k`` without a step time). Where that is the old
+    step's last sample, to the float precision of the stamps, the file places the change: both bounds are 0.
+    Elsewhere the change is not logged.
+
+    Returns
+    -------
+    unlogged_end_Ah : ``|I_k| * (start - t_k)``. releaf books no charge between the old step's last sample and the
+        new step's start; the old current may have run on for any part of that time (the log does not say when it
+        stopped). It is in the new step's comparison only (a counter that runs on counts it there; the old step's
+        is read at ``t_k``).
+    placement_Ah : ``(X + P) * max(|I_k|, |I_k+1|)``, where ``X`` is the largest amount by which this file
+        anywhere stamps a step start before the previous step's last sample (its clocks contradict each other by
+        that much, so none of its unlogged changes is placed better) and ``P`` the acquisition period
+        (:func:`acquisition_period_s`: a cycler switches and logs on its acquisitions, so a step's first sample
+        comes up to one acquisition after the switch). Like the contradiction it comes from, it is counted in both
+        steps.
+    """
+    t = np.asarray(test_time_s, dtype=float)
+    i = np.nan_to_num(np.abs(np.asarray(current_A, dtype=float)))
+    unlogged_end, placement = np.zeros(t.size), np.zeros(t.size)
+    k = np.flatnonzero(step_changes(t.size, step_index, step_time_s))
+    if k.size == 0:
+        return unlogged_end, placement
+    began = t[k].copy()
+    if step_time_s is not None:
+        stated = t[k + 1] - np.asarray(step_time_s, dtype=float)[k + 1]
+        began = np.where(np.isfinite(stated), stated, began)
+    # the file places the change where the stated start is the old step's last sample to the stamps' float precision
+    unlogged = np.abs(began - t[k]) > 4 * np.spacing(np.maximum(np.abs(t[k]), np.abs(t[k + 1])))
+    if not unlogged.any():
+        return unlogged_end, placement
+    k, began = k[unlogged], began[unlogged]
+    contradiction_s = float(np.clip(t[k] - began, 0.0, None).max())
+    period_s = acquisition_period_s(t)
+    period_s = period_s if np.isfinite(period_s) else 0.0
+    unlogged_end[k + 1] = i[k] * (np.clip(began, t[k], t[k + 1]) - t[k]) / SECONDS_PER_HOUR
+    placement[k + 1] = (contradiction_s + period_s) * np.maximum(i[k], i[k + 1]) / SECONDS_PER_HOUR
+    return unlogged_end, placement
+
+
 def log_resolution_Ah(test_time_s, current_A, first, last, before, step_index=None, step_time_s=None) -> np.ndarray:
     """Per step (rows ``first`` to ``last``, ``before`` the sample before it): the charge the logged samples cannot
     resolve [Ah], the sum of
@@ -122,9 +190,9 @@ def log_resolution_Ah(test_time_s, current_A, first, last, before, step_index=No
       ``last`` (every sample is rounded to it), and
     * ``|I_k+1 - I_k| * dt_k / 2`` over the step's own intervals (the current moving monotonically between two
       samples, the charge of an interval lies within that of the trapezoid), and
-    * at each of the step's two boundaries where the new step's start (``t − step_time`` of its first sample) is
-      stamped before the old step's last sample, that overlap times the larger of the two currents (the file's
-      clocks contradict each other by that much).
+    * what the log cannot resolve about the step changes (:func:`step_change_bounds_Ah`; nothing where the file
+      places a change at the old step's last sample): the unlogged end of the previous step, and the placement of
+      the step's start and of the next step's start.
     """
     t = np.asarray(test_time_s, dtype=float)
     i = np.asarray(current_A, dtype=float)
@@ -135,16 +203,10 @@ def log_resolution_Ah(test_time_s, current_A, first, last, before, step_index=No
     spread = np.where(inside, np.abs(np.diff(i)) * dt / 2, 0.0)
     prefix = np.concatenate(([0.0], np.cumsum(np.nan_to_num(spread)))) / SECONDS_PER_HOUR
     rounding = 0.5 * res * (t[last] - t[before]) / SECONDS_PER_HOUR
-    clocks = np.zeros(t.size)  # per sample: the contradiction at a step start there [Ah]
-    if step_time_s is not None:
-        st = np.asarray(step_time_s, dtype=float)
-        k = np.flatnonzero(~inside)  # interval k: sample k is the old step's last, k + 1 the new one's first
-        overlap = np.clip(t[k] - (t[k + 1] - st[k + 1]), 0.0, None)
-        larger = np.maximum(np.abs(i[k]), np.abs(i[k + 1]))
-        clocks[k + 1] = np.nan_to_num(overlap * larger) / SECONDS_PER_HOUR
+    unlogged_end, placement = step_change_bounds_Ah(t, i, step_index, step_time_s)  # per sample: the change before
     following = np.minimum(np.asarray(last) + 1, t.size - 1)  # the next step's first sample (itself at the end)
-    boundaries = clocks[first] + np.where(np.asarray(last) + 1 < t.size, clocks[following], 0.0)
-    return rounding + prefix[last] - prefix[first] + boundaries
+    changes = unlogged_end[first] + placement[first] + np.where(np.asarray(last) + 1 < t.size, placement[following], 0)
+    return rounding + prefix[last] - prefix[first] + changes
 
 
 def step_starts(step_index, cycle_index=None, step_time_s=None) -> np.ndarray:
