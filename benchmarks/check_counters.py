@@ -9,8 +9,13 @@ counter, magnitudes compared), the worst relative difference [%] over the steps 
 resolutions and 1 % of the file's largest step, the worst absolute difference [Ah], the counter's resolution
 (smallest non-zero increment) [Ah] and the steps within 0.1 % or the resolution: ``strict``, the counter's
 resolution alone; ``w/ log``, plus what the logged samples cannot resolve (the logged current's rounding over the
-step, the trapezoid's bound between samples, a step start stamped before the previous step's last sample:
-:mod:`releaf.diagnostics.counters`).
+step, the trapezoid's bound between samples, and at a step change the file does not place, the old current running
+on until the new step's start and the switch's placement to the acquisition period plus the file's largest
+step-start contradiction: :mod:`releaf.diagnostics.counters`).
+
+Last run (2026-12-05, after ``step_change_bounds_Ah``), strict / w/ log: Arbin ``.res`` 82/102 / 102/102, BioLogic
+``biol.mpr`` 17/21 / 21/21, BT-Lab CSV 8/11 / 11/11, Novonix 1/2 / 2/2, Neware CSV 30/31 / 31/31, PEC 0/1 / 1/1,
+ORNL ``cell-cycling`` 30/32 / 32/32; every other file all steps strict (``benchmarks/README.md``).
 
     .venv/bin/python benchmarks/check_counters.py [--data DIR]
 """
