@@ -21,7 +21,7 @@ from releaf.packs import (
     pack_capacity_upper_bound,
     parse_design,
 )
-from releaf.packs_exact import feasible_groups, level_milp, tier_bound
+from releaf.packs_exact import feasible_groups, level_milp, polish_packs, tier_bound
 from releaf.parameters import PORTABLE_2S
 from releaf.station.twin import simulate_discharge
 
@@ -328,6 +328,60 @@ def test_tier_bound_on_a_generated_lot():
     bound = tier_bound(caps, r0s, 2, 2, q)
     assert q.sum() <= exact.best_found_Ah + 1e-6 and exact.dual_bound_Ah <= bound + 1e-6
     assert bound < pack_capacity_upper_bound(caps, r0s, 2, 2)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.floats(40, 60), st.floats(1.0, 2.5)), min_size=0, max_size=9),
+       st.sampled_from([(2, 2), (1, 3), (1, 2), (2, 3)]))
+def test_polish_packs_reaches_the_brute_force_optimum(mods, design):
+    # on lots this small the whole lot fits one window (or one whole-lot MILP): polishing is exact
+    n_series, n_parallel = design
+    caps = np.array([c for c, _ in mods])
+    r0s = np.array([r for _, r in mods])
+    before = build_packs(caps, r0s, n_series, n_parallel)
+    after = polish_packs(caps, r0s, before, time_limit_s=30)
+    assert len(set(after.reshape(-1).tolist())) == after.size
+    for pk in after:
+        for g in pk:
+            assert relative_spread(caps[g]) <= CAPACITY_TOLERANCE + 1e-12
+            assert relative_spread(r0s[g]) <= R0_TOLERANCE + 1e-12
+    total = pack_capacity_Ah(caps, after).sum()
+    assert total >= pack_capacity_Ah(caps, before).sum() - 1e-9
+    assert total == pytest.approx(brute_force_packs_Ah(caps, r0s, n_series, n_parallel), abs=1e-6)
+
+
+def generated_lot(n, seed):
+    rng = np.random.default_rng(seed)
+    soh = np.clip(rng.normal(0.78, 0.06, n), 0.55, 0.95)
+    return 65 * soh, 2.0 * (0.8 / soh) ** 1.5 * rng.lognormal(0, 0.06, n)
+
+
+@pytest.mark.parametrize("seed, gains_a_pack", [(0, False), (2, False), (22, True), (53, True)])
+def test_polish_packs_recovers_a_pack_the_greedy_groups_strand(seed, gains_a_pack):
+    # 24 generated modules, 4s2p: three packs need every module in a pair, and on these lots the greedy groups
+    # strand some and build two. The whole-lot level MILP started from them reaches the proven optimum; on lots 22
+    # and 53 (of the first 60, also 59) that is a third pack
+    caps, r0s = generated_lot(24, seed)
+    before = build_packs(caps, r0s, 4, 2)
+    assert len(before) == 2
+    after = polish_packs(caps, r0s, before, time_limit_s=30)
+    exact = level_milp(caps, r0s, 4, 2, time_limit_s=60)
+    assert exact.closed
+    assert pack_capacity_Ah(caps, after).sum() == pytest.approx(exact.dual_bound_Ah, rel=1e-6)
+    assert (len(after) == 3) is gains_a_pack
+
+
+def test_polish_packs_on_a_larger_lot_never_loses():
+    # 200 generated modules, 8s2p: windows of adjacent packs; the total never falls and every group stays valid
+    caps, r0s = generated_lot(200, 1)
+    before = build_packs(caps, r0s, 8, 2)
+    after = polish_packs(caps, r0s, before, time_limit_s=4, sub_time_limit_s=1)
+    assert after.shape == before.shape and len(set(after.reshape(-1).tolist())) == after.size
+    assert pack_capacity_Ah(caps, after).sum() >= pack_capacity_Ah(caps, before).sum() - 1e-9
+    for pk in after:
+        for g in pk:
+            assert relative_spread(caps[g]) <= CAPACITY_TOLERANCE + 1e-12
+            assert relative_spread(r0s[g]) <= R0_TOLERANCE + 1e-12
 
 
 def test_packs_example():

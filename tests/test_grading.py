@@ -80,6 +80,8 @@ def test_default_policy_loads(policy):
     assert policy.lifetime_data.required and "IEC 63338" in policy.lifetime_data.why
     assert policy.screens.temperature.max_temperature_C.value == 60.0
     assert policy.allow_mixed_grades is False
+    assert (policy.group_capacity_tolerance, policy.group_r0_tolerance) == (0.05, 0.15)
+    assert "Gogoana" in policy.assembly.group_r0_tolerance.why
     assert [policy.destination(g) for g in GRADES] == ["ev-replacement", "stationary-storage", "portable-station",
                                                       "recycling"]
 
@@ -91,6 +93,19 @@ def test_policy_from_path(tmp_path):
     assert (p.name, p.version) == ("test", "2.0")
     assert p.screens.capacity.soh_pct.if_missing == "reject"
     assert p.screens.bms_history is None and p.screens.self_discharge is None
+    # no assembly section: releaf's defaults for the NsMp parallel-group tolerances
+    assert (p.group_capacity_tolerance, p.group_r0_tolerance) == (0.05, 0.15)
+
+
+@pytest.mark.parametrize("value, ok", [(0.1, True), (0.0, True), (1.0, False), (-0.05, False)])
+def test_policy_group_tolerances(tmp_path, value, ok):
+    f = tmp_path / "tol.yaml"
+    f.write_text(POLICY_YAML + f"assembly:\n  group_capacity_tolerance: {{value: {value}, why: \"bench lots\"}}\n")
+    if ok:
+        assert load_policy(str(f)).group_capacity_tolerance == value
+    else:
+        with pytest.raises(ConfigError, match="assembly.group_capacity_tolerance: expected a fraction"):
+            load_policy(str(f))
 
 
 def test_metrics():

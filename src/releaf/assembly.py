@@ -32,6 +32,7 @@ Hardy, G. H., Littlewood, J. E., Pólya, G. (1952) Inequalities, 2nd ed., Cambri
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -385,7 +386,8 @@ def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationPro
                  module: BatteryProfile | None = None, allow_mixed_grades: bool = False,
                  pair_capacity_tolerance: float | None = None,
                  group_capacity_tolerance: float = packs.CAPACITY_TOLERANCE,
-                 group_r0_tolerance: float = packs.R0_TOLERANCE, power_W: float = REFERENCE_POWER_W) -> LotAssembly:
+                 group_r0_tolerance: float = packs.R0_TOLERANCE, power_W: float = REFERENCE_POWER_W,
+                 improve_s: float = 0.0) -> LotAssembly:
     """Assemble a lot of graded modules into a design: 2-module stations or NsMp packs.
 
     A packaged station design (``portable-2s``) goes through :func:`match_pairs` (exact; ``usable_Wh`` from the
@@ -406,15 +408,21 @@ def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationPro
     group_capacity_tolerance, group_r0_tolerance : NsMp only: largest relative capacity and resistance spreads
         ``(max - min) / max`` inside a parallel group (fractions; defaults are releaf policy choices)
     power_W : DC-bus power at which a 2-module station's usable energy is estimated [W]
+    improve_s : NsMp with M >= 2: time for :func:`releaf.packs_exact.polish_packs` (exact re-solving of adjacent
+        packs with HiGHS) after the heuristic, over all grade classes [s]; 0 = none
 
     Raises
     ------
-    ConfigError : unknown design
+    ConfigError : unknown design, a tolerance outside [0, 1)
     InputFileError : duplicate serials, missing or non-positive group values, wrong group count
     """
     from releaf.parameters import DEFAULT_BATTERY_PROFILE, battery_profile
 
     des = resolve_design(design)
+    for key, tol_value in (("group_capacity_tolerance", group_capacity_tolerance),
+                           ("group_r0_tolerance", group_r0_tolerance)):
+        if not 0 <= tol_value < 1:
+            raise ConfigError(key, f"{tol_value:g} is not a fraction from 0 to below 1 (0.05 = 5 %)")
     rejected = {c.serial for c in candidates if c.grade == "reject"}
     if isinstance(des, StationProfile):
         pairing = match_pairs(candidates, des, allow_mixed_grades=allow_mixed_grades, power_W=power_W,
@@ -445,6 +453,7 @@ def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationPro
     bound = 0.0
     reasons: dict[int, str] = {}
     tol = f"{group_capacity_tolerance:.3g} capacity and {group_r0_tolerance:.3g} R0 spread"
+    deadline = time.perf_counter() + improve_s
     for members in grade_classes([c.grade for c in usable], allow_mixed_grades):
         if members.size == 0:
             continue
@@ -453,6 +462,12 @@ def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationPro
                                                  r0_tolerance=group_r0_tolerance)
         found = packs.build_packs(c_k, r_k, n_s, n_p, capacity_tolerance=group_capacity_tolerance,
                                   r0_tolerance=group_r0_tolerance)
+        left_s = deadline - time.perf_counter()
+        if n_p > 1 and left_s > 0:
+            from releaf import packs_exact  # HiGHS, imported only when asked for
+
+            found = packs_exact.polish_packs(c_k, r_k, found, capacity_tolerance=group_capacity_tolerance,
+                                             r0_tolerance=group_r0_tolerance, time_limit_s=left_s)
         built += [(members[pk], float(q)) for pk, q in zip(found, packs.pack_capacity_Ah(c_k, found), strict=True)]
         used = np.zeros(members.size, bool)
         used[found.reshape(-1)] = True
@@ -481,7 +496,9 @@ def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationPro
     method = ("exact: sorted consecutive blocks of N modules per grade class (counting argument, "
               "docs/assembly-optimality.md)" if exact else
               f"constructive heuristic per grade class (groups within {tol}, sorted blocks, snake re-deal, improving "
-              "swaps to a local optimum); optimality not proven: see upper_bound_Ah")
+              "swaps to a local optimum"
+              + (f"; then up to {improve_s:g} s of exact re-solving of adjacent packs, HiGHS" if improve_s > 0 else "")
+              + "); optimality not proven: see upper_bound_Ah")
     return LotAssembly(design=des.name, objective=PACK_OBJECTIVE, method=method, optimal=exact, stations=stations,
                        unassigned=unassigned, total_series_capacity_Ah=total, upper_bound_Ah=max(bound, total),
                        total_usable_Wh=float(sum(st.usable_Wh for st in stations)),

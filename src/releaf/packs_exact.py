@@ -24,6 +24,7 @@ doi:10.1007/s12532-017-0130-5 (HiGHS).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import highspy
@@ -74,23 +75,9 @@ def feasible_groups(capacity_Ah, r0_mOhm, n_parallel: int, *, capacity_tolerance
     return out
 
 
-def level_milp(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, *,
-               capacity_tolerance: float = CAPACITY_TOLERANCE, r0_tolerance: float = R0_TOLERANCE,
-               time_limit_s: float = 60.0) -> LevelMilpResult:
-    """The lot's optimal total NsMp pack capacity, or a proven upper bound on it if the time runs out [Ah].
-
-    Parameters
-    ----------
-    capacity_Ah, r0_mOhm : each module's capacity [Ah] and resistance [mOhm], shape (n,)
-    n_series, n_parallel : N and M
-    capacity_tolerance, r0_tolerance : largest relative spreads inside a parallel group (fractions)
-    time_limit_s : HiGHS time limit [s]
-    """
-    c, r = np.asarray(capacity_Ah, dtype=float), np.asarray(r0_mOhm, dtype=float)
-    groups = feasible_groups(c, r, n_parallel, capacity_tolerance=capacity_tolerance, r0_tolerance=r0_tolerance)
-    n_packs = c.size // (n_series * n_parallel)
-    if not groups or n_packs == 0:
-        return LevelMilpResult(0.0, 0.0, True, len(groups))
+def _level_model(c: np.ndarray, groups: list[tuple[int, ...]], n_series: int, n_packs: int,
+                 time_limit_s: float) -> highspy.Highs:
+    """The level MILP over ``groups`` (columns: y per group, then w and z per level), ready to run."""
     s = np.array([c[list(g)].sum() for g in groups])
     lev = np.unique(s)[::-1]
     ng, nl = len(groups), lev.size
@@ -124,10 +111,31 @@ def level_milp(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, *,
         if len(gs) > 1:
             row(-inf, 1, gs, np.ones(len(gs)))
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    return h
+
+
+def level_milp(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, *,
+               capacity_tolerance: float = CAPACITY_TOLERANCE, r0_tolerance: float = R0_TOLERANCE,
+               time_limit_s: float = 60.0) -> LevelMilpResult:
+    """The lot's optimal total NsMp pack capacity, or a proven upper bound on it if the time runs out [Ah].
+
+    Parameters
+    ----------
+    capacity_Ah, r0_mOhm : each module's capacity [Ah] and resistance [mOhm], shape (n,)
+    n_series, n_parallel : N and M
+    capacity_tolerance, r0_tolerance : largest relative spreads inside a parallel group (fractions)
+    time_limit_s : HiGHS time limit [s]
+    """
+    c, r = np.asarray(capacity_Ah, dtype=float), np.asarray(r0_mOhm, dtype=float)
+    groups = feasible_groups(c, r, n_parallel, capacity_tolerance=capacity_tolerance, r0_tolerance=r0_tolerance)
+    n_packs = c.size // (n_series * n_parallel)
+    if not groups or n_packs == 0:
+        return LevelMilpResult(0.0, 0.0, True, len(groups))
+    h = _level_model(c, groups, n_series, n_packs, time_limit_s)
     h.run()
     info = h.getInfo()
     closed = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    return LevelMilpResult(float(info.mip_dual_bound), float(info.objective_function_value), closed, ng)
+    return LevelMilpResult(float(info.mip_dual_bound), float(info.objective_function_value), closed, len(groups))
 
 
 def _most_disjoint(groups: list[tuple[int, ...]], time_limit_s: float) -> int:
@@ -245,3 +253,121 @@ def _transport(c: np.ndarray, s_min: np.ndarray, v_cap: list[float], cap: list[i
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
     h.run()
     return float(h.getInfo().objective_function_value)
+
+
+def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance: float = CAPACITY_TOLERANCE,
+                 r0_tolerance: float = R0_TOLERANCE, time_limit_s: float = 10.0, window: int = 3,
+                 sub_time_limit_s: float = 3.0, whole_lot_groups: int = 5000) -> np.ndarray:
+    """Large-neighbourhood search on NsMp packs: re-solve ``window`` packs of adjacent capacity exactly.
+
+    First, where the packs are fewer than the lot could fill (``n // (N M)``: the greedy groups can strand modules
+    that a perfect grouping would use, and a lost pack costs far more than any balancing) and the lot has at most
+    ``whole_lot_groups`` feasible groups, the whole lot is solved by the level MILP, started from the packs. Then
+    the packs are taken in order of capacity; each window of ``window`` adjacent packs, with the unused modules
+    nearest to them in capacity, is re-solved by the level MILP (:func:`level_milp`'s model, HiGHS, started
+    from the packs as they are, so it never returns worse). An improvement replaces the window's packs and the
+    search starts again; it ends when no window improves or ``time_limit_s`` has passed. The total never falls:
+    every window keeps its number of packs and only a larger sum is taken. Windows with the largest imbalance
+    (mean minus weakest group) go first, as that is where a pack loses to the mean-of-groups bound.
+
+    Parameters
+    ----------
+    capacity_Ah, r0_mOhm : each module's capacity [Ah] and resistance [mOhm], shape (n,)
+    packs : module indices, shape (packs, N, M), as :func:`releaf.packs.build_packs` returns them
+    capacity_tolerance, r0_tolerance : largest relative spreads inside a parallel group (fractions)
+    time_limit_s : the whole search [s]
+    window : packs re-solved together
+    sub_time_limit_s : HiGHS time limit of one window [s] (an unproven window still returns its best packs)
+
+    Returns
+    -------
+    Module indices, shape (packs, N, M), total capacity at least that of ``packs``.
+    """
+    c, r = np.asarray(capacity_Ah, dtype=float), np.asarray(r0_mOhm, dtype=float)
+    packs = np.array(packs, dtype=int, copy=True)
+    n_packs, n_series, n_parallel = packs.shape
+    if n_parallel == 1 or c.size < n_series * n_parallel:
+        return packs
+    eps = 1e-9 * max(1.0, float(c.max()))
+    deadline = time.perf_counter() + time_limit_s
+    most = c.size // (n_series * n_parallel)
+    if n_packs < most and len(feasible_groups(c, r, n_parallel, capacity_tolerance=capacity_tolerance,
+                                              r0_tolerance=r0_tolerance)) <= whole_lot_groups:
+        everyone = np.arange(c.size)
+        new = _solve_window(c, r, packs, everyone, n_series, n_parallel, capacity_tolerance, r0_tolerance,
+                            time_limit_s, n_packs=most)
+        if new is not None and c[new].sum(axis=2).min(axis=1).sum() > c[packs].sum(axis=2).min(axis=1).sum() + eps:
+            packs = new
+            n_packs = packs.shape[0]
+    if n_packs == 0:
+        return packs
+    k = max(1, min(window, n_packs))
+    done: set[frozenset[int]] = set()
+    while time.perf_counter() < deadline:
+        sums = c[packs].sum(axis=2)
+        caps = sums.min(axis=1)
+        order = np.argsort(caps, kind="stable")
+        windows = [order[i:i + k] for i in range(n_packs - k + 1)]
+        windows.sort(key=lambda w: -float((sums[w].mean(axis=1) - caps[w]).sum()))
+        used = np.zeros(c.size, bool)
+        used[packs.reshape(-1)] = True
+        pool = np.flatnonzero(~used)
+        improved = False
+        for w in windows:
+            key = frozenset(packs[w].reshape(-1).tolist())
+            if key in done:
+                continue
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return packs
+            mine = packs[w].reshape(-1)
+            lo, hi = c[mine].min(), c[mine].max()
+            near = pool[np.argsort(np.maximum(lo - c[pool], c[pool] - hi), kind="stable")[:n_series * n_parallel]]
+            sub = np.concatenate([mine, near])
+            new = _solve_window(c[sub], r[sub], packs[w], sub, n_series, n_parallel, capacity_tolerance,
+                                r0_tolerance, min(sub_time_limit_s, left))
+            if new is not None and c[new].sum(axis=2).min(axis=1).sum() > caps[w].sum() + eps:
+                packs[w] = new
+                improved = True
+                break
+            done.add(key)
+        if not improved:
+            break
+    return packs
+
+
+def _solve_window(c, r, current, sub, n_series, n_parallel, ct, rt, time_limit_s,
+                  n_packs: int | None = None) -> np.ndarray | None:
+    """The best ``n_packs`` (default ``len(current)``) packs from the modules ``sub`` (level MILP started at
+    ``current``), as indices into the lot; fewer if the best assembly HiGHS found has fewer."""
+    groups = feasible_groups(c, r, n_parallel, capacity_tolerance=ct, r0_tolerance=rt)
+    if not groups:
+        return None
+    k = current.shape[0] if n_packs is None else n_packs
+    h = _level_model(c, groups, n_series, k, time_limit_s)
+    pos = {int(m): t for t, m in enumerate(sub)}
+    start = {tuple(sorted((pos[int(m)] for m in grp), key=lambda t: (-c[t], t))) for grp in current.reshape(-1,
+                                                                                                            n_parallel)}
+    index = {tuple(g): t for t, g in enumerate(groups)}
+    chosen = [index.get(g) for g in start]
+    if None not in chosen:  # the packs as they are: HiGHS starts from them (feasible_groups orders as sorted here)
+        y = np.zeros(len(groups))
+        y[chosen] = 1.0
+        s = np.array([c[list(g)].sum() for g in groups])
+        lev = np.unique(s)[::-1]
+        z = np.array([(s[chosen] >= v).sum() for v in lev], float)
+        w = np.minimum(k, np.floor(z / n_series))
+        sol = highspy.HighsSolution()
+        sol.col_value = np.concatenate([y, w, z]).tolist()
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+        return None
+    y = np.asarray(h.getSolution().col_value[:len(groups)]) > 0.5
+    picked = sorted((groups[t] for t in np.flatnonzero(y)), key=lambda g: -c[list(g)].sum())
+    built = min(k, len(picked) // n_series)
+    if built < current.shape[0]:
+        return None
+    picked = picked[:built * n_series]
+    return sub[np.array(picked, dtype=int)].reshape(built, n_series, n_parallel)

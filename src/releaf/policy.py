@@ -42,6 +42,8 @@ File format
       reject: {value: recycling, why: ...}
     assembly:
       allow_mixed_grades: {value: false, why: ...}
+      group_capacity_tolerance: {value: 0.05, why: ...}               # NsMp parallel groups, (max - min) / max
+      group_r0_tolerance: {value: 0.15, why: ...}
 
 Every key is required except ``bms_history``, ``resistance.lot_outlier``, ``self_discharge``, ``imbalance``'s
 rules and ``assembly`` (a missing optional screen does not apply). ``if_missing`` of a graded rule is a grade
@@ -248,6 +250,8 @@ class Lifetime(_Model):
 
 class Assembly(_Model):
     allow_mixed_grades: Flag | None = None
+    group_capacity_tolerance: Limit | None = None
+    group_r0_tolerance: Limit | None = None
 
 
 class Policy(_Model):
@@ -278,6 +282,10 @@ class Policy(_Model):
         sd = self.screens.self_discharge
         if sd is not None and not 0 < sd.max_pct_per_day.value <= 100:
             raise ValueError("screens.self_discharge.max_pct_per_day: expected 0 to 100 %/day")
+        for key in ("group_capacity_tolerance", "group_r0_tolerance"):
+            limit = getattr(self.assembly, key)
+            if limit is not None and not 0 <= limit.value < 1:
+                raise ValueError(f"assembly.{key}: expected a fraction from 0 to below 1 (0.05 = 5 %)")
         return self
 
     @property
@@ -285,6 +293,22 @@ class Policy(_Model):
         """Whether stations may mix modules of different grades (``assembly.allow_mixed_grades``)."""
         flag = self.assembly.allow_mixed_grades
         return bool(flag.value) if flag is not None else False
+
+    @property
+    def group_capacity_tolerance(self) -> float:
+        """Largest relative capacity spread ``(max - min) / max`` inside an NsMp parallel group (fraction)."""
+        from releaf.packs import CAPACITY_TOLERANCE
+
+        limit = self.assembly.group_capacity_tolerance
+        return float(limit.value) if limit is not None else CAPACITY_TOLERANCE
+
+    @property
+    def group_r0_tolerance(self) -> float:
+        """Largest relative resistance spread inside an NsMp parallel group (fraction)."""
+        from releaf.packs import R0_TOLERANCE
+
+        limit = self.assembly.group_r0_tolerance
+        return float(limit.value) if limit is not None else R0_TOLERANCE
 
     def destination(self, grade: str) -> str:
         """The destination of a grade class (``"recycling"`` for reject)."""

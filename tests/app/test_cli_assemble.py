@@ -102,6 +102,10 @@ def test_assemble_table_output(lot_csv):
     (["--design", "portable-2s"], "module_id,capacity_Ah,r0_mOhm,grade\nm1,50,2,A\nm1,51,2,A\n",
      "line 3, column 'module_id'"),
     (["--design", "4s4x"], "module_id,capacity_Ah,r0_mOhm,grade\nm1,50,2,A\n", "error: design: unknown design"),
+    (["--design", "2s2p", "--group-capacity-tolerance", "5"], "module_id,capacity_Ah,r0_mOhm,grade\nm1,50,2,A\n",
+     "error: group_capacity_tolerance: 5 is not a fraction"),
+    (["--design", "2s2p", "--policy", "no-such-policy"], "module_id,capacity_Ah,r0_mOhm,grade\nm1,50,2,A\n",
+     "no-such-policy"),
 ])
 def test_assemble_errors_one_line_exit_2(tmp_path, args, text, expected):
     path = tmp_path / "bad-lot.csv"
@@ -110,5 +114,31 @@ def test_assemble_errors_one_line_exit_2(tmp_path, args, text, expected):
     assert out.returncode == 2 and out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
-    if "design:" not in expected:
+    if "design:" not in expected and "tolerance" not in expected and "policy" not in expected:
         assert str(path) in lines[0]
+
+
+def test_assemble_tolerances_come_from_the_policy(lot_csv, tmp_path):
+    # the default policy's 5 % capacity spread keeps 50 and 58 Ah apart; a policy file with 20 % lets them share a
+    # group, and the command line overrides the policy
+    default = json.loads(releaf("assemble", "--modules", lot_csv, "--design", "2s2p", "--json").stdout)
+    assert "0.05 capacity and 0.15 R0 spread" in default["method"]
+    src = Path(__file__).parents[2] / "src/releaf/parameters/policies/leaf-default.yaml"
+    wide = tmp_path / "wide.yaml"
+    wide.write_text(src.read_text().replace("  group_capacity_tolerance:\n    value: 0.05",
+                                            "  group_capacity_tolerance:\n    value: 0.2"))
+    out = releaf("assemble", "--modules", lot_csv, "--design", "2s2p", "--policy", wide, "--json")
+    assert out.returncode == 0, out.stderr
+    assert "0.2 capacity and 0.15 R0 spread" in json.loads(out.stdout)["method"]
+    out = releaf("assemble", "--modules", lot_csv, "--design", "2s2p", "--policy", wide,
+                 "--group-capacity-tolerance", "0.03", "--json")
+    assert "0.03 capacity and 0.15 R0 spread" in json.loads(out.stdout)["method"]
+
+
+def test_assemble_improve_s_is_never_worse(lot_csv):
+    plain = json.loads(releaf("assemble", "--modules", lot_csv, "--design", "2s2p", "--json").stdout)
+    out = releaf("assemble", "--modules", lot_csv, "--design", "2s2p", "--improve-s", "5", "--json")
+    assert out.returncode == 0, out.stderr
+    better = json.loads(out.stdout)
+    assert "exact re-solving of adjacent packs" in better["method"]
+    assert better["total_series_capacity_Ah"] >= plain["total_series_capacity_Ah"] - 1e-9

@@ -306,23 +306,34 @@ def assemble(
                                                              "[, group_capacity_Ah_<k>, group_r0_mOhm_<k>]")],
     design: Annotated[str, typer.Option(help="packaged station design (portable-2s) or <N>s<M>p (12s1p, 8s2p)")] = (
         "portable-2s"),
-    allow_mixed_grades: Annotated[bool, typer.Option(help="allow modules of different grades together")] = False,
-    group_capacity_tolerance: Annotated[float, typer.Option(help="NsMp: largest relative capacity spread in a "
-                                                                 "parallel group")] = 0.05,
-    group_r0_tolerance: Annotated[float, typer.Option(help="NsMp: largest relative R0 spread in a parallel "
-                                                           "group")] = 0.15,
+    allow_mixed_grades: Annotated[bool, typer.Option(help="allow modules of different grades together (default: "
+                                                          "the policy's assembly.allow_mixed_grades)")] = False,
+    policy: Annotated[str, typer.Option(help="grading policy name or YAML file: its assembly section gives the "
+                                             "defaults of the tolerances")] = "leaf-default",
+    group_capacity_tolerance: Annotated[float | None, typer.Option(
+        help="NsMp: largest relative capacity spread in a parallel group (default: the policy's)")] = None,
+    group_r0_tolerance: Annotated[float | None, typer.Option(
+        help="NsMp: largest relative R0 spread in a parallel group (default: the policy's)")] = None,
+    improve_s: Annotated[float, typer.Option(
+        "--improve-s", min=0.0,
+        help="NsMp with M >= 2: seconds of exact re-solving of adjacent packs (HiGHS) after the heuristic; 0 = none")
+    ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="print the assembly as JSON")] = False,
 ):
     """Assemble a graded lot (CSV) into stations or NsMp packs, maximising the total series capacity."""
     from releaf.app.lot_csv import read_module_lot
     from releaf.assembly import assemble_lot, resolve_design
     from releaf.parameters import DEFAULT_BATTERY_PROFILE, StationProfile, battery_profile
+    from releaf.policy import load_policy
 
+    pol = load_policy(policy)
     des = resolve_design(design)
     module = des.module if isinstance(des, StationProfile) else battery_profile(DEFAULT_BATTERY_PROFILE)
     lot = read_module_lot(modules, module.series_groups)
-    result = assemble_lot(lot, des, module=module, allow_mixed_grades=allow_mixed_grades,
-                          group_capacity_tolerance=group_capacity_tolerance, group_r0_tolerance=group_r0_tolerance)
+    ct = pol.group_capacity_tolerance if group_capacity_tolerance is None else group_capacity_tolerance
+    rt = pol.group_r0_tolerance if group_r0_tolerance is None else group_r0_tolerance
+    result = assemble_lot(lot, des, module=module, allow_mixed_grades=allow_mixed_grades or pol.allow_mixed_grades,
+                          group_capacity_tolerance=ct, group_r0_tolerance=rt, improve_s=improve_s)
     if as_json:
         _print_json(result.to_dict())
         return
