@@ -72,6 +72,10 @@ class FileDigest:
         self._separators = n if counter is not None else None
         self._value = h.hexdigest()
 
+    def done(self) -> bool:
+        """Whether the thread has finished (:meth:`result` will not wait)."""
+        return not self._thread.is_alive()
+
     def result(self) -> tuple[str, int | None]:
         """``(sha256 hex digest, separator count or None)``, once the thread is done. If the thread failed (the file
         vanished or became unreadable), the file is hashed here, so that the real error is raised."""

@@ -108,6 +108,22 @@ def test_streamed_batches_equal_the_whole_read(tmp_path):
     assert pl.concat([b.data for b in batches]).equals(whole)
 
 
+@pytest.mark.parametrize("held_rows", [1, 100, 10**9])
+def test_batches_parsed_while_hashing_carry_the_hash(monkeypatch, held_rows):
+    # batches parsed before the hash is done are held, then yielded in order, each with the file's sha256
+    import hashlib
+
+    import polars as pl
+
+    from releaf.io import arbin
+
+    monkeypatch.setattr(arbin, "_HELD_ROWS", held_rows)
+    batches = list(arbin.iter_arbin_csv(FIXTURE, batch_rows=50))
+    sha = hashlib.sha256(FIXTURE.read_bytes()).hexdigest()
+    assert {b.meta.sha256 for b in batches} == {sha}
+    assert pl.concat([b.data for b in batches]).equals(read(FIXTURE).data)
+
+
 def test_streamed_time_backwards_across_batches_names_the_line(tmp_path):
     from releaf.io.arbin import iter_arbin_csv
 

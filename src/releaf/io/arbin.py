@@ -25,6 +25,7 @@ Arbin Instruments, MITS Pro data export (CSV/Excel channel sheets).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import io
@@ -327,12 +328,17 @@ def read_arbin_csv(path, *, wall_clock: bool = True) -> TimeSeries:
     return validate(TimeSeries(df, _meta(path, plan, sha256)), line_of_row=lambda i: FIRST_DATA_LINE + i)
 
 
+_HELD_ROWS = 3_000_000
+"""Most rows :func:`iter_arbin_csv` parses ahead while the file is still being hashed (a few hundred MB)."""
+
+
 def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]:
     """Read a large Arbin CSV in bounded memory: validated canonical batches of at most ``batch_rows`` rows.
 
     Each batch is validated with the file's line numbers; time must keep increasing across batches too.
-    The sha256 of the file is computed once, streaming, on another thread while polars parses the first batch,
-    and every batch carries the same metadata. As in :func:`read_arbin_csv`, only the columns releaf uses are
+    The sha256 of the file is computed once, streaming, on another thread while polars parses; every batch carries
+    the same metadata, hash included, so the batches parsed before the hash is done (at most ``_HELD_ROWS`` rows)
+    are held and yielded after it. As in :func:`read_arbin_csv`, only the columns releaf uses are
     parsed, and the file's comma count (taken with the hash) checks the field counts: a line with too many or
     too few fields is named after the last batch.
 
@@ -347,22 +353,35 @@ def iter_arbin_csv(path, *, batch_rows: int = 1_000_000) -> Iterator[TimeSeries]
     used = [f"c{k}" for k in sorted({src.index for src in plan.sources.values()})]
     lazy = pl.scan_csv(path, has_header=False, skip_rows=1, new_columns=list(schema), schema=schema,
                        quote_char=None, truncate_ragged_lines=False, encoding="utf8-lossy").select(used)
+    provisional = _meta(path, plan, sha256="(being hashed)")  # errors name the path; the hash comes after
     first_line, last_time = FIRST_DATA_LINE, None
+
+    def canonical(raw: pl.DataFrame) -> TimeSeries:
+        nonlocal first_line, last_time
+        df = _canonical(raw, plan)
+        if last_time is not None and df.height and df["test_time_s"][0] < last_time:
+            raise InputFileError(path, f"time goes backwards ({last_time} s then {df['test_time_s'][0]} s)",
+                                   line=first_line, column="test_time_s")
+        offset = first_line
+        ts = validate(TimeSeries(df, provisional), line_of_row=lambda i, o=offset: o + i)
+        if df.height:
+            last_time = df["test_time_s"][-1]
+        first_line += raw.height
+        return ts
+
     try:
         with textfile.hashing(path, count=b",") as digest:  # hashed (and commas counted) on another thread
+            # every batch carries the file's sha256, so none can be yielded before the hash is done; meanwhile the
+            # parse goes on (up to _HELD_ROWS rows held) instead of waiting: the hash and the parse overlap
             batches = iter(lazy.collect_batches(chunk_size=batch_rows))
-            first = next(batches, None)
-        meta = _meta(path, plan, digest.hexdigest())
-        for raw in itertools.chain(() if first is None else (first,), batches):
-            df = _canonical(raw, plan)
-            if last_time is not None and df.height and df["test_time_s"][0] < last_time:
-                raise InputFileError(path, f"time goes backwards ({last_time} s then {df['test_time_s'][0]} s)",
-                                       line=first_line, column="test_time_s")
-            offset = first_line
-            yield validate(TimeSeries(df, meta), line_of_row=lambda i, o=offset: o + i)
-            if df.height:
-                last_time = df["test_time_s"][-1]
-            first_line += raw.height
+            held: list[TimeSeries] = []
+            for raw in batches:
+                held.append(canonical(raw))
+                if digest.ready() or len(held) * batch_rows >= _HELD_ROWS:
+                    break
+        meta = dataclasses.replace(provisional, sha256=digest.hexdigest())
+        for ts in itertools.chain(held, (canonical(raw) for raw in batches)):
+            yield TimeSeries(ts.data, meta)
     except pl.exceptions.PolarsError as err:
         raise InputFileError(path, f"could not be parsed after line {first_line - 1}: "
                                      f"{str(err).splitlines()[0]}") from None

@@ -44,9 +44,14 @@ def count_byte(data: bytes, byte: bytes) -> int:
 
 
 class _Digest:
-    def __init__(self):
+    def __init__(self, worker=None):
         self.value: str | None = None
         self.separators: int | None = None  # count of the separator byte, when asked for
+        self._worker = worker
+
+    def ready(self) -> bool:
+        """Whether the hash has finished, so the end of the ``with`` block will not wait for it."""
+        return self.value is not None or (self._worker is not None and self._worker.done())
 
     def hexdigest(self) -> str:
         if self.value is None:
@@ -62,8 +67,8 @@ def hashing(path: Path, count: bytes | None = None):
     ``digest.separators``, the number of times it occurs in the file (a cheap check of the field counts). A hash
     that a command started before it imported the readers (:func:`releaf.filedigest.start`) is taken over.
     """
-    digest = _Digest()
     worker = filedigest.claim(path, count) or filedigest.FileDigest(path, count)
+    digest = _Digest(worker)
     try:
         yield digest
     finally:
