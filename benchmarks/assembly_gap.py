@@ -12,8 +12,9 @@ gap ``(bound - found) / bound``, with the solve time. The bound:
   modules also the dual bounds of two exact MILPs over all feasible parallel groups (HiGHS, ``--milp-time`` s
   each): the level MILP (``releaf.packs_exact.level_milp``, no pack indices), then, if that did not close, the
   pack-index MILP (``milp_bound``); for M = 2 the level MILP also runs on lots of up to ``--level-max`` modules.
-  The smallest bound is used. The gap is then an upper bound on the true optimality gap (the bound itself may be
-  loose where no MILP closed).
+  For lots of at most ``--lp-max`` modules also ``releaf.packs_exact.pack_lp_bound`` (the pack LP by Lagrangian
+  duality, ``--lp-time`` s). The smallest bound is used. The gap is then an upper bound on the true optimality gap
+  (the bound itself may be loose where no MILP closed).
 
 Random lots (GENERATED, not measured): state of health ~ N(0.78, 0.06) clipped to 0.55-0.95 of 65 Ah; the two
 groups of a module differ by up to 2 %; module R0 = 2.0 mOhm × (0.8 / SOH)^1.5 × lognormal(0, 0.06) (resistance
@@ -24,7 +25,7 @@ where the heuristic built fewer packs than the lot could fill) for S seconds aft
 the heuristic's total, ``found Ah`` the total after it, and the solve time includes it.
 
 Run: ``PYTHONPATH=src python benchmarks/assembly_gap.py [--seeds 3] [--milp-max 50] [--level-max 200] [--milp-time 60]
-[--improve-s 0]``
+[--lp-max 50] [--lp-time 60] [--improve-s 0]``
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from releaf.packs import (
     pack_capacity_Ah,
     pack_capacity_upper_bound,
 )
-from releaf.packs_exact import feasible_groups, level_milp, polish_packs, tier_bound
+from releaf.packs_exact import feasible_groups, level_milp, pack_lp_bound, polish_packs, tier_bound
 from releaf.parameters import PORTABLE_2S
 from releaf.solver import quiet_highs
 
@@ -133,6 +134,8 @@ def main() -> None:
     ap.add_argument("--level-max", type=int, default=200,
                     help="largest lot for the level MILP alone (M = 2; it enumerates every feasible pair)")
     ap.add_argument("--milp-time", type=float, default=60.0, help="MILP time limit per lot [s]")
+    ap.add_argument("--lp-max", type=int, default=50, help="largest lot for the pack LP bound (pack_lp_bound)")
+    ap.add_argument("--lp-time", type=float, default=60.0, help="pack LP bound time limit per lot [s]")
     ap.add_argument("--improve-s", type=float, default=0.0,
                     help="NsMp, M >= 2: seconds of releaf.packs_exact.polish_packs after build_packs (0 = none)")
     args = ap.parse_args()
@@ -167,6 +170,12 @@ def main() -> None:
                     tiers = tier_bound(c, r, n_series, n_parallel, pack_capacity_Ah(c, packs))
                     if tiers < bound:
                         bound, how = tiers, f"tier bound ({time.perf_counter() - t1:.1f} s)"
+                if n_parallel > 1 and n <= args.lp_max:
+                    t1 = time.perf_counter()
+                    lp = pack_lp_bound(c, r, n_series, n_parallel, pack_capacity_Ah(c, packs),
+                                       time_limit_s=args.lp_time)
+                    if lp.bound_Ah < bound:
+                        bound, how = lp.bound_Ah, f"pack LP ({time.perf_counter() - t1:.1f} s)"
                 solvers = []
                 if n_parallel > 1 and (n <= args.milp_max or (n_parallel == 2 and n <= args.level_max)):
                     solvers.append(("level MILP", level_milp_bound))

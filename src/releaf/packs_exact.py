@@ -324,8 +324,9 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
             lo, hi = c[mine].min(), c[mine].max()
             near = pool[np.argsort(np.maximum(lo - c[pool], c[pool] - hi), kind="stable")[:n_series * n_parallel]]
             sub = np.concatenate([mine, near])
+            # a window that holds every pack is the whole lot: it gets all the time left, there is nothing else
             new = _solve_window(c[sub], r[sub], packs[w], sub, n_series, n_parallel, capacity_tolerance,
-                                r0_tolerance, min(sub_time_limit_s, left))
+                                r0_tolerance, left if k == n_packs else min(sub_time_limit_s, left))
             if new is not None and c[new].sum(axis=2).min(axis=1).sum() > caps[w].sum() + eps:
                 packs[w] = new
                 improved = True
@@ -371,3 +372,194 @@ def _solve_window(c, r, current, sub, n_series, n_parallel, ct, rt, time_limit_s
         return None
     picked = picked[:built * n_series]
     return sub[np.array(picked, dtype=int)].reshape(built, n_series, n_parallel)
+
+
+@dataclass(frozen=True)
+class PackLpBound:
+    """What :func:`pack_lp_bound` proved.
+
+    Attributes
+    ----------
+    bound_Ah : proven upper bound on the lot's total NsMp pack capacity [Ah]
+    thresholds : pack-capacity thresholds in the final grid
+    rounds : grid refinements run
+    """
+
+    bound_Ah: float
+    thresholds: int
+    rounds: int
+
+
+def pack_lp_bound(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, found_pack_Ah=(), *,
+                  capacity_tolerance: float = CAPACITY_TOLERANCE, r0_tolerance: float = R0_TOLERANCE,
+                  time_limit_s: float = 60.0, levels: int = 24, max_rounds: int = 200) -> PackLpBound:
+    """A proven upper bound on the total NsMp pack capacity: the pack LP, by Lagrangian duality [Ah].
+
+    Give every module a price ``pi_i >= 0`` and let ``mu = max(0, max_p (C_p - sum_{i in p} pi_i))`` over every
+    possible pack p (N disjoint feasible groups; ``C_p`` its weakest group's capacity). Any assembly of at most
+    ``P`` disjoint packs (``n // (N M)``, or fewer where a set-packing bound says no ``N P`` disjoint feasible
+    groups exist) then has total ``sum_p C_p <= sum_p (pi(p) + mu) <= sum_i pi_i + P mu``: a
+    bound for every price vector (the dual of the linear relaxation of choosing packs as columns, Dantzig-Wolfe).
+
+    ``mu`` is over-estimated, so the bound stays valid, on a grid of thresholds ``t_0 < t_1 < ... < t_K``: a pack
+    of capacity in ``[t_k, t_k+1]`` has all its N groups among ``G(t_k)``, the feasible groups of capacity
+    ``>= t_k``, so ``C_p - pi(p) <= t_k+1 - L_k`` where ``L_k`` is the cheapest price of N groups of ``G(t_k)``
+    with each module used at most once, here relaxed to fractional use (a linear programme: ``L_k`` is at least
+    the value of any feasible point of its dual, ``N a_k - sum_i b_ki`` with ``a_k <= sum_{i in g} (b_ki + pi_i)``
+    for every g in ``G(t_k)``). One linear programme (HiGHS) chooses ``pi``, ``mu``, ``a`` and ``b`` together to
+    minimise the bound; its rows for the groups are added as they are violated (cutting planes). The grid is then
+    refined where the programme binds, and solved again, until ``time_limit_s`` or ``max_rounds``. The bound
+    returned is computed again from the prices alone, with each ``a_k`` set to its largest value allowed by every
+    group, so solver tolerances cannot make it invalid.
+
+    Parameters
+    ----------
+    capacity_Ah, r0_mOhm : each module's capacity [Ah] and resistance [mOhm], shape (n,)
+    n_series, n_parallel : N and M
+    found_pack_Ah : capacities of any assembly's packs [Ah]: thresholds start there too (where the bound binds)
+    capacity_tolerance, r0_tolerance : largest relative spreads inside a parallel group (fractions)
+    time_limit_s : time for the whole refinement [s]; the bound is valid at any point
+    levels : thresholds of the first grid, evenly spaced over the group capacities
+    max_rounds : most grid refinements
+
+    References
+    ----------
+    Desrosiers, J., Lübbecke, M. E. (2005) A primer in column generation, in Column Generation, Springer, 1-32,
+    doi:10.1007/0-387-25486-2_1.
+    """
+    c, r = np.asarray(capacity_Ah, dtype=float), np.asarray(r0_mOhm, dtype=float)
+    n, n_s, m = c.size, n_series, n_parallel
+    n_packs = n // (n_s * m)
+    groups = np.array(feasible_groups(c, r, m, capacity_tolerance=capacity_tolerance, r0_tolerance=r0_tolerance),
+                      dtype=np.int64).reshape(-1, m)
+    if n_packs == 0 or groups.shape[0] == 0:
+        return PackLpBound(0.0, 0, 0)
+    # fewer packs than n // (N M) when no N P disjoint feasible groups exist (HiGHS set packing, its dual bound)
+    n_packs = min(n_packs, _most_disjoint([tuple(g) for g in groups.tolist()], min(10.0, time_limit_s / 4)) // n_s)
+    if n_packs == 0:
+        return PackLpBound(0.0, 0, 0)
+    sums = c[groups].sum(axis=1)
+    order = np.argsort(-sums, kind="stable")
+    groups, sums = groups[order], sums[order]
+    s_lo, s_hi = float(sums[-1]), float(sums[0])
+    start = set(np.linspace(s_lo, s_hi, max(2, levels)).tolist())
+    start |= {float(v) for v in np.asarray(found_pack_Ah, dtype=float) if s_lo < v < s_hi}
+    deadline = time.perf_counter() + time_limit_s
+    lp = _PackLp(c, groups, sums, n_s, n_packs)
+    for t in sorted(start):
+        lp.add_threshold(t)
+    best, rounds = np.inf, 0
+    for rounds in range(1, max_rounds + 1):  # noqa: B007 (rounds is reported)
+        lp.solve(deadline)
+        best = min(best, lp.bound())
+        if time.perf_counter() > deadline:
+            break
+        if not lp.refine():
+            break
+    return PackLpBound(float(best), len(lp.thresholds), rounds)
+
+
+class _PackLp:
+    """The linear programme of :func:`pack_lp_bound`, kept in one HiGHS instance and grown in place.
+
+    Columns: ``pi`` (n), ``mu``, then per threshold ``a_k`` and ``b_k`` (one per module of ``G(t_k)``). Rows: per
+    threshold, ``mu + N a_k - sum_i b_ki >= t_next`` (its interval row), and the group rows
+    ``a_k - sum_{i in g} (b_ki + pi_i) <= 0``, added as cutting planes.
+    """
+
+    def __init__(self, c, groups, sums, n_series, n_packs):
+        self.c, self.groups, self.sums = c, groups, sums
+        self.n, self.m, self.n_series, self.n_packs = c.size, groups.shape[1], n_series, n_packs
+        self.top = float(sums[0])
+        self.thresholds: list[float] = []  # sorted
+        self.col: dict[float, int] = {}  # threshold -> its a_k column (b_k follow)
+        self.row: dict[float, int] = {}  # threshold -> its interval row
+        self.b_col: dict[float, np.ndarray] = {}  # threshold -> per module, its b_k column (-1: none)
+        self.h = quiet_highs()
+        inf = highspy.kHighsInf
+        n = self.n
+        self.h.addCols(n + 1, np.concatenate([np.ones(n), [float(n_packs)]]), np.zeros(n + 1), np.full(n + 1, inf),
+                       0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        self.x = np.zeros(n + 1)
+
+    def _next(self, t: float) -> float:
+        k = self.thresholds.index(t)
+        return self.thresholds[k + 1] if k + 1 < len(self.thresholds) else self.top
+
+    def add_threshold(self, t: float) -> None:
+        import bisect
+
+        inf, n = highspy.kHighsInf, self.n
+        bisect.insort(self.thresholds, t)
+        # b_k only for the modules of G(t_k): the others are in none of its groups, and their b_k would be 0
+        present = np.unique(self.groups[:int(np.searchsorted(-self.sums, -t, side="right"))])
+        a = self.h.getNumCol()
+        k_b = present.size
+        self.h.addCols(k_b + 1, np.zeros(k_b + 1), np.concatenate([[-inf], np.zeros(k_b)]), np.full(k_b + 1, inf), 0,
+                       np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        self.col[t] = a
+        where = np.full(n, -1, dtype=np.int64)
+        where[present] = a + 1 + np.arange(k_b)
+        self.b_col[t] = where
+        idx = np.concatenate([[n, a], where[present]]).astype(np.int32)
+        val = np.concatenate([[1.0, float(self.n_series)], -np.ones(k_b)])
+        self.row[t] = self.h.getNumRow()
+        self.h.addRow(self._next(t), inf, idx.size, idx, val)
+        k = self.thresholds.index(t)
+        if k > 0:  # the interval below now ends at t
+            below = self.thresholds[k - 1]
+            self.h.changeRowBounds(self.row[below], t, inf)
+
+    def _prices(self, x, t):
+        a, where = self.col[t], self.b_col[t]
+        g = self.groups[:int(np.searchsorted(-self.sums, -t, side="right"))]
+        b = np.where(where >= 0, np.maximum(x[np.maximum(where, 0)], 0.0), 0.0)
+        return a, g, b, (b[g] + np.maximum(x[:self.n], 0.0)[g]).sum(axis=1)
+
+    def solve(self, deadline: float, per_round: int | None = None) -> None:
+        inf, m = highspy.kHighsInf, self.m
+        per_round = per_round or 16
+        while True:
+            self.h.run()
+            x = np.asarray(self.h.getSolution().col_value)
+            self.x = x
+            rows, cols, bcols = [], [], []
+            for t in self.thresholds:
+                a, g, _, price = self._prices(x, t)
+                viol = x[a] - price
+                bad = np.flatnonzero(viol > 1e-9)
+                if bad.size:
+                    bad = bad[np.argsort(-viol[bad], kind="stable")[:per_round]]
+                    rows.append(g[bad])
+                    cols.append(np.full(bad.size, a))
+                    bcols.append(self.b_col[t][g[bad]])
+            if not rows or time.perf_counter() > deadline:
+                return
+            gi, bi, a = np.concatenate(rows), np.concatenate(bcols), np.concatenate(cols)[:, None]
+            k = gi.shape[0]
+            idx = np.concatenate([a, bi, gi], axis=1).reshape(-1).astype(np.int32)
+            val = np.tile(np.concatenate([[1.0], -np.ones(2 * m)]), k)
+            self.h.addRows(k, np.full(k, -inf), np.zeros(k), idx.size, (np.arange(k) * (1 + 2 * m)).astype(np.int32),
+                           idx, val)
+
+    def bound(self) -> float:
+        """The bound of the current prices, each ``a_k`` at its largest value every group allows (exactly valid)."""
+        x, n = self.x, self.n
+        mu = 0.0
+        for t in self.thresholds:
+            _, _, b, price = self._prices(x, t)
+            mu = max(mu, self._next(t) - (self.n_series * float(price.min()) - float(b.sum())))
+        return float(np.maximum(x[:n], 0.0).sum() + self.n_packs * mu)
+
+    def refine(self) -> bool:
+        """Halve every interval whose row binds (it values its packs at the interval's top); False when none can be."""
+        duals = np.asarray(self.h.getSolution().row_dual)
+        eps = 1e-9 * max(1.0, self.top)
+        added = False
+        for t in list(self.thresholds):
+            nxt = self._next(t)
+            mid = 0.5 * (t + nxt)
+            if abs(duals[self.row[t]]) > 1e-9 and t + eps < mid < nxt - eps:
+                self.add_threshold(mid)
+                added = True
+        return added
