@@ -80,8 +80,9 @@ def interval_weights(test_time_s, step_index=None, step_time_s=None) -> tuple[np
       match exactly) and BioLogic's ``.mpr`` (0.25 s after a 4 h step ended on its time limit: the counter moves
       0.4 ms of the old current, 3.6e-11 Ah) count nothing or next to nothing there (Arbin's ``.res``: 0-21 ms
       of the old current; ``releaf.diagnostics.counters.step_change_bounds_Ah`` bounds it); holding the old
-      current over it booked up to 2 mAh per step change into the BDF cycles. (BioLogic's BT-Lab CSV is the exception: its counter carries
-      a 2.5 A step's current for the 38 ms after its last sample, 2.6e-5 Ah: see ``benchmarks/README.md``.) In
+      current over it booked up to 2 mAh per step change into the BDF cycles. (BioLogic's BT-Lab CSV is the
+      exception: its counter carries a 2.5 A step's current for the 38 ms after its last sample, 2.6e-5 Ah: see
+      ``benchmarks/README.md``.) In
       the ORNL Bitrode, Maccor, Neware and PEC files a step's first step time spans the whole interval before it,
       so there is no such time and the rule changes nothing.
     * Without a step time, the whole interval belongs to the new step (its current is held, not averaged with
