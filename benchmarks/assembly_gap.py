@@ -25,7 +25,7 @@ where the heuristic built fewer packs than the lot could fill) for S seconds aft
 the heuristic's total, ``found Ah`` the total after it, and the solve time includes it.
 
 Run: ``PYTHONPATH=src python benchmarks/assembly_gap.py [--seeds 3] [--milp-max 50] [--level-max 200] [--milp-time 60]
-[--lp-max 50] [--lp-time 60] [--improve-s 0]``
+[--lp-max 50] [--lp-time 60] [--improve-s 0] [--improve-window 3] [--improve-sub-s 3] [--designs ...] [--sizes ...]``
 """
 
 from __future__ import annotations
@@ -136,6 +136,10 @@ def main() -> None:
     ap.add_argument("--milp-time", type=float, default=60.0, help="MILP time limit per lot [s]")
     ap.add_argument("--lp-max", type=int, default=50, help="largest lot for the pack LP bound (pack_lp_bound)")
     ap.add_argument("--lp-time", type=float, default=60.0, help="pack LP bound time limit per lot [s]")
+    ap.add_argument("--designs", nargs="*", default=None, help="only these designs (e.g. 8s2p 4s3p)")
+    ap.add_argument("--sizes", nargs="*", type=int, default=None, help="only these lot sizes")
+    ap.add_argument("--improve-window", type=int, default=3, help="packs per window of polish_packs")
+    ap.add_argument("--improve-sub-s", type=float, default=3.0, help="time limit of one window of polish_packs [s]")
     ap.add_argument("--improve-s", type=float, default=0.0,
                     help="NsMp, M >= 2: seconds of releaf.packs_exact.polish_packs after build_packs (0 = none)")
     args = ap.parse_args()
@@ -144,7 +148,11 @@ def main() -> None:
           f"{'gap %':>7} {'solve s':>8}  bound")
     worst = {}
     for name, n_series, n_parallel in DESIGNS:
+        if args.designs and name not in args.designs:
+            continue
         for n in SIZES:
+            if args.sizes and n not in args.sizes:
+                continue
             for seed in range(args.seeds):
                 caps, r0 = random_lot(n, seed)
                 c, r = caps.min(axis=1), r0.sum(axis=1)
@@ -160,7 +168,8 @@ def main() -> None:
                     packs = build_packs(c, r, n_series, n_parallel)
                     heuristic = float(pack_capacity_Ah(c, packs).sum())
                     if n_parallel > 1 and args.improve_s > 0:
-                        packs = polish_packs(c, r, packs, time_limit_s=args.improve_s)
+                        packs = polish_packs(c, r, packs, time_limit_s=args.improve_s, window=args.improve_window,
+                                             sub_time_limit_s=args.improve_sub_s)
                     dt = time.perf_counter() - t0
                     found, built = float(pack_capacity_Ah(c, packs).sum()), len(packs)
                 bound = pack_capacity_upper_bound(c, r, n_series, n_parallel)
