@@ -277,17 +277,20 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
     capacity_tolerance, r0_tolerance : largest relative spreads inside a parallel group (fractions)
     time_limit_s : the whole search [s]
     window : packs re-solved together
-    sub_time_limit_s : HiGHS time limit of one window [s] (an unproven window still returns its best packs)
+    sub_time_limit_s : HiGHS time limit of one window [s] (an unproven window still returns its best packs); a
+        window that holds every pack gets all the time left
+    whole_lot_groups : largest number of feasible groups for which the whole lot is solved when packs are missing
 
     Returns
     -------
-    Module indices, shape (packs, N, M), total capacity at least that of ``packs``.
+    Module indices, shape (packs, N, M), total capacity at least that of ``packs``; packs strongest first,
+    positions strongest first (as :func:`releaf.packs.build_packs`).
     """
     c, r = np.asarray(capacity_Ah, dtype=float), np.asarray(r0_mOhm, dtype=float)
     packs = np.array(packs, dtype=int, copy=True)
     n_packs, n_series, n_parallel = packs.shape
     if n_parallel == 1 or c.size < n_series * n_parallel:
-        return packs
+        return _ordered(c, packs)
     eps = 1e-9 * max(1.0, float(c.max()))
     deadline = time.perf_counter() + time_limit_s
     most = c.size // (n_series * n_parallel)
@@ -300,7 +303,7 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
             packs = new
             n_packs = packs.shape[0]
     if n_packs == 0:
-        return packs
+        return _ordered(c, packs)
     k = max(1, min(window, n_packs))
     done: set[frozenset[int]] = set()
     while time.perf_counter() < deadline:
@@ -319,7 +322,7 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
                 continue
             left = deadline - time.perf_counter()
             if left <= 0:
-                return packs
+                return _ordered(c, packs)
             mine = packs[w].reshape(-1)
             lo, hi = c[mine].min(), c[mine].max()
             near = pool[np.argsort(np.maximum(lo - c[pool], c[pool] - hi), kind="stable")[:n_series * n_parallel]]
@@ -334,7 +337,16 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
             done.add(key)
         if not improved:
             break
-    return packs
+    return _ordered(c, packs)
+
+
+def _ordered(c: np.ndarray, packs: np.ndarray) -> np.ndarray:
+    """Positions strongest first inside each pack, then packs strongest first."""
+    if packs.size == 0:
+        return packs
+    sums = c[packs].sum(axis=2)
+    packs = np.take_along_axis(packs, np.argsort(-sums, axis=1, kind="stable")[:, :, None], axis=1)
+    return packs[np.argsort(-c[packs].sum(axis=2).min(axis=1), kind="stable")]
 
 
 def _solve_window(c, r, current, sub, n_series, n_parallel, ct, rt, time_limit_s,
