@@ -253,20 +253,33 @@ def brute_force_packs_Ah(caps, r0s, n_series, n_parallel, ct=CAPACITY_TOLERANCE,
     return best(list(range(len(caps))))
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.floats(40, 60), st.floats(1.0, 2.5)), min_size=0, max_size=9),
-       st.sampled_from([(2, 1), (3, 1), (2, 2), (1, 3)]))
-def test_packs_against_brute_force(mods, design):
-    n_series, n_parallel = design
-    caps = np.array([c for c, _ in mods])
-    r0s = np.array([r for _, r in mods])
-    found = build_packs(caps, r0s, n_series, n_parallel)
-    assert found.shape[1:] == (n_series, n_parallel)
-    assert len(set(found.reshape(-1).tolist())) == found.size  # no module twice
-    for pk in found:
+SMALL_LOT = st.lists(st.tuples(st.floats(40, 60), st.floats(1.0, 2.5)), min_size=0, max_size=9)
+"""Up to 9 modules: (capacity [Ah], R0 [mOhm]), small enough for the brute force."""
+
+
+def lot_arrays(mods):
+    """Capacities and resistances of a SMALL_LOT example as arrays."""
+    return np.array([c for c, _ in mods]), np.array([r for _, r in mods])
+
+
+def assert_valid_packs(packs, caps, r0s):
+    """No module twice; every parallel group within the default capacity and R0 spreads."""
+    assert len(set(packs.reshape(-1).tolist())) == packs.size
+    for pk in packs:
         for g in pk:
             assert relative_spread(caps[g]) <= CAPACITY_TOLERANCE + 1e-12
             assert relative_spread(r0s[g]) <= R0_TOLERANCE + 1e-12
+
+
+@settings(max_examples=40, deadline=None)
+@given(SMALL_LOT,
+       st.sampled_from([(2, 1), (3, 1), (2, 2), (1, 3)]))
+def test_packs_against_brute_force(mods, design):
+    n_series, n_parallel = design
+    caps, r0s = lot_arrays(mods)
+    found = build_packs(caps, r0s, n_series, n_parallel)
+    assert found.shape[1:] == (n_series, n_parallel)
+    assert_valid_packs(found, caps, r0s)
     total = pack_capacity_Ah(caps, found).sum()
     best = brute_force_packs_Ah(caps, r0s, n_series, n_parallel)
     bound = pack_capacity_upper_bound(caps, r0s, n_series, n_parallel)
@@ -276,13 +289,12 @@ def test_packs_against_brute_force(mods, design):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.floats(40, 60), st.floats(1.0, 2.5)), min_size=0, max_size=9),
+@given(SMALL_LOT,
        st.sampled_from([(2, 1), (3, 1), (2, 2), (1, 3), (1, 2)]))
 def test_level_milp_against_brute_force(mods, design):
     # the level MILP is exact: it closes on these lots and its optimum is the brute force's
     n_series, n_parallel = design
-    caps = np.array([c for c, _ in mods])
-    r0s = np.array([r for _, r in mods])
+    caps, r0s = lot_arrays(mods)
     res = level_milp(caps, r0s, n_series, n_parallel, time_limit_s=30)
     best = brute_force_packs_Ah(caps, r0s, n_series, n_parallel)
     assert res.closed
@@ -305,12 +317,11 @@ def test_level_milp_brackets_the_heuristic():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.floats(40, 60), st.floats(1.0, 2.5)), min_size=0, max_size=9),
+@given(SMALL_LOT,
        st.sampled_from([(2, 2), (1, 3), (1, 2), (3, 1)]), st.integers(1, 3))
 def test_tier_bound_is_a_bound(mods, design, tiers):
     n_series, n_parallel = design
-    caps = np.array([c for c, _ in mods])
-    r0s = np.array([r for _, r in mods])
+    caps, r0s = lot_arrays(mods)
     q = pack_capacity_Ah(caps, build_packs(caps, r0s, n_series, n_parallel))
     bound = tier_bound(caps, r0s, n_series, n_parallel, q, tiers=tiers)
     assert brute_force_packs_Ah(caps, r0s, n_series, n_parallel) <= bound + 1e-6
@@ -331,20 +342,15 @@ def test_tier_bound_on_a_generated_lot():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.floats(40, 60), st.floats(1.0, 2.5)), min_size=0, max_size=9),
+@given(SMALL_LOT,
        st.sampled_from([(2, 2), (1, 3), (1, 2), (2, 3)]))
 def test_polish_packs_reaches_the_brute_force_optimum(mods, design):
     # on lots this small the whole lot fits one window (or one whole-lot MILP): polishing is exact
     n_series, n_parallel = design
-    caps = np.array([c for c, _ in mods])
-    r0s = np.array([r for _, r in mods])
+    caps, r0s = lot_arrays(mods)
     before = build_packs(caps, r0s, n_series, n_parallel)
     after = polish_packs(caps, r0s, before, time_limit_s=30)
-    assert len(set(after.reshape(-1).tolist())) == after.size
-    for pk in after:
-        for g in pk:
-            assert relative_spread(caps[g]) <= CAPACITY_TOLERANCE + 1e-12
-            assert relative_spread(r0s[g]) <= R0_TOLERANCE + 1e-12
+    assert_valid_packs(after, caps, r0s)
     total = pack_capacity_Ah(caps, after).sum()
     assert total >= pack_capacity_Ah(caps, before).sum() - 1e-9
     assert total == pytest.approx(brute_force_packs_Ah(caps, r0s, n_series, n_parallel), abs=1e-6)
@@ -376,21 +382,17 @@ def test_polish_packs_on_a_larger_lot_never_loses():
     caps, r0s = generated_lot(200, 1)
     before = build_packs(caps, r0s, 8, 2)
     after = polish_packs(caps, r0s, before, time_limit_s=4, sub_time_limit_s=1)
-    assert after.shape == before.shape and len(set(after.reshape(-1).tolist())) == after.size
+    assert after.shape == before.shape
+    assert_valid_packs(after, caps, r0s)
     assert pack_capacity_Ah(caps, after).sum() >= pack_capacity_Ah(caps, before).sum() - 1e-9
-    for pk in after:
-        for g in pk:
-            assert relative_spread(caps[g]) <= CAPACITY_TOLERANCE + 1e-12
-            assert relative_spread(r0s[g]) <= R0_TOLERANCE + 1e-12
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.floats(40, 60), st.floats(1.0, 2.5)), min_size=0, max_size=9),
+@given(SMALL_LOT,
        st.sampled_from([(2, 2), (1, 3), (1, 2), (2, 3), (3, 1)]))
 def test_pack_lp_bound_is_a_bound(mods, design):
     n_series, n_parallel = design
-    caps = np.array([c for c, _ in mods])
-    r0s = np.array([r for _, r in mods])
+    caps, r0s = lot_arrays(mods)
     res = pack_lp_bound(caps, r0s, n_series, n_parallel, time_limit_s=5)
     assert brute_force_packs_Ah(caps, r0s, n_series, n_parallel) <= res.bound_Ah + 1e-6
 
