@@ -97,7 +97,7 @@ def test_policy_from_path(tmp_path):
     assert (p.group_capacity_tolerance, p.group_r0_tolerance) == (0.05, 0.15)
 
 
-@pytest.mark.parametrize("value, ok", [(0.1, True), (0.0, True), (1.0, False), (-0.05, False)])
+@pytest.mark.parametrize("value, ok", [(0.1, True), (0.0, True), (1.0, True), (1.5, False), (-0.05, False)])
 def test_policy_group_tolerances(tmp_path, value, ok):
     f = tmp_path / "tol.yaml"
     f.write_text(POLICY_YAML + f"assembly:\n  group_capacity_tolerance: {{value: {value}, why: \"bench lots\"}}\n")

@@ -284,8 +284,8 @@ class Policy(_Model):
             raise ValueError("screens.self_discharge.max_pct_per_day: expected 0 to 100 %/day")
         for key in ("group_capacity_tolerance", "group_r0_tolerance"):
             limit = getattr(self.assembly, key)
-            if limit is not None and not 0 <= limit.value < 1:
-                raise ValueError(f"assembly.{key}: expected a fraction from 0 to below 1 (0.05 = 5 %)")
+            if limit is not None and not 0 <= limit.value <= 1:
+                raise ValueError(f"assembly.{key}: expected a fraction from 0 to 1 (0.05 = 5 %; 1 = no limit)")
         return self
 
     @property

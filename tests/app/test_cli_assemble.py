@@ -103,7 +103,7 @@ def test_assemble_table_output(lot_csv):
      "line 3, column 'module_id'"),
     (["--design", "4s4x"], "module_id,capacity_Ah,r0_mOhm,grade\nm1,50,2,A\n", "error: design: unknown design"),
     (["--design", "2s2p", "--group-capacity-tolerance", "5"], "module_id,capacity_Ah,r0_mOhm,grade\nm1,50,2,A\n",
-     "error: group_capacity_tolerance: 5 is not a fraction"),
+     "error: group_capacity_tolerance: 5 is not a fraction from 0 to 1"),
     (["--design", "2s2p", "--policy", "no-such-policy"], "module_id,capacity_Ah,r0_mOhm,grade\nm1,50,2,A\n",
      "no-such-policy"),
 ])
