@@ -82,9 +82,8 @@ def interval_weights(test_time_s, step_index=None, step_time_s=None) -> tuple[np
       of the old current; ``releaf.diagnostics.counters.step_change_bounds_Ah`` bounds it); holding the old
       current over it booked up to 2 mAh per step change into the BDF cycles. (BioLogic's BT-Lab CSV is the
       exception: its counter carries a 2.5 A step's current for the 38 ms after its last sample, 2.6e-5 Ah: see
-      ``benchmarks/README.md``.) In
-      the ORNL Bitrode, Maccor, Neware and PEC files a step's first step time spans the whole interval before it,
-      so there is no such time and the rule changes nothing.
+      ``benchmarks/README.md``.) In the ORNL Bitrode, Maccor, Neware and PEC files a step's first step time spans
+      the whole interval before it, so there is no such time and the rule changes nothing.
     * Without a step time, the whole interval belongs to the new step (its current is held, not averaged with
       the old one): a cycler that logs the old step's last sample and then switches, as the files above with a
       step time show. Averaging would book half an interval of a 65 A current into a rest (0.27 Ah for a 30 s

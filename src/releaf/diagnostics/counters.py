@@ -118,23 +118,28 @@ class StepCharges:
         return np.abs(self.difference_Ah) <= self.strict_tolerance_Ah
 
 
-def counter_resolution_Ah(counter_Ah) -> float:
-    """The smallest non-zero increment of a counter [Ah] (its display or storage resolution); NaN if none."""
-    c = np.asarray(counter_Ah, dtype=float)
-    d = np.abs(np.diff(c[np.isfinite(c)]))
+def smallest_change(values) -> float:
+    """The smallest non-zero change between consecutive finite values (in their unit); NaN if none."""
+    x = np.asarray(values, dtype=float)
+    d = np.abs(np.diff(x[np.isfinite(x)]))
     d = d[d > 0]
     return float(d.min()) if d.size else float("nan")
 
 
+def counter_resolution_Ah(counter_Ah) -> float:
+    """The smallest non-zero increment of a counter [Ah] (its display or storage resolution); NaN if none."""
+    return smallest_change(counter_Ah)
+
+
 def current_resolution_A(current_A) -> float:
     """The smallest non-zero change of the logged current [A] (the resolution it is written with); NaN if none."""
-    return counter_resolution_Ah(current_A)
+    return smallest_change(current_A)
 
 
 def acquisition_period_s(test_time_s) -> float:
     """The shortest positive interval between two logged samples [s]: the cycler acquires at least that often (it
     logged two samples that close); NaN if no interval is positive."""
-    return counter_resolution_Ah(test_time_s)
+    return smallest_change(test_time_s)
 
 
 def step_change_bounds_Ah(test_time_s, current_A, step_index=None, step_time_s=None) -> tuple[np.ndarray, np.ndarray]:
@@ -272,7 +277,8 @@ def step_charges(ts: TimeSeries | pl.DataFrame) -> StepCharges | None:
     first, last = starts[1:], lasts[1:]
     before = first - 1  # the previous step's last sample
     # releaf's charge from the step start: the old step's share of the interval before the first sample is not
-    # this step's
+    # this step's (at a step change interval_weights gives it none; at a new cycle within one step number and no
+    # step time, the trapezoid's left half is the old cycle's)
     old_share = dt[before] * w_left[before] * i[before] / SECONDS_PER_HOUR
     from_start = q[last] - q[before] - old_share
     from_before = q[last] - q[before]
