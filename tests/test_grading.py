@@ -104,7 +104,8 @@ def test_policy_group_tolerances(tmp_path, value, ok):
     if ok:
         assert load_policy(str(f)).group_capacity_tolerance == value
     else:
-        with pytest.raises(ConfigError, match="assembly.group_capacity_tolerance: expected a fraction"):
+        expected = f"assembly.group_capacity_tolerance: {value:g} is not a fraction from 0 to 1"
+        with pytest.raises(ConfigError, match=expected):
             load_policy(str(f))
 
 

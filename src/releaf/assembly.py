@@ -419,10 +419,8 @@ def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationPro
     from releaf.parameters import DEFAULT_BATTERY_PROFILE, battery_profile
 
     des = resolve_design(design)
-    for key, tol_value in (("group_capacity_tolerance", group_capacity_tolerance),
-                           ("group_r0_tolerance", group_r0_tolerance)):
-        if not 0 <= tol_value <= 1:  # (max - min) / max of positive values is at most 1: 1 = no limit
-            raise ConfigError(key, f"{tol_value:g} is not a fraction from 0 to 1 (0.05 = 5 %; 1 = no limit)")
+    packs.check_tolerance("group_capacity_tolerance", group_capacity_tolerance)
+    packs.check_tolerance("group_r0_tolerance", group_r0_tolerance)
     rejected = {c.serial for c in candidates if c.grade == "reject"}
     if isinstance(des, StationProfile):
         pairing = match_pairs(candidates, des, allow_mixed_grades=allow_mixed_grades, power_W=power_W,

@@ -35,6 +35,21 @@ CAPACITY_TOLERANCE = 0.05
 """Default largest relative capacity spread ``(max - min) / max`` inside a parallel group (a releaf policy choice)."""
 R0_TOLERANCE = 0.15
 """Default largest relative resistance spread inside a parallel group (a releaf policy choice)."""
+
+
+def check_tolerance(key: str, value: float) -> float:
+    """A parallel-group spread tolerance, checked: a fraction from 0 to 1 (``(max - min) / max`` of positive values
+    is at most 1, so 1 is no limit).
+
+    Raises
+    ------
+    ConfigError : naming ``key``, for a value outside [0, 1]
+    """
+    if not 0 <= value <= 1:
+        raise ConfigError(key, f"{value:g} is not a fraction from 0 to 1 (0.05 = 5 %; 1 = no limit)")
+    return value
+
+
 _PRUNE_MAX_MODULES = 5000
 """Above this class size the bound skips the pairwise compatibility count (O(n²)); it stays valid, only looser."""
 

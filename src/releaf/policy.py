@@ -70,6 +70,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, Valida
 
 from releaf import parameters
 from releaf.errors import ConfigError
+from releaf.packs import CAPACITY_TOLERANCE, R0_TOLERANCE, check_tolerance
 from releaf.parameters import BATTERY_PROFILES
 from releaf.schema.records import GRADES
 
@@ -284,8 +285,11 @@ class Policy(_Model):
             raise ValueError("screens.self_discharge.max_pct_per_day: expected 0 to 100 %/day")
         for key in ("group_capacity_tolerance", "group_r0_tolerance"):
             limit = getattr(self.assembly, key)
-            if limit is not None and not 0 <= limit.value <= 1:
-                raise ValueError(f"assembly.{key}: expected a fraction from 0 to 1 (0.05 = 5 %; 1 = no limit)")
+            if limit is not None:
+                try:
+                    check_tolerance(f"assembly.{key}", limit.value)
+                except ConfigError as err:
+                    raise ValueError(str(err)) from None
         return self
 
     @property
@@ -297,16 +301,12 @@ class Policy(_Model):
     @property
     def group_capacity_tolerance(self) -> float:
         """Largest relative capacity spread ``(max - min) / max`` inside an NsMp parallel group (fraction)."""
-        from releaf.packs import CAPACITY_TOLERANCE
-
         limit = self.assembly.group_capacity_tolerance
         return float(limit.value) if limit is not None else CAPACITY_TOLERANCE
 
     @property
     def group_r0_tolerance(self) -> float:
         """Largest relative resistance spread inside an NsMp parallel group (fraction)."""
-        from releaf.packs import R0_TOLERANCE
-
         limit = self.assembly.group_r0_tolerance
         return float(limit.value) if limit is not None else R0_TOLERANCE
 
