@@ -76,8 +76,9 @@ def feasible_groups(capacity_Ah, r0_mOhm, n_parallel: int, *, capacity_tolerance
 
 
 def _level_model(c: np.ndarray, groups: list[tuple[int, ...]], n_series: int, n_packs: int,
-                 time_limit_s: float) -> highspy.Highs:
-    """The level MILP over ``groups`` (columns: y per group, then w and z per level), ready to run."""
+                 time_limit_s: float, start: list[int] | None = None) -> highspy.Highs:
+    """The level MILP over ``groups`` (columns: y per group, then w and z per level), ready to run; with ``start``
+    (indices of disjoint chosen groups), HiGHS starts from that assembly."""
     s = np.array([c[list(g)].sum() for g in groups])
     lev = np.unique(s)[::-1]
     ng, nl = len(groups), lev.size
@@ -111,6 +112,14 @@ def _level_model(c: np.ndarray, groups: list[tuple[int, ...]], n_series: int, n_
         if len(gs) > 1:
             row(-inf, 1, gs, np.ones(len(gs)))
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    if start is not None:
+        y = np.zeros(ng)
+        y[start] = 1.0
+        z = np.array([(s[start] >= v).sum() for v in lev], float)
+        sol = highspy.HighsSolution()
+        sol.col_value = np.concatenate([y, np.minimum(n_packs, np.floor(z / n_series)), z]).tolist()
+        sol.value_valid = True
+        h.setSolution(sol)
     return h
 
 
@@ -294,11 +303,11 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
     eps = 1e-9 * max(1.0, float(c.max()))
     deadline = time.perf_counter() + time_limit_s
     most = c.size // (n_series * n_parallel)
-    if n_packs < most and len(feasible_groups(c, r, n_parallel, capacity_tolerance=capacity_tolerance,
-                                              r0_tolerance=r0_tolerance)) <= whole_lot_groups:
-        everyone = np.arange(c.size)
-        new = _solve_window(c, r, packs, everyone, n_series, n_parallel, capacity_tolerance, r0_tolerance,
-                            time_limit_s, n_packs=most)
+    lot_groups = feasible_groups(c, r, n_parallel, capacity_tolerance=capacity_tolerance,
+                                 r0_tolerance=r0_tolerance) if n_packs < most else []
+    if n_packs < most and len(lot_groups) <= whole_lot_groups:
+        new = _solve_window(c, r, packs, np.arange(c.size), n_series, n_parallel, capacity_tolerance, r0_tolerance,
+                            time_limit_s, n_packs=most, groups=lot_groups)
         if new is not None and c[new].sum(axis=2).min(axis=1).sum() > c[packs].sum(axis=2).min(axis=1).sum() + eps:
             packs = new
             n_packs = packs.shape[0]
@@ -349,31 +358,22 @@ def _ordered(c: np.ndarray, packs: np.ndarray) -> np.ndarray:
     return packs[np.argsort(-c[packs].sum(axis=2).min(axis=1), kind="stable")]
 
 
-def _solve_window(c, r, current, sub, n_series, n_parallel, ct, rt, time_limit_s,
-                  n_packs: int | None = None) -> np.ndarray | None:
+def _solve_window(c, r, current, sub, n_series, n_parallel, ct, rt, time_limit_s, n_packs: int | None = None,
+                  groups: list[tuple[int, ...]] | None = None) -> np.ndarray | None:
     """The best ``n_packs`` (default ``len(current)``) packs from the modules ``sub`` (level MILP started at
-    ``current``), as indices into the lot; fewer if the best assembly HiGHS found has fewer."""
-    groups = feasible_groups(c, r, n_parallel, capacity_tolerance=ct, r0_tolerance=rt)
+    ``current``), as indices into the lot; fewer if the best assembly HiGHS found has fewer. ``groups``: the
+    feasible groups of ``c``, ``r`` if already enumerated."""
+    if groups is None:
+        groups = feasible_groups(c, r, n_parallel, capacity_tolerance=ct, r0_tolerance=rt)
     if not groups:
         return None
     k = current.shape[0] if n_packs is None else n_packs
-    h = _level_model(c, groups, n_series, k, time_limit_s)
     pos = {int(m): t for t, m in enumerate(sub)}
-    start = {tuple(sorted((pos[int(m)] for m in grp), key=lambda t: (-c[t], t))) for grp in current.reshape(-1,
-                                                                                                            n_parallel)}
     index = {tuple(g): t for t, g in enumerate(groups)}
-    chosen = [index.get(g) for g in start]
-    if None not in chosen:  # the packs as they are: HiGHS starts from them (feasible_groups orders as sorted here)
-        y = np.zeros(len(groups))
-        y[chosen] = 1.0
-        s = np.array([c[list(g)].sum() for g in groups])
-        lev = np.unique(s)[::-1]
-        z = np.array([(s[chosen] >= v).sum() for v in lev], float)
-        w = np.minimum(k, np.floor(z / n_series))
-        sol = highspy.HighsSolution()
-        sol.col_value = np.concatenate([y, w, z]).tolist()
-        sol.value_valid = True
-        h.setSolution(sol)
+    # the packs as they are, as groups in feasible_groups' order (strongest first, then by index)
+    chosen = [index.get(tuple(sorted((pos[int(m)] for m in grp), key=lambda t: (-c[t], t))))
+              for grp in current.reshape(-1, n_parallel)]
+    h = _level_model(c, groups, n_series, k, time_limit_s, start=None if None in chosen else chosen)
     h.run()
     if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
         return None
