@@ -17,6 +17,7 @@ Used by ``tests/store/test_durability.py`` (short form, in ``make test``; on Pos
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import random
@@ -60,10 +61,14 @@ def releaf_run(folder, url: str, *, kill_at: str | None = None, kill_after_s: fl
             if kill_after_s is None:
                 raise
             proc.send_signal(signal.SIGKILL)
-        code = proc.wait(timeout=timeout_s)
-        out.seek(0)
-        err.seek(0)
-        return subprocess.CompletedProcess(cmd, code, out.read(), err.read())
+        return _completed(proc, proc.wait(timeout=timeout_s), out, err)
+
+
+def _completed(proc: subprocess.Popen, code: int, out, err) -> subprocess.CompletedProcess:
+    """The finished process with what it wrote to its output files."""
+    out.seek(0)
+    err.seek(0)
+    return subprocess.CompletedProcess(proc.args, code, out.read(), err.read())
 
 
 def snapshot(url: str) -> dict:
@@ -196,23 +201,14 @@ def concurrent_runs(folders: Sequence, url: str) -> list[subprocess.CompletedPro
     """
     env = {**os.environ, "PYBAMM_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg"}
     env.pop(KILL_AT_ENV, None)
-    with tempfile.TemporaryDirectory() as tmp:
-        outs = [(open(Path(tmp) / f"{k}.out", "w+"), open(Path(tmp) / f"{k}.err", "w+")) for k in range(len(folders))]
-        try:
-            procs = [subprocess.Popen([sys.executable, "-m", "releaf.app.cli", "run", str(f), "--db", url, "--json"],
-                                      env=env, stdout=o, stderr=e, text=True)
-                     for f, (o, e) in zip(folders, outs, strict=True)]
-            codes = [p.wait(timeout=900) for p in procs]
-            done = []
-            for p, code, (o, e) in zip(procs, codes, outs, strict=True):
-                o.seek(0)
-                e.seek(0)
-                done.append(subprocess.CompletedProcess(p.args, code, o.read(), e.read()))
-            return done
-        finally:
-            for o, e in outs:
-                o.close()
-                e.close()
+    with contextlib.ExitStack() as stack:
+        outs = [(stack.enter_context(tempfile.TemporaryFile("w+")), stack.enter_context(tempfile.TemporaryFile("w+")))
+                for _ in folders]
+        procs = [subprocess.Popen([sys.executable, "-m", "releaf.app.cli", "run", str(f), "--db", url, "--json"],
+                                  env=env, stdout=o, stderr=e, text=True)
+                 for f, (o, e) in zip(folders, outs, strict=True)]
+        codes = [p.wait(timeout=900) for p in procs]
+        return [_completed(p, code, o, e) for p, code, (o, e) in zip(procs, codes, outs, strict=True)]
 
 
 def make_corpus(folder, *, packs: int = 1, modules_per_pack: int = 48, extra: Sequence[Path] = (),
