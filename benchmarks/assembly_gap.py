@@ -25,7 +25,8 @@ where the heuristic built fewer packs than the lot could fill) for S seconds aft
 the heuristic's total, ``found Ah`` the total after it, and the solve time includes it.
 
 Run: ``PYTHONPATH=src python benchmarks/assembly_gap.py [--seeds 3] [--milp-max 50] [--level-max 200] [--milp-time 60]
-[--lp-max 50] [--lp-time 60] [--improve-s 0] [--improve-window 3] [--improve-sub-s 3] [--designs ...] [--sizes ...]``
+[--lp-max 50] [--lp-time 60] [--improve-s 0] [--improve-window 3] [--improve-sub-s 3] [--designs ...] [--sizes ...]
+[--only-seeds ...] [--pack-milp-max 50]``
 """
 
 from __future__ import annotations
@@ -130,6 +131,9 @@ def milp_bound(c: np.ndarray, r: np.ndarray, n_series: int, n_parallel: int, tim
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--only-seeds", nargs="*", type=int, default=None, help="only these seeds (e.g. 1 2)")
+    ap.add_argument("--pack-milp-max", type=int, default=50,
+                    help="largest lot for the pack-index MILP bound, run where the level MILP did not close")
     ap.add_argument("--milp-max", type=int, default=50, help="largest lot for the MILP bound (M >= 2)")
     ap.add_argument("--level-max", type=int, default=200,
                     help="largest lot for the level MILP alone (M = 2; it enumerates every feasible pair)")
@@ -153,7 +157,7 @@ def main() -> None:
         for n in SIZES:
             if args.sizes and n not in args.sizes:
                 continue
-            for seed in range(args.seeds):
+            for seed in args.only_seeds if args.only_seeds is not None else range(args.seeds):
                 caps, r0 = random_lot(n, seed)
                 c, r = caps.min(axis=1), r0.sum(axis=1)
                 if n_parallel == 1 and n_series == 2:
@@ -188,7 +192,7 @@ def main() -> None:
                 solvers = []
                 if n_parallel > 1 and (n <= args.milp_max or (n_parallel == 2 and n <= args.level_max)):
                     solvers.append(("level MILP", level_milp_bound))
-                if n_parallel > 1 and n <= args.milp_max:
+                if n_parallel > 1 and n <= min(args.milp_max, args.pack_milp_max):
                     solvers.append(("pack MILP", milp_bound))
                 for label, solve in solvers:
                     t1 = time.perf_counter()

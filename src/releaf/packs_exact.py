@@ -306,6 +306,9 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
     lot_groups = feasible_groups(c, r, n_parallel, capacity_tolerance=capacity_tolerance,
                                  r0_tolerance=r0_tolerance) if n_packs < most else []
     if n_packs < most and len(lot_groups) <= whole_lot_groups:
+        # no more packs than N into the most disjoint groups (a proven bound): then there is no pack to win back
+        most = min(most, _most_disjoint(lot_groups, min(10.0, time_limit_s / 10)) // n_series)
+    if n_packs < most and len(lot_groups) <= whole_lot_groups:
         new = _solve_window(c, r, packs, np.arange(c.size), n_series, n_parallel, capacity_tolerance, r0_tolerance,
                             time_limit_s, n_packs=most, groups=lot_groups)
         if new is not None and c[new].sum(axis=2).min(axis=1).sum() > c[packs].sum(axis=2).min(axis=1).sum() + eps:
