@@ -21,6 +21,7 @@ from releaf.packs import (
     pack_capacity_upper_bound,
     parse_design,
 )
+from releaf import packs_exact
 from releaf.packs_exact import feasible_groups, level_milp, pack_lp_bound, polish_packs, tier_bound
 from releaf.parameters import PORTABLE_2S
 from releaf.station.twin import simulate_discharge
@@ -375,6 +376,26 @@ def test_polish_packs_recovers_a_pack_the_greedy_groups_strand(seed, gains_a_pac
     assert exact.closed
     assert pack_capacity_Ah(caps, after).sum() == pytest.approx(exact.dual_bound_Ah, rel=1e-6)
     assert (len(after) == 3) is gains_a_pack
+
+
+def test_polish_packs_skips_the_whole_lot_when_no_pack_can_be_won(monkeypatch):
+    # 2s2p on 8 modules: n // (N M) = 2 packs, but only the four near 50 Ah pair within 5 %, so no two disjoint
+    # pairs exist beyond them and one pack is the proven most: the whole-lot level MILP (4 groups asked) must not run
+    caps = np.array([50.0, 50.5, 51.0, 51.5, 30.0, 70.0, 90.0, 110.0])
+    r0s = np.full(8, 2.0)
+    before = build_packs(caps, r0s, 2, 2)
+    assert len(before) == 1
+    asked = []
+    real = packs_exact._solve_window
+
+    def spy(*args, n_packs=None, **kwargs):
+        asked.append(n_packs)
+        return real(*args, n_packs=n_packs, **kwargs)
+
+    monkeypatch.setattr(packs_exact, "_solve_window", spy)
+    after = polish_packs(caps, r0s, before, time_limit_s=10)
+    assert asked == [None]  # only the window of the one pack
+    assert pack_capacity_Ah(caps, after).sum() == pytest.approx(101.5)  # {50, 51.5} and {50.5, 51}: both 101.5
 
 
 def test_polish_packs_on_a_larger_lot_never_loses():
