@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matching_oracle import max_weight_matching
 
+from releaf import packs_exact
 from releaf.app.lot_csv import read_module_lot
 from releaf.assembly import ModuleCandidate, assemble_lot, match_pairs, pair_usable_Wh, relative_spread
 from releaf.errors import ConfigError, InputFileError
@@ -21,7 +22,6 @@ from releaf.packs import (
     pack_capacity_upper_bound,
     parse_design,
 )
-from releaf import packs_exact
 from releaf.packs_exact import feasible_groups, level_milp, pack_lp_bound, polish_packs, tier_bound
 from releaf.parameters import PORTABLE_2S
 from releaf.station.twin import simulate_discharge
