@@ -269,8 +269,9 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
                  sub_time_limit_s: float = 3.0, whole_lot_groups: int = 5000) -> np.ndarray:
     """Large-neighbourhood search on NsMp packs: re-solve ``window`` packs of adjacent capacity exactly.
 
-    First, where the packs are fewer than the lot could fill (``n // (N M)``: the greedy groups can strand modules
-    that a perfect grouping would use, and a lost pack costs far more than any balancing) and the lot has at most
+    First, where the packs are fewer than the lot could fill (``n // (N M)``, and N into HiGHS's bound on the most
+    disjoint feasible groups: the greedy groups can strand modules that a perfect grouping would use, and a lost
+    pack costs far more than any balancing) and the lot has at most
     ``whole_lot_groups`` feasible groups, the whole lot is solved by the level MILP, started from the packs. Then
     the packs are taken in order of capacity; each window of ``window`` adjacent packs, with the unused modules
     nearest to them in capacity, is re-solved by the level MILP (:func:`level_milp`'s model, HiGHS, started
