@@ -25,13 +25,14 @@ from __future__ import annotations
 import argparse
 import bisect
 import time
+from dataclasses import dataclass
 
 import highspy
 import numpy as np
 from assembly_gap import random_lot
 
 from releaf.packs import build_packs, pack_capacity_Ah, parse_design
-from releaf.packs_exact import _most_disjoint, feasible_groups
+from releaf.packs_exact import _most_disjoint, feasible_groups, shared_modules
 from releaf.solver import quiet_highs
 
 
@@ -45,10 +46,8 @@ def cheapest_groups(price: np.ndarray, groups: np.ndarray, n_series: int) -> np.
     h.addCols(k, price, np.zeros(k), np.ones(k), 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
     h.changeColsIntegrality(k, np.arange(k, dtype=np.int32), np.full(k, highspy.HighsVarType.kInteger))
     h.addRow(n_series, n_series, k, np.arange(k, dtype=np.int32), np.ones(k))
-    for i in np.unique(groups):
-        rows = np.flatnonzero((groups == i).any(axis=1)).astype(np.int32)
-        if rows.size > 1:
-            h.addRow(-highspy.kHighsInf, 1, rows.size, rows, np.ones(rows.size))
+    for rows in shared_modules(groups):
+        h.addRow(-highspy.kHighsInf, 1, len(rows), np.array(rows, np.int32), np.ones(len(rows)))
     h.run()
     if h.getInfo().primal_solution_status != 2:
         return None
@@ -70,7 +69,7 @@ def restricted_master(columns: list[np.ndarray], values: list[float], n: int, n_
     h.addRow(-highspy.kHighsInf, n_packs, k, np.arange(k, dtype=np.int32), np.ones(k))
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
     h.run()
-    duals = np.abs(np.asarray(h.getSolution().row_dual))
+    duals = np.abs(np.asarray(h.getSolution().row_dual))  # HiGHS's sign convention; the size is the price
     return float(h.getInfo().objective_function_value), duals[:n], float(duals[n])
 
 
@@ -107,7 +106,23 @@ def price_packs(c, groups, sums, levels, grid, pi, n_series, deadline):
     return found
 
 
-def dw_lower_limit(c, r, n_series, n_parallel, start_packs, time_limit_s):
+@dataclass(frozen=True)
+class DwLimit:
+    """What :func:`dw_lower_limit` reached.
+
+    Attributes
+    ----------
+    value_Ah : the restricted pack-column LP's optimum [Ah]: a lower limit on the Dantzig-Wolfe relaxation
+    columns : packs in the restricted LP
+    rounds : pricing rounds run
+    """
+
+    value_Ah: float
+    columns: int
+    rounds: int
+
+
+def dw_lower_limit(c, r, n_series, n_parallel, start_packs, time_limit_s) -> DwLimit:
     """Grow the restricted master by exact pricing until no pack prices out or the time is up; its last value."""
     n = c.size
     groups = np.array(feasible_groups(c, r, n_parallel), dtype=np.int64).reshape(-1, n_parallel)
@@ -136,9 +151,9 @@ def dw_lower_limit(c, r, n_series, n_parallel, start_packs, time_limit_s):
                 values.append(cap)
                 added += 1
         if added == 0:
-            return value, len(columns), rounds
+            return DwLimit(value, len(columns), rounds)
         if time.perf_counter() > deadline:
-            return restricted_master(columns, values, n, n_packs)[0], len(columns), rounds
+            return DwLimit(restricted_master(columns, values, n, n_packs)[0], len(columns), rounds)
 
 
 def main() -> None:
@@ -155,9 +170,9 @@ def main() -> None:
         c, r = caps.min(axis=1), r0.sum(axis=1)
         packs = build_packs(c, r, n_series, n_parallel)
         t0 = time.perf_counter()
-        value, cols, rounds = dw_lower_limit(c, r, n_series, n_parallel, packs, args.time)
-        print(f"{lot:14} {pack_capacity_Ah(c, packs).sum():10.3f} {value:10.3f} {cols:7d} {rounds:6d} "
-              f"{time.perf_counter() - t0:6.1f}", flush=True)
+        lim = dw_lower_limit(c, r, n_series, n_parallel, packs, args.time)
+        print(f"{lot:14} {pack_capacity_Ah(c, packs).sum():10.3f} {lim.value_Ah:10.3f} {lim.columns:7d} "
+              f"{lim.rounds:6d} {time.perf_counter() - t0:6.1f}", flush=True)
 
 
 if __name__ == "__main__":

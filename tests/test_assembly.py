@@ -379,8 +379,8 @@ def test_polish_packs_recovers_a_pack_the_greedy_groups_strand(seed, gains_a_pac
 
 
 def test_polish_packs_skips_the_whole_lot_when_no_pack_can_be_won(monkeypatch):
-    # 2s2p on 8 modules: n // (N M) = 2 packs, but only the four near 50 Ah pair within 5 %, so no two disjoint
-    # pairs exist beyond them and one pack is the proven most: the whole-lot level MILP (4 groups asked) must not run
+    # 2s2p on 8 modules: n // (N M) = 2 packs, but only the four near 50 Ah pair within 5 %, so at most two disjoint
+    # pairs exist and one pack is the proven most: the whole-lot level MILP (asked for 2 packs) must not run
     caps = np.array([50.0, 50.5, 51.0, 51.5, 30.0, 70.0, 90.0, 110.0])
     r0s = np.full(8, 2.0)
     before = build_packs(caps, r0s, 2, 2)

@@ -75,6 +75,16 @@ def feasible_groups(capacity_Ah, r0_mOhm, n_parallel: int, *, capacity_tolerance
     return out
 
 
+def shared_modules(groups) -> list[list[int]]:
+    """For each module in more than one of ``groups``, the indices of the groups holding it: the rows "each module
+    at most once" of a set-packing model (a module in one group needs none)."""
+    holding: dict[int, list[int]] = {}
+    for t, g in enumerate(groups):
+        for i in g:
+            holding.setdefault(int(i), []).append(t)
+    return [ts for ts in holding.values() if len(ts) > 1]
+
+
 def _level_model(c: np.ndarray, groups: list[tuple[int, ...]], n_series: int, n_packs: int,
                  time_limit_s: float, start: list[int] | None = None) -> highspy.Highs:
     """The level MILP over ``groups`` (columns: y per group, then w and z per level), ready to run; with ``start``
@@ -104,13 +114,8 @@ def _level_model(c: np.ndarray, groups: list[tuple[int, ...]], n_series: int, n_
         row(0, 0, [z_col + t, *at[t], *([z_col + t - 1] if t else [])],
             [1.0, *[-1.0] * len(at[t]), *([-1.0] if t else [])])
         row(-inf, 0, [w_col + t, z_col + t], [n_series, -1.0])
-    member: list[list[int]] = [[] for _ in range(c.size)]
-    for g, grp in enumerate(groups):
-        for i in grp:
-            member[i].append(g)
-    for gs in member:
-        if len(gs) > 1:
-            row(-inf, 1, gs, np.ones(len(gs)))
+    for gs in shared_modules(groups):
+        row(-inf, 1, gs, np.ones(len(gs)))
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
     if start is not None:
         y = np.zeros(ng)
@@ -156,13 +161,8 @@ def _most_disjoint(groups: list[tuple[int, ...]], time_limit_s: float) -> int:
     h.setOptionValue("time_limit", float(time_limit_s))
     h.addCols(k, np.ones(k), np.zeros(k), np.ones(k), 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
     h.changeColsIntegrality(k, np.arange(k, dtype=np.int32), np.full(k, highspy.HighsVarType.kInteger))
-    member: dict[int, list[int]] = {}
-    for t, g in enumerate(groups):
-        for i in g:
-            member.setdefault(i, []).append(t)
-    for ts in member.values():
-        if len(ts) > 1:
-            h.addRow(-highspy.kHighsInf, 1, len(ts), np.array(ts, np.int32), np.ones(len(ts)))
+    for ts in shared_modules(groups):
+        h.addRow(-highspy.kHighsInf, 1, len(ts), np.array(ts, np.int32), np.ones(len(ts)))
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
     h.run()
     dual = float(h.getInfo().mip_dual_bound)
@@ -306,10 +306,11 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
     most = c.size // (n_series * n_parallel)
     lot_groups = feasible_groups(c, r, n_parallel, capacity_tolerance=capacity_tolerance,
                                  r0_tolerance=r0_tolerance) if n_packs < most else []
-    if n_packs < most and len(lot_groups) <= whole_lot_groups:
+    whole_lot = n_packs < most and len(lot_groups) <= whole_lot_groups
+    if whole_lot:
         # no more packs than N into the most disjoint groups (a proven bound): then there is no pack to win back
         most = min(most, _most_disjoint(lot_groups, min(10.0, time_limit_s / 10)) // n_series)
-    if n_packs < most and len(lot_groups) <= whole_lot_groups:
+    if whole_lot and n_packs < most:
         new = _solve_window(c, r, packs, np.arange(c.size), n_series, n_parallel, capacity_tolerance, r0_tolerance,
                             time_limit_s, n_packs=most, groups=lot_groups)
         if new is not None and c[new].sum(axis=2).min(axis=1).sum() > c[packs].sum(axis=2).min(axis=1).sum() + eps:
