@@ -325,13 +325,20 @@ def build_packs(capacity_Ah, r0_mOhm, n_series: int, n_parallel: int, *,
     pool = np.flatnonzero(~used)
     flat = _improve(g.reshape(-1, n_parallel).copy(), pool, c, r, n_series, capacity_tolerance, r0_tolerance,
                     max_rounds, time_limit_s)
-    g = flat.reshape(packs, n_series, n_parallel)
-    # positions strongest first, packs strongest first
-    sums = c[g].sum(axis=2)
-    g = np.take_along_axis(g, np.argsort(-sums, axis=1, kind="stable")[:, :, None], axis=1)
-    g = g[np.argsort(-c[g].sum(axis=2).min(axis=1), kind="stable")]
+    g = order_packs(c, flat.reshape(packs, n_series, n_parallel))
     assert g.shape[2] == n_parallel and per_pack == g.shape[1] * g.shape[2]
     return g
+
+
+def order_packs(capacity_Ah, packs: np.ndarray) -> np.ndarray:
+    """The packs (module indices, shape (packs, N, M)) with positions strongest first inside each pack, then packs
+    strongest first (by pack capacity); stable for ties."""
+    c = np.asarray(capacity_Ah, dtype=float)
+    if packs.size == 0:
+        return packs
+    sums = c[packs].sum(axis=2)
+    packs = np.take_along_axis(packs, np.argsort(-sums, axis=1, kind="stable")[:, :, None], axis=1)
+    return packs[np.argsort(-c[packs].sum(axis=2).min(axis=1), kind="stable")]
 
 
 def pack_capacity_Ah(capacity_Ah, packs: np.ndarray) -> np.ndarray:

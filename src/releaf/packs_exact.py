@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from releaf.packs import CAPACITY_TOLERANCE, R0_TOLERANCE, pack_capacity_upper_bound
+from releaf.packs import CAPACITY_TOLERANCE, R0_TOLERANCE, order_packs, pack_capacity_upper_bound
 from releaf.solver import quiet_highs
 
 
@@ -266,13 +266,16 @@ def _transport(c: np.ndarray, s_min: np.ndarray, v_cap: list[float], cap: list[i
 
 def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance: float = CAPACITY_TOLERANCE,
                  r0_tolerance: float = R0_TOLERANCE, time_limit_s: float = 10.0, window: int = 3,
-                 sub_time_limit_s: float = 3.0, whole_lot_groups: int = 5000) -> np.ndarray:
-    """Large-neighbourhood search on NsMp packs: re-solve ``window`` packs of adjacent capacity exactly.
+                 sub_time_limit_s: float = 3.0, whole_lot_groups: int = 5000,
+                 anneal_iterations: int | None = None) -> np.ndarray:
+    """Improve NsMp packs: whole-lot regrouping by annealing, then exact re-solves of ``window`` adjacent packs.
 
     First, where the packs are fewer than the lot could fill (``n // (N M)``, and N into HiGHS's bound on the most
     disjoint feasible groups: the greedy groups can strand modules that a perfect grouping would use, and a lost
     pack costs far more than any balancing) and the lot has at most
     ``whole_lot_groups`` feasible groups, the whole lot is solved by the level MILP, started from the packs. Then
+    :func:`releaf.packs_anneal.anneal_packs` regroups the whole lot (``anneal_iterations`` moves, at most half of
+    the time left): it reaches changes that run through many packs, which no window holds. Then
     the packs are taken in order of capacity; each window of ``window`` adjacent packs, with the unused modules
     nearest to them in capacity, is re-solved by the level MILP (:func:`level_milp`'s model, HiGHS, started
     from the packs as they are, so it never returns worse). An improvement replaces the window's packs and the
@@ -290,6 +293,7 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
     sub_time_limit_s : HiGHS time limit of one window [s] (an unproven window still returns its best packs); a
         window that holds every pack gets all the time left
     whole_lot_groups : largest number of feasible groups for which the whole lot is solved when packs are missing
+    anneal_iterations : moves of the annealing (default: ``anneal_packs``'s, per module of the lot); 0 = none
 
     Returns
     -------
@@ -300,7 +304,7 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
     packs = np.array(packs, dtype=int, copy=True)
     n_packs, n_series, n_parallel = packs.shape
     if n_parallel == 1 or c.size < n_series * n_parallel:
-        return _ordered(c, packs)
+        return order_packs(c, packs)
     eps = 1e-9 * max(1.0, float(c.max()))
     deadline = time.perf_counter() + time_limit_s
     most = c.size // (n_series * n_parallel)
@@ -317,7 +321,12 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
             packs = new
             n_packs = packs.shape[0]
     if n_packs == 0:
-        return _ordered(c, packs)
+        return order_packs(c, packs)
+    if anneal_iterations != 0:
+        from releaf.packs_anneal import anneal_packs
+
+        packs = anneal_packs(c, r, packs, capacity_tolerance=capacity_tolerance, r0_tolerance=r0_tolerance,
+                             iterations=anneal_iterations, time_limit_s=(deadline - time.perf_counter()) / 2)
     k = max(1, min(window, n_packs))
     done: set[frozenset[int]] = set()
     while time.perf_counter() < deadline:
@@ -336,7 +345,7 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
                 continue
             left = deadline - time.perf_counter()
             if left <= 0:
-                return _ordered(c, packs)
+                return order_packs(c, packs)
             mine = packs[w].reshape(-1)
             lo, hi = c[mine].min(), c[mine].max()
             near = pool[np.argsort(np.maximum(lo - c[pool], c[pool] - hi), kind="stable")[:n_series * n_parallel]]
@@ -351,16 +360,7 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
             done.add(key)
         if not improved:
             break
-    return _ordered(c, packs)
-
-
-def _ordered(c: np.ndarray, packs: np.ndarray) -> np.ndarray:
-    """Positions strongest first inside each pack, then packs strongest first."""
-    if packs.size == 0:
-        return packs
-    sums = c[packs].sum(axis=2)
-    packs = np.take_along_axis(packs, np.argsort(-sums, axis=1, kind="stable")[:, :, None], axis=1)
-    return packs[np.argsort(-c[packs].sum(axis=2).min(axis=1), kind="stable")]
+    return order_packs(c, packs)
 
 
 def _solve_window(c, r, current, sub, n_series, n_parallel, ct, rt, time_limit_s, n_packs: int | None = None,
