@@ -20,8 +20,9 @@ Random lots (GENERATED, not measured): state of health ~ N(0.78, 0.06) clipped t
 groups of a module differ by up to 2 %; module R0 = 2.0 mOhm × (0.8 / SOH)^1.5 × lognormal(0, 0.06) (resistance
 grows as capacity fades); one grade class. Tolerances inside a parallel group: 5 % capacity, 15 % R0 (defaults).
 
-``--improve-s S`` runs ``releaf.packs_exact.polish_packs`` (exact re-solving of adjacent packs, and of the whole lot
-where the heuristic built fewer packs than the lot could fill) for S seconds after the heuristic; ``heur. Ah`` is
+``--improve-s S`` runs ``releaf.packs_exact.polish_packs`` (the whole lot by the level MILP where the heuristic built
+fewer packs than the lot could fill, then ``releaf.packs_anneal.anneal_packs`` over the whole lot, then exact
+re-solving of adjacent packs) for S seconds after the heuristic; ``heur. Ah`` is
 the heuristic's total, ``found Ah`` the total after it, and the solve time includes it.
 
 Run: ``PYTHONPATH=src python benchmarks/assembly_gap.py [--seeds 3] [--milp-max 50] [--level-max 200] [--milp-time 60]

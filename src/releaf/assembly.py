@@ -408,8 +408,9 @@ def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationPro
     group_capacity_tolerance, group_r0_tolerance : NsMp only: largest relative capacity and resistance spreads
         ``(max - min) / max`` inside a parallel group (fractions; defaults are releaf policy choices)
     power_W : DC-bus power at which a 2-module station's usable energy is estimated [W]
-    improve_s : NsMp with M >= 2: time for :func:`releaf.packs_exact.polish_packs` (exact re-solving of adjacent
-        packs with HiGHS) after the heuristic, over all grade classes [s]; 0 = none
+    improve_s : NsMp with M >= 2: time for :func:`releaf.packs_exact.polish_packs` (the whole lot regrouped by
+        simulated annealing, then exact re-solving of adjacent packs with HiGHS) after the heuristic, over all grade
+        classes [s]; 0 = none
 
     Raises
     ------
@@ -495,7 +496,8 @@ def assemble_lot(candidates: Sequence[ModuleCandidate], design: str | StationPro
               "docs/assembly-optimality.md)" if exact else
               f"constructive heuristic per grade class (groups within {tol}, sorted blocks, snake re-deal, improving "
               "swaps to a local optimum"
-              + (f"; then up to {improve_s:g} s of exact re-solving of adjacent packs, HiGHS" if improve_s > 0 else "")
+              + (f"; then up to {improve_s:g} s of polishing: annealing over the whole lot, then exact re-solving of "
+                 "adjacent packs, HiGHS" if improve_s > 0 else "")
               + "); optimality not proven: see upper_bound_Ah")
     return LotAssembly(design=des.name, objective=PACK_OBJECTIVE, method=method, optimal=exact, stations=stations,
                        unassigned=unassigned, total_series_capacity_Ah=total, upper_bound_Ah=max(bound, total),

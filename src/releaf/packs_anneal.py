@@ -32,7 +32,8 @@ import numpy as np
 from releaf.packs import CAPACITY_TOLERANCE, R0_TOLERANCE, order_packs, pack_capacity_Ah
 
 DEFAULT_ITERATIONS_PER_MODULE = 5000
-"""Moves tried per module of the lot when no count is given (1 M moves for 200 modules, about 15 s here)."""
+"""Moves tried per module of the lot when no count is given (1 M moves for 200 modules: about 8 s on a 2-core
+AMD EPYC, 4s3p)."""
 
 
 def _packs_total(sums: np.ndarray, n_series: int, n_packs: int) -> float:

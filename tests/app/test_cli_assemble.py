@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_assembly import all_matchings, brute_force_packs_Ah
+from pack_oracle import brute_force_packs_Ah
+from test_assembly import all_matchings
 
 from releaf.assembly import ModuleCandidate, pair_usable_Wh
 from releaf.parameters import PORTABLE_2S

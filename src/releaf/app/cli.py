@@ -316,7 +316,8 @@ def assemble(
         help="NsMp: largest relative R0 spread in a parallel group (default: the policy's)")] = None,
     improve_s: Annotated[float, typer.Option(
         "--improve-s", min=0.0,
-        help="NsMp with M >= 2: seconds of exact re-solving of adjacent packs (HiGHS) after the heuristic; 0 = none")
+        help="NsMp with M >= 2: seconds of polishing after the heuristic (annealing over the whole lot, then exact "
+             "re-solving of adjacent packs with HiGHS); 0 = none")
     ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="print the assembly as JSON")] = False,
 ):
