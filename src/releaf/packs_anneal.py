@@ -9,12 +9,14 @@ unused modules; a move that breaks a tolerance is never made, so every state is 
 the objective are taken with the Metropolis probability ``exp(delta / T)``, the temperature falling geometrically
 from the median capacity change of a move to a thousandth of it. The best state seen is returned.
 
-Why: the exact window re-solves of :func:`releaf.packs_exact.polish_packs` cannot see a change that runs through
-many packs. On a 200-module 4s3p lot the heuristic left out a module of unusual resistance whose partners all sat
-in stronger packs, and used a weaker one that capped its pack 1.4 Ah below that pack's mean; regrouping it moves
-modules through five packs at once. HiGHS found no assembly of those packs better than the start in 500 s, and
-annealing finds one in seconds. No maintained library anneals over this move set (SciPy's ``dual_annealing`` is
-for continuous variables), hence the loop below.
+Why: the exact window re-solves of :func:`releaf.packs_exact.polish_packs` can miss an improvement their own
+window holds. On a 200-module 4s3p lot the heuristic left out a 46.06 Ah module of unusually low resistance, whose
+few partners sat in stronger packs, and used a 43.12 Ah one that capped the weakest pack 1.4 Ah below that pack's
+mean. Over the four weakest packs and the unused modules HiGHS found nothing better than the start in 500 s (likely
+because the level MILP's LP relaxation is only the mean-of-groups bound, which does not tell balanced packs from
+unbalanced ones), while annealing those
+packs finds 2.3 Ah more, and annealing the whole lot 2.5 Ah more, in seconds. No maintained library anneals over
+this move set (SciPy's ``dual_annealing`` is for continuous variables), hence the loop below.
 
 References
 ----------
