@@ -313,7 +313,8 @@ def _rank(stats: dict, n_units: int, top: int, unit: str) -> tuple[np.ndarray, l
 def _mapping_check(dev_pairs: np.ndarray) -> dict:
     """Correlation of neighbouring pairs' deviations: inside an assumed module vs across a module boundary."""
     x = dev_pairs - dev_pairs.mean(axis=0)
-    c = np.corrcoef(x.T)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a pair that never deviates has no correlation: NaN,
+        c = np.corrcoef(x.T)                              # which the nanmean below skips
     adjacent = np.array([c[k, k + 1] for k in range(N_PAIRS - 1)])
     within, across = float(np.nanmean(adjacent[0::2])), float(np.nanmean(adjacent[1::2]))
     return {"rows": int(len(x)), "within_module_r": within, "across_boundary_r": across,
