@@ -9,14 +9,14 @@ unused modules; a move that breaks a tolerance is never made, so every state is 
 the objective are taken with the Metropolis probability ``exp(delta / T)``, the temperature falling geometrically
 from the median capacity change of a move to a thousandth of it. The best state seen is returned.
 
-Why: the exact window re-solves of :func:`releaf.packs_exact.polish_packs` can miss an improvement their own
-window holds. On a 200-module 4s3p lot the heuristic left out a 46.06 Ah module of unusually low resistance, whose
-few partners sat in stronger packs, and used a 43.12 Ah one that capped the weakest pack 1.4 Ah below that pack's
-mean. Over the four weakest packs and the unused modules HiGHS found nothing better than the start in 500 s (likely
+Why: the exact window re-solves of :func:`releaf.packs_exact.polish_packs` can miss an improvement their own window
+holds. On a 200-module 4s3p lot the heuristic left out a 46.06 Ah module of unusually low resistance, whose few
+partners sat in stronger packs, and used a 43.12 Ah one that capped the weakest pack 1.4 Ah below that pack's mean.
+Over the four weakest packs and the unused modules HiGHS found nothing better than the start in 500 s (likely
 because the level MILP's LP relaxation is only the mean-of-groups bound, which does not tell balanced packs from
-unbalanced ones), while annealing those
-packs finds 2.3 Ah more, and annealing the whole lot 2.5 Ah more, in seconds. No maintained library anneals over
-this move set (SciPy's ``dual_annealing`` is for continuous variables), hence the loop below.
+unbalanced ones); annealing those four packs' modules, with the first module in place of the second, finds 2.3 Ah
+more, and annealing the whole lot 2.5 Ah more, in seconds. No maintained library anneals over this move set (SciPy's
+``dual_annealing`` is for continuous variables), hence the loop below.
 
 References
 ----------
