@@ -22,8 +22,8 @@ grows as capacity fades); one grade class. Tolerances inside a parallel group: 5
 
 ``--improve-s S`` runs ``releaf.packs_exact.polish_packs`` (the whole lot by the level MILP where the heuristic built
 fewer packs than the lot could fill, then ``releaf.packs_anneal.anneal_packs`` over the whole lot, then exact
-re-solving of adjacent packs) for S seconds after the heuristic; ``heur. Ah`` is
-the heuristic's total, ``found Ah`` the total after it, and the solve time includes it.
+re-solving of adjacent packs) for S seconds after the heuristic; ``heur. Ah`` is the heuristic's total, ``found Ah``
+the total after it, and the solve time includes it.
 
 Run: ``PYTHONPATH=src python benchmarks/assembly_gap.py [--seeds 3] [--milp-max 50] [--level-max 200] [--milp-time 60]
 [--lp-max 50] [--lp-time 60] [--improve-s 0] [--improve-window 3] [--improve-sub-s 3] [--designs ...] [--sizes ...]

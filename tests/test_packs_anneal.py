@@ -1,7 +1,10 @@
 """releaf.packs_anneal: regrouping NsMp packs by simulated annealing, against the brute force and the level MILP."""
 
+import importlib.util
+
 import numpy as np
 import pytest
+from conftest import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pack_oracle import SMALL_LOT, assert_valid_packs, brute_force_packs_Ah, generated_lot, lot_arrays
@@ -9,6 +12,14 @@ from pack_oracle import SMALL_LOT, assert_valid_packs, brute_force_packs_Ah, gen
 from releaf.packs import build_packs, pack_capacity_Ah, pack_capacity_upper_bound
 from releaf.packs_anneal import anneal_packs
 from releaf.packs_exact import level_milp, polish_packs
+
+
+def _benchmark_lot(n, seed):
+    """``random_lot`` of ``benchmarks/assembly_gap.py``: the gap table's lots, loaded from the benchmark itself."""
+    spec = importlib.util.spec_from_file_location("assembly_gap", REPO / "benchmarks" / "assembly_gap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.random_lot(n, seed)
 
 
 @settings(max_examples=40, deadline=None)
@@ -49,19 +60,16 @@ def test_anneal_reaches_the_proven_optimum(seed, heuristic_Ah, optimum_Ah):
     assert pack_capacity_Ah(caps, windows).sum() == pytest.approx(heuristic_Ah, abs=1e-4)
     after = anneal_packs(caps, r0s, before)
     assert_valid_packs(after, caps, r0s)
-    assert pack_capacity_Ah(caps, after).sum() == pytest.approx(optimum_Ah, abs=1e-4)
+    assert pack_capacity_Ah(caps, after).sum() == pytest.approx(exact.dual_bound_Ah, rel=1e-6)
 
 
 def test_anneal_uses_the_module_the_heuristic_strands():
-    # issue 12's last lot above the 0.1 % goal (benchmarks/assembly_gap.py, 4s3p, 200 modules, seed 0; the lot's
-    # generator is repeated here). The heuristic leaves out a 46.06 Ah module of unusually low R0 (1.875 mOhm) and
-    # uses a 43.12 Ah one that caps the weakest pack at 133.00 Ah, 1.39 Ah below that pack's mean; HiGHS found
-    # nothing better over the four weakest packs in 500 s. Annealing the whole lot reaches within 0.01 % of the
-    # mean-of-groups bound
-    rng = np.random.default_rng(0)
-    soh = np.clip(rng.normal(0.78, 0.06, 200), 0.55, 0.95)
-    caps = 65.0 * soh * np.minimum(1.0, 1 + rng.uniform(-0.02, 0.02, 200))
-    r0s = 2.0 * (0.8 / soh) ** 1.5 * rng.lognormal(0, 0.06, 200)
+    # issue 12's last lot above the 0.1 % goal (benchmarks/assembly_gap.py, 4s3p, 200 modules, seed 0). The
+    # heuristic leaves out a 46.06 Ah module of unusually low R0 (1.875 mOhm) and uses a 43.12 Ah one that caps the
+    # weakest pack at 133.00 Ah, 1.39 Ah below that pack's mean; HiGHS found nothing better over the four weakest
+    # packs in 500 s. Annealing the whole lot reaches within 0.01 % of the mean-of-groups bound
+    group_caps, group_r0s = _benchmark_lot(200, 0)
+    caps, r0s = group_caps.min(axis=1), group_r0s.sum(axis=1)  # as the benchmark makes modules of its groups
     before = build_packs(caps, r0s, 4, 3)
     bound = pack_capacity_upper_bound(caps, r0s, 4, 3)
     assert pack_capacity_Ah(caps, before).sum() == pytest.approx(2439.522, abs=1e-3)

@@ -275,7 +275,7 @@ def polish_packs(capacity_Ah, r0_mOhm, packs: np.ndarray, *, capacity_tolerance:
     pack costs far more than any balancing) and the lot has at most
     ``whole_lot_groups`` feasible groups, the whole lot is solved by the level MILP, started from the packs. Then
     :func:`releaf.packs_anneal.anneal_packs` regroups the whole lot (``anneal_iterations`` moves, at most half of
-    the time left): it reaches changes that run through many packs, which no window holds. Then
+    the time left): it finds improvements that HiGHS misses inside the windows. Then
     the packs are taken in order of capacity; each window of ``window`` adjacent packs, with the unused modules
     nearest to them in capacity, is re-solved by the level MILP (:func:`level_milp`'s model, HiGHS, started
     from the packs as they are, so it never returns worse). An improvement replaces the window's packs and the
